@@ -1,0 +1,150 @@
+//! Runs one parsed command through the pipeline: lock and read nsnet's record,
+//! observe the host, build the change, then print it (`--dry-run`,
+//! `--explain`) or execute it and save the new record.
+
+use crate::build::{self, Change, bridge, netns, veth};
+use crate::cli::{BridgeCmd, Cli, Command, Global, NetnsCmd, VethCmd};
+use crate::cmd::Tool;
+use crate::exec::execute;
+use crate::host::{self, Host};
+use crate::output;
+use crate::runner::{Runner, System};
+use crate::state::{State, Store};
+use anyhow::{Result, bail};
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Runs `cli`; the exit code is nsnet's own (0) or, for `netns exec`, the
+/// command's.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    let mut runner = System::default();
+    let r = &mut runner;
+    match &cli.command {
+        Command::Netns(cmd) => match cmd {
+            NetnsCmd::Add { names } => {
+                if let Some(state) = apply(g, r, false, |h, s| netns::add(names, h, s))? {
+                    output::namespaces(g, &state, &host::observe(r, false)?, Some(names))?;
+                }
+            }
+            NetnsCmd::Del { names, force } => {
+                apply(g, r, true, |h, s| netns::del(names, *force, h, s))?;
+            }
+            NetnsCmd::List => {
+                let state = Store::read_only().load()?;
+                output::namespaces(g, &state, &host::observe(r, false)?, None)?;
+            }
+            NetnsCmd::Exec { name, command } => {
+                return exec(g, &mut runner, name.as_str(), command);
+            }
+            NetnsCmd::Attach { name, pid } => {
+                let ids = netns::AttachIds {
+                    pid_ns: host::netns_of_pid(*pid),
+                    host_ns: host::own_netns(),
+                    name_ns: host::netns_of_name(name.as_str()),
+                };
+                apply(g, r, false, |h, s| netns::attach(name, *pid, ids, h, s))?;
+            }
+            NetnsCmd::Detach { name } => {
+                apply(g, r, false, |h, s| netns::detach(name, h, s))?;
+            }
+        },
+        Command::Veth(cmd) => match cmd {
+            VethCmd::Add { a, b, subnet } => {
+                if let Some(state) = apply(g, r, false, |h, s| veth::add(a, b, *subnet, h, s))? {
+                    output::cable(g, &state, a, b)?;
+                }
+            }
+            VethCmd::Del { a, b, force } => {
+                apply(g, r, true, |h, s| veth::del(a, b, *force, h, s))?;
+            }
+        },
+        Command::Bridge(cmd) => match cmd {
+            BridgeCmd::Up(args) => {
+                let up = bridge::Up {
+                    bridge: &args.bridge,
+                    subnet: args.subnet,
+                    ifname: &args.ifname,
+                    namespaces: &args.namespaces,
+                };
+                if let Some(state) = apply(g, r, false, |h, s| bridge::up(&up, h, s))? {
+                    output::bridge(g, &state, &args.bridge)?;
+                }
+            }
+            BridgeCmd::Down(args) => {
+                apply(g, r, true, |h, s| {
+                    bridge::down(&args.bridge, &args.namespaces, args.force, h, s)
+                })?;
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds a change and prints or executes it. Returns the new record after a
+/// real run, `None` after a dry run.
+fn apply(
+    g: &Global,
+    runner: &mut System,
+    with_pids: bool,
+    build: impl FnOnce(&Host, &State) -> Result<Change>,
+) -> Result<Option<State>> {
+    if g.dry_run || g.explain {
+        let state = Store::read_only().load()?;
+        let host = host::observe(runner, with_pids)?;
+        let change = build(&host, &state)?;
+        notes(g, &change);
+        print!("{}", change.plan.script(g.explain));
+        return Ok(None);
+    }
+    let store = Store::locked()?;
+    let state = store.load()?;
+    let host = host::observe(runner, with_pids)?;
+    let change = build(&host, &state)?;
+    notes(g, &change);
+    execute(&change.plan, runner as &mut dyn Runner)?;
+    if change.state != state {
+        store.save(&change.state)?;
+    }
+    Ok(Some(change.state))
+}
+
+fn notes(g: &Global, change: &build::Change) {
+    if !g.quiet {
+        for note in &change.notes {
+            eprintln!("nsnet: {note}");
+        }
+    }
+}
+
+/// `netns exec`: replaces nsnet with `ip netns exec NAME CMD…`, so the
+/// command's exit status and signals are its own.
+fn exec(g: &Global, runner: &mut System, name: &str, command: &[OsString]) -> Result<ExitCode> {
+    let ip = runner.resolve(Tool::Ip)?;
+    if g.dry_run || g.explain {
+        let words: Vec<String> = command
+            .iter()
+            .map(|w| crate::cmd::quote(&w.to_string_lossy()))
+            .collect();
+        if g.explain {
+            println!(
+                "# Run the command with {name} as its network namespace: it sees only {name}'s interfaces and routes."
+            );
+        }
+        println!(
+            "ip netns exec {} {}",
+            crate::cmd::quote(name),
+            words.join(" ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if host::netns_of_name(name).is_none() {
+        bail!("namespace `{name}` does not exist (create it with `nsnet netns add {name}`)");
+    }
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(ip)
+        .args(["netns", "exec", name])
+        .args(command)
+        .exec();
+    bail!("cannot run `ip netns exec {name}`: {err}")
+}

@@ -1,0 +1,208 @@
+//! The command line: one clap struct per subcommand. Every value is parsed
+//! into a checked type here, so a bad name or subnet stops at the boundary
+//! with exit status 2 and never reaches a command.
+
+use crate::validate::{self, End, IfName, NsName};
+use clap::{Args, Parser, Subcommand};
+use ipnet::Ipv4Net;
+use std::ffi::OsString;
+
+/// Build container networks on this host: namespaces, veth cables, bridges.
+#[derive(Debug, Parser)]
+#[command(
+    name = "nsnet",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted by every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print the plan as a shell script, exactly what would run, and change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Like --dry-run, with a comment before each command saying what it does and why
+    #[arg(long, global = true)]
+    pub explain: bool,
+    /// Log each command as it runs, to stderr (-vv: and failures in detail; RUST_LOG also works)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print nothing but results and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print results as JSON, for scripts
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Network namespaces: create, delete, list, run commands in, attach to processes
+    #[command(subcommand)]
+    Netns(NetnsCmd),
+    /// Veth pairs: a virtual cable between two namespaces, or a namespace and the host
+    #[command(subcommand)]
+    Veth(VethCmd),
+    /// Bridges: a virtual switch with a gateway, and namespaces plugged into it
+    #[command(subcommand)]
+    Bridge(BridgeCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetnsCmd {
+    /// Create namespaces, with loopback up (existing ones are left as they are)
+    Add {
+        /// Names of the namespaces
+        #[arg(required = true, value_name = "NAME", value_parser = parse_ns)]
+        names: Vec<NsName>,
+    },
+    /// Delete namespaces nsnet created, with their bridge ports and cables
+    Del {
+        /// Names of the namespaces
+        #[arg(required = true, value_name = "NAME", value_parser = parse_ns)]
+        names: Vec<NsName>,
+        /// Delete even while processes run inside (they keep running, cut off from every network)
+        #[arg(long)]
+        force: bool,
+    },
+    /// List namespaces: those nsnet made, attached, and all others
+    List,
+    /// Run a command inside a namespace; its exit status becomes nsnet's
+    Exec {
+        /// The namespace
+        #[arg(value_parser = parse_ns)]
+        name: NsName,
+        /// The command and its arguments, after `--`
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<OsString>,
+    },
+    /// Give a running process's network namespace a name (e.g. a Docker container's)
+    Attach {
+        /// The name to give it
+        #[arg(value_parser = parse_ns)]
+        name: NsName,
+        /// The process, e.g. `docker inspect -f '{{.State.Pid}}' box`
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        pid: u32,
+    },
+    /// Remove a name made by `attach`, leaving the process and its namespace alone
+    Detach {
+        /// The name
+        #[arg(value_parser = parse_ns)]
+        name: NsName,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VethCmd {
+    /// Lay a cable between A and B (either may be `host`), both ends up
+    Add {
+        /// One end: a namespace, or `host`
+        #[arg(value_parser = parse_end)]
+        a: End,
+        /// The other end: a namespace, or `host`
+        #[arg(value_parser = parse_end)]
+        b: End,
+        /// Address the ends: A gets the subnet's first host address, B the second
+        #[arg(long, value_parser = parse_subnet)]
+        subnet: Option<Ipv4Net>,
+    },
+    /// Remove the cable between A and B (both ends), and namespaces made only for it
+    Del {
+        #[arg(value_parser = parse_end)]
+        a: End,
+        #[arg(value_parser = parse_end)]
+        b: End,
+        /// Delete namespaces made for the cable even while processes run inside
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BridgeCmd {
+    /// Put namespaces on a bridge, creating whatever is missing
+    Up(BridgeUp),
+    /// Take namespaces off a bridge or, with none named, remove the bridge
+    Down(BridgeDown),
+}
+
+#[derive(Debug, Args)]
+pub struct BridgeUp {
+    /// Namespaces to plug in, addressed in this order
+    #[arg(required = true, value_name = "NS", value_parser = parse_ns)]
+    pub namespaces: Vec<NsName>,
+    /// The bridge
+    #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
+    pub bridge: IfName,
+    /// The bridge's subnet (default: a free /24 from 10.200.0.0/16, 172.30.0.0/16, 192.168.200.0/21)
+    #[arg(long, value_parser = parse_subnet)]
+    pub subnet: Option<Ipv4Net>,
+    /// The name of the interface inside each namespace
+    #[arg(long, default_value = "eth0", value_parser = parse_ifname)]
+    pub ifname: IfName,
+}
+
+#[derive(Debug, Args)]
+pub struct BridgeDown {
+    /// Namespaces to take off (default: all, and the bridge itself)
+    #[arg(value_name = "NS", value_parser = parse_ns)]
+    pub namespaces: Vec<NsName>,
+    /// The bridge
+    #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
+    pub bridge: IfName,
+    /// Delete namespaces nsnet made even while processes run inside
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_ns(s: &str) -> Result<NsName, validate::InputError> {
+    s.parse()
+}
+
+fn parse_end(s: &str) -> Result<End, validate::InputError> {
+    s.parse()
+}
+
+fn parse_ifname(s: &str) -> Result<IfName, validate::InputError> {
+    s.parse()
+}
+
+fn parse_subnet(s: &str) -> Result<Ipv4Net, validate::InputError> {
+    validate::subnet(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exec_takes_everything_after_the_name() {
+        let cli = Cli::try_parse_from([
+            "nsnet", "netns", "exec", "red", "--", "ping", "-c", "1", "x",
+        ])
+        .unwrap();
+        let Command::Netns(NetnsCmd::Exec { command, .. }) = cli.command else {
+            panic!()
+        };
+        assert_eq!(command, ["ping", "-c", "1", "x"]);
+    }
+}

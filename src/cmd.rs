@@ -1,0 +1,115 @@
+//! A command as a value: one of the system tools nsnet drives and its argument
+//! vector. Nothing here runs anything; `Display` renders the command as a shell
+//! line, and that one rendering serves the dry-run script, the log and errors.
+
+use std::fmt;
+
+/// The programs nsnet runs. Each names the Debian package that provides it, so
+/// that a missing tool produces an error that says how to get it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tool {
+    Ip,
+}
+
+impl Tool {
+    /// The program name, looked up in the trusted system directories.
+    pub fn program(self) -> &'static str {
+        match self {
+            Tool::Ip => "ip",
+        }
+    }
+
+    /// The Debian/Ubuntu package that ships the program.
+    pub fn package(self) -> &'static str {
+        match self {
+            Tool::Ip => "iproute2",
+        }
+    }
+}
+
+/// A program and its arguments, never passed through a shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cmd {
+    pub tool: Tool,
+    pub args: Vec<String>,
+}
+
+impl Cmd {
+    pub fn new<I, S>(tool: Tool, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd {
+            tool,
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// `ip ARGS…` in the host's namespace.
+    pub fn ip<I, S>(args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd::new(Tool::Ip, args)
+    }
+
+    /// `ip -n NS ARGS…`, or plain `ip ARGS…` when `ns` is `None` (the host).
+    pub fn ip_in<I, S>(ns: Option<&str>, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut cmd = Cmd::ip(
+            ns.map(|n| ["-n".to_string(), n.to_string()])
+                .into_iter()
+                .flatten(),
+        );
+        cmd.args.extend(args.into_iter().map(Into::into));
+        cmd
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.tool.program())?;
+        for arg in &self.args {
+            write!(f, " {}", quote(arg))?;
+        }
+        Ok(())
+    }
+}
+
+/// Quotes `arg` for a POSIX shell when it holds anything but plainly safe
+/// characters, so that the printed line runs as exactly this argument vector.
+pub fn quote(arg: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !arg.is_empty() && arg.chars().all(safe) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_arguments_print_bare() {
+        let cmd = Cmd::ip_in(Some("red"), ["addr", "add", "10.0.0.2/24", "dev", "eth0"]);
+        assert_eq!(cmd.to_string(), "ip -n red addr add 10.0.0.2/24 dev eth0");
+    }
+
+    #[test]
+    fn awkward_arguments_are_quoted_for_the_shell() {
+        let cmd = Cmd::ip(["a b", "it's", "", "$x"]);
+        assert_eq!(cmd.to_string(), r"ip 'a b' 'it'\''s' '' '$x'");
+    }
+
+    #[test]
+    fn host_namespace_adds_no_flag() {
+        assert_eq!(Cmd::ip_in(None, ["link"]).to_string(), "ip link");
+    }
+}

@@ -1,0 +1,165 @@
+//! The executor: runs a plan's steps in order and, when one fails, runs the
+//! undo of every completed step in reverse. A failing undo does not stop the
+//! rollback; every such failure is reported with the one that caused it, so
+//! the user knows exactly what, if anything, was left behind.
+
+use crate::plan::Plan;
+use crate::runner::{RunError, Runner};
+use std::fmt;
+
+/// A plan that failed part-way, after its rollback.
+#[derive(Debug)]
+pub struct ExecError {
+    /// The 1-based number of the step that failed, and the plan's length.
+    pub step: usize,
+    pub steps: usize,
+    pub cause: RunError,
+    /// How many completed steps were rolled back.
+    pub undone: usize,
+    /// Undo commands that failed too, in the order they were tried.
+    pub undo_errors: Vec<RunError>,
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step {} of {}: {}", self.step, self.steps, self.cause)?;
+        if self.undo_errors.is_empty() {
+            write!(
+                f,
+                "; undid the {} completed step(s), nothing was changed",
+                self.undone
+            )
+        } else {
+            write!(f, "; rollback incomplete, these undo commands failed too:")?;
+            for err in &self.undo_errors {
+                write!(f, " [{err}]")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl std::error::Error for ExecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        None
+    }
+}
+
+/// Runs `plan`; on failure rolls back and returns what happened.
+pub fn execute(plan: &Plan, runner: &mut dyn Runner) -> Result<(), ExecError> {
+    for (done, step) in plan.steps.iter().enumerate() {
+        if let Err(cause) = runner.run(&step.apply) {
+            let undo_errors = rollback(plan, done, runner);
+            return Err(ExecError {
+                step: done + 1,
+                steps: plan.steps.len(),
+                cause,
+                undone: done,
+                undo_errors,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Undoes the first `done` steps of `plan`, last first, and collects failures.
+fn rollback(plan: &Plan, done: usize, runner: &mut dyn Runner) -> Vec<RunError> {
+    let mut errors = Vec::new();
+    for step in plan.steps[..done].iter().rev() {
+        for cmd in &step.undo {
+            if let Err(err) = runner.run(cmd) {
+                tracing::warn!("undo failed: {err}");
+                errors.push(err);
+            }
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::Cmd;
+    use crate::plan::Step;
+    use crate::runner::Recorder;
+
+    /// Five steps: `ip apply-N`, undone by `ip undo-N` (step 3 has no undo).
+    fn plan() -> Plan {
+        let mut plan = Plan::default();
+        for n in 1..=5 {
+            let step = Step::new(Cmd::ip([format!("apply-{n}")]), "");
+            plan.push(if n == 3 {
+                step
+            } else {
+                step.undo(Cmd::ip([format!("undo-{n}")]))
+            });
+        }
+        plan
+    }
+
+    #[test]
+    fn a_plan_that_succeeds_runs_every_step_once_in_order() {
+        let mut rec = Recorder::default();
+        execute(&plan(), &mut rec).unwrap();
+        assert_eq!(
+            rec.calls,
+            [
+                "ip apply-1",
+                "ip apply-2",
+                "ip apply-3",
+                "ip apply-4",
+                "ip apply-5"
+            ]
+        );
+    }
+
+    #[test]
+    fn failure_at_step_k_undoes_exactly_steps_before_k_in_reverse() {
+        for k in 1..=5 {
+            let mut rec = Recorder::failing_on([k]);
+            let err = execute(&plan(), &mut rec).unwrap_err();
+            let mut expected: Vec<String> = (1..=k).map(|n| format!("ip apply-{n}")).collect();
+            expected.extend(
+                (1..k)
+                    .rev()
+                    .filter(|&n| n != 3)
+                    .map(|n| format!("ip undo-{n}")),
+            );
+            assert_eq!(rec.calls, expected, "failing at step {k}");
+            assert_eq!((err.step, err.undone), (k, k - 1));
+            assert!(err.undo_errors.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_failing_undo_does_not_stop_the_rollback_and_is_reported() {
+        // Fail step 5 (call 5), then the undo of step 4 (call 6).
+        let mut rec = Recorder::failing_on([5, 6]);
+        let err = execute(&plan(), &mut rec).unwrap_err();
+        assert_eq!(
+            rec.calls[5..],
+            ["ip undo-4", "ip undo-2", "ip undo-1"].map(String::from)
+        );
+        assert_eq!(err.undo_errors.len(), 1);
+        let text = err.to_string();
+        assert!(
+            text.starts_with("step 5 of 5: `ip apply-5` failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rollback incomplete") && text.contains("`ip undo-4`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_error_names_the_failed_command_and_the_rollback() {
+        let mut rec = Recorder::failing_on([2]);
+        let err = execute(&plan(), &mut rec).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "step 2 of 5: `ip apply-2` failed (exit status 2): injected failure; \
+             undid the 1 completed step(s), nothing was changed"
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! nsnet: builds container networks on a Linux host with `ip`, the way the
+//! tutorials do by hand, as plans of steps that roll back on failure.
+//!
+//! main parses the command line, sets up logging, runs the command and turns
+//! an error into one line on stderr and an exit status: 2 for bad input, 1
+//! for a failure.
+
+mod app;
+mod build;
+mod cli;
+mod cmd;
+mod exec;
+mod host;
+mod names;
+mod output;
+mod plan;
+mod runner;
+mod state;
+mod validate;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    init_tracing(&cli.global);
+    match app::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("nsnet: {err:#}");
+            let usage = err.chain().any(|e| e.is::<validate::InputError>());
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// Help and version go to stdout as clap prints them; a usage error becomes
+/// one line on stderr and exit status 2.
+fn usage_error(err: clap::Error) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = err.render().to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("nsnet: {message} (see --help)");
+    ExitCode::from(2)
+}
+
+fn init_tracing(g: &cli::Global) {
+    let level = match (g.quiet, g.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if g.verbose == 0 && !g.quiet => EnvFilter::new(spec),
+        _ => EnvFilter::new(format!("nsnet={level}")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+}

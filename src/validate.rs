@@ -1,0 +1,396 @@
+//! Input types checked at the boundary: namespace names, interface names and
+//! subnets. A value of these types is safe to put in any argument vector or
+//! batch line; the rest of nsnet never sees a raw string from the user.
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+use thiserror::Error;
+
+/// The kernel's limit on interface names (IFNAMSIZ less the terminating NUL).
+pub const IFNAME_MAX: usize = 15;
+/// nsnet's limit on namespace names: they name files under /run/netns.
+pub const NS_NAME_MAX: usize = 128;
+
+/// Bad input: the user can fix it by changing the command line. Exit status 2.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum InputError {
+    #[error("{what} is empty: give a name of letters, digits, `_`, `.` or `-`")]
+    Empty { what: &'static str },
+    #[error("{what} `{value}` is {len} bytes; at most {max} are allowed")]
+    TooLong {
+        what: &'static str,
+        value: String,
+        len: usize,
+        max: usize,
+    },
+    #[error("{what} `{value}` must start with a letter or a digit")]
+    BadStart { what: &'static str, value: String },
+    #[error("{what} `{value}` contains {found}: use only letters, digits, `_`, `.` and `-`")]
+    BadChar {
+        what: &'static str,
+        value: String,
+        found: String,
+    },
+    #[error("{what} `{value}` contains `..`: use another name")]
+    DotDot { what: &'static str, value: String },
+    #[error("`host` means the host's own namespace: choose another namespace name")]
+    Host,
+    #[error("`{0}` is not an IPv4 subnet in CIDR form, such as `10.0.0.0/24`")]
+    NotCidr(String),
+    #[error("`{given}` has host bits set: the subnet is `{network}`")]
+    HostBits { given: String, network: Ipv4Net },
+    #[error("subnet `{0}` is too small: use a prefix of /30 or shorter")]
+    PrefixTooLong(Ipv4Net),
+    #[error("subnet `{subnet}` is {kind} address space and cannot be used for a network")]
+    Reserved { subnet: Ipv4Net, kind: &'static str },
+    #[error(
+        "subnet `{subnet}` has room for {room} namespace(s) besides the gateway; {wanted} needed (use a larger --subnet)"
+    )]
+    SubnetFull {
+        subnet: Ipv4Net,
+        room: u64,
+        wanted: u64,
+    },
+    #[error(
+        "subnet `{subnet}` overlaps `{route}`, already routed on this host (choose another --subnet)"
+    )]
+    Overlap { subnet: Ipv4Net, route: Ipv4Net },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Shows a value inside an error on one line, whatever it holds.
+fn shown(value: &str) -> String {
+    value.escape_debug().to_string()
+}
+
+fn describe(c: char) -> String {
+    match c {
+        ' ' => "a space".into(),
+        '\n' => "a newline".into(),
+        '\t' => "a tab".into(),
+        c if !c.is_ascii() => format!("`{c}` (not ASCII)"),
+        c if c.is_ascii_control() => format!("a control character ({})", c.escape_debug()),
+        c => format!("`{c}`"),
+    }
+}
+
+/// Checks `value` against `^[A-Za-z0-9][A-Za-z0-9_.-]*$`, no `..`, at most `max` bytes.
+pub fn check_name(what: &'static str, value: &str, max: usize) -> Result<(), InputError> {
+    let first = value.chars().next().ok_or(InputError::Empty { what })?;
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c)))
+    {
+        return Err(InputError::BadChar {
+            what,
+            value: shown(value),
+            found: describe(c),
+        });
+    }
+    if value.len() > max {
+        return Err(InputError::TooLong {
+            what,
+            value: shown(value),
+            len: value.len(),
+            max,
+        });
+    }
+    if !first.is_ascii_alphanumeric() {
+        return Err(InputError::BadStart {
+            what,
+            value: shown(value),
+        });
+    }
+    if value.contains("..") {
+        return Err(InputError::DotDot {
+            what,
+            value: shown(value),
+        });
+    }
+    Ok(())
+}
+
+/// The name of a network namespace nsnet may create or use (never `host`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NsName(String);
+
+impl FromStr for NsName {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        check_name("namespace name", s, NS_NAME_MAX)?;
+        if s == "host" {
+            return Err(InputError::Host);
+        }
+        Ok(NsName(s.to_string()))
+    }
+}
+
+/// A network interface name: a valid name of at most 15 bytes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IfName(String);
+
+impl IfName {
+    /// Parses an interface name, naming it `what` in errors ("bridge name").
+    pub fn parse(what: &'static str, s: &str) -> Result<IfName, InputError> {
+        check_name(what, s, IFNAME_MAX)?;
+        Ok(IfName(s.to_string()))
+    }
+}
+
+impl FromStr for IfName {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IfName::parse("interface name", s)
+    }
+}
+
+/// Parses a `--bridge` value.
+pub fn bridge_name(s: &str) -> Result<IfName, InputError> {
+    IfName::parse("bridge name", s)
+}
+
+macro_rules! string_newtype {
+    ($t:ty) => {
+        impl TryFrom<String> for $t {
+            type Error = InputError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(&self.0)
+            }
+        }
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+string_newtype!(NsName);
+string_newtype!(IfName);
+
+/// One end of a cable: the host's own namespace or a named one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum End {
+    Host,
+    Ns(NsName),
+}
+
+impl End {
+    /// The namespace to pass to `ip -n`, or `None` for the host.
+    pub fn ns(&self) -> Option<&str> {
+        match self {
+            End::Host => None,
+            End::Ns(n) => Some(n.as_str()),
+        }
+    }
+}
+
+impl FromStr for End {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "host" {
+            Ok(End::Host)
+        } else {
+            s.parse().map(End::Ns)
+        }
+    }
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.ns().unwrap_or("host"))
+    }
+}
+
+/// Parses a subnet for a network: an IPv4 network address with a prefix of
+/// /30 or shorter, outside loopback, multicast and other special ranges.
+pub fn subnet(s: &str) -> Result<Ipv4Net, InputError> {
+    let net: Ipv4Net = s.parse().map_err(|_| InputError::NotCidr(shown(s)))?;
+    if net.addr() != net.network() {
+        return Err(InputError::HostBits {
+            given: s.to_string(),
+            network: net.trunc(),
+        });
+    }
+    if net.prefix_len() > 30 {
+        return Err(InputError::PrefixTooLong(net));
+    }
+    let first = net.network();
+    let reserved = [
+        (
+            Ipv4Net::new(Ipv4Addr::new(0, 0, 0, 0), 8),
+            "\"this network\"",
+        ),
+        (Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8), "loopback"),
+        (
+            Ipv4Net::new(Ipv4Addr::new(169, 254, 0, 0), 16),
+            "link-local",
+        ),
+        (
+            Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 3),
+            "multicast or reserved",
+        ),
+    ];
+    for (range, kind) in reserved {
+        let range = range.expect("valid prefix");
+        if range.contains(&first) || net.contains(&range.network()) {
+            return Err(InputError::Reserved { subnet: net, kind });
+        }
+    }
+    Ok(net)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_names_pass() {
+        for name in [
+            "red",
+            "a",
+            "container-one",
+            "x_1.b",
+            "0",
+            &"n".repeat(NS_NAME_MAX),
+        ] {
+            assert!(name.parse::<NsName>().is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_names_say_what_is_wrong() {
+        let cases = [
+            (
+                "",
+                "namespace name is empty: give a name of letters, digits, `_`, `.` or `-`",
+            ),
+            (
+                "a b",
+                "namespace name `a b` contains a space: use only letters, digits, `_`, `.` and `-`",
+            ),
+            (
+                "a\nb",
+                "namespace name `a\\nb` contains a newline: use only letters, digits, `_`, `.` and `-`",
+            ),
+            (
+                "a#b",
+                "namespace name `a#b` contains `#`: use only letters, digits, `_`, `.` and `-`",
+            ),
+            (
+                "50%",
+                "namespace name `50%` contains `%`: use only letters, digits, `_`, `.` and `-`",
+            ),
+            (
+                "a/b",
+                "namespace name `a/b` contains `/`: use only letters, digits, `_`, `.` and `-`",
+            ),
+            (
+                "rød",
+                "namespace name `rød` contains `ø` (not ASCII): use only letters, digits, `_`, `.` and `-`",
+            ),
+            (
+                "-x",
+                "namespace name `-x` must start with a letter or a digit",
+            ),
+            (
+                ".x",
+                "namespace name `.x` must start with a letter or a digit",
+            ),
+            (
+                "a..b",
+                "namespace name `a..b` contains `..`: use another name",
+            ),
+            (
+                "host",
+                "`host` means the host's own namespace: choose another namespace name",
+            ),
+        ];
+        for (input, message) in cases {
+            let err = input.parse::<NsName>().unwrap_err();
+            assert_eq!(err.to_string(), message, "input {input:?}");
+        }
+        let long = "n".repeat(NS_NAME_MAX + 1);
+        assert!(matches!(
+            long.parse::<NsName>(),
+            Err(InputError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn interface_names_stop_at_fifteen_bytes() {
+        assert!(bridge_name("abcdefghijklmno").is_ok());
+        assert_eq!(
+            bridge_name("abcdefghijklmnop").unwrap_err().to_string(),
+            "bridge name `abcdefghijklmnop` is 16 bytes; at most 15 are allowed"
+        );
+    }
+
+    #[test]
+    fn the_word_host_is_an_end_not_a_namespace() {
+        assert_eq!("host".parse::<End>(), Ok(End::Host));
+        assert_eq!("red".parse::<End>().unwrap().ns(), Some("red"));
+    }
+
+    #[test]
+    fn subnets_are_checked() {
+        assert_eq!(subnet("10.1.2.0/24").unwrap().to_string(), "10.1.2.0/24");
+        assert_eq!(subnet("192.168.15.0/30").unwrap().prefix_len(), 30);
+        let cases = [
+            (
+                "10.0.0/24",
+                "`10.0.0/24` is not an IPv4 subnet in CIDR form, such as `10.0.0.0/24`",
+            ),
+            (
+                "10.0.0.0",
+                "`10.0.0.0` is not an IPv4 subnet in CIDR form, such as `10.0.0.0/24`",
+            ),
+            (
+                "10.0.0.0/33",
+                "`10.0.0.0/33` is not an IPv4 subnet in CIDR form, such as `10.0.0.0/24`",
+            ),
+            (
+                "10.0.0.5/24",
+                "`10.0.0.5/24` has host bits set: the subnet is `10.0.0.0/24`",
+            ),
+            (
+                "10.0.0.0/31",
+                "subnet `10.0.0.0/31` is too small: use a prefix of /30 or shorter",
+            ),
+            (
+                "127.0.0.0/24",
+                "subnet `127.0.0.0/24` is loopback address space and cannot be used for a network",
+            ),
+            (
+                "224.0.0.0/24",
+                "subnet `224.0.0.0/24` is multicast or reserved address space and cannot be used for a network",
+            ),
+            (
+                "0.0.0.0/0",
+                "subnet `0.0.0.0/0` is \"this network\" address space and cannot be used for a network",
+            ),
+        ];
+        for (input, message) in cases {
+            assert_eq!(
+                subnet(input).unwrap_err().to_string(),
+                message,
+                "input {input:?}"
+            );
+        }
+    }
+}
