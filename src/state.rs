@@ -60,6 +60,9 @@ pub struct Port {
     /// The veth end on the host, enslaved to the bridge.
     pub host_ifname: IfName,
     pub address: Ipv4Addr,
+    /// Whether this port gave the namespace its default route: only the
+    /// first port of a namespace does, as a namespace has one default route.
+    pub default_route: bool,
 }
 
 /// A veth pair straight between two ends (`veth add`).

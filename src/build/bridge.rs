@@ -60,7 +60,7 @@ pub fn port_steps(name: &IfName, bridge: &Bridge, port: &Port) -> Vec<Step> {
     );
     let addr = format!("{}/{}", port.address, bridge.subnet.prefix_len());
     let gw = bridge.gateway.to_string();
-    vec![
+    let mut steps = vec![
         Step::new(
             Cmd::ip(["link", "add", host_if, "type", "veth", "peer", "name", ifname, "netns", ns]),
             format!(
@@ -90,14 +90,17 @@ pub fn port_steps(name: &IfName, bridge: &Bridge, port: &Port) -> Vec<Step> {
             Cmd::ip_in(Some(ns), ["link", "set", ifname, "up"]),
             format!("Bring {ifname} up inside {ns}."),
         ),
-        Step::new(
+    ];
+    if port.default_route {
+        steps.push(Step::new(
             Cmd::ip_in(Some(ns), ["route", "add", "default", "via", &gw]),
             format!(
                 "Send everything outside the subnet to the gateway, the host's address on {br}:\n\
                  the host then routes it on (and `nsnet nat up` lets it reach the outside)."
             ),
-        ),
-    ]
+        ));
+    }
+    steps
 }
 
 /// The step that unplugs `port`: deleting the host end takes the whole pair,
@@ -196,11 +199,17 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
                 },
             );
         }
+        // A namespace has one default route: through its first bridge.
+        let default_route = state
+            .bridges
+            .values()
+            .all(|b| b.ports.iter().all(|p| &p.ns != ns));
         let port = Port {
             ns: ns.clone(),
             ifname: args.ifname.clone(),
             host_ifname,
             address,
+            default_route,
         };
         change.plan.extend(port_steps(name, &bridge, &port));
         bridge.ports.push(port);

@@ -99,3 +99,6 @@ fn release(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

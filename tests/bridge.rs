@@ -1,0 +1,190 @@
+//! `nsnet bridge`: real namespaces on a real bridge, checked with real
+//! traffic, in a throwaway host.
+
+mod common;
+
+use common::assert_same;
+use predicates::str::contains;
+
+#[test]
+fn bridge_up_connects_namespaces_to_each_other_and_the_host_and_down_restores_the_host() {
+    let mut sb = sandbox!();
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "blue"])
+        .assert()
+        .success()
+        .stdout(contains("nsnet0 gateway 10.200.0.1/24"));
+    assert!(sb.pings(Some("red"), "10.200.0.3"), "red reaches blue");
+    assert!(sb.pings(Some("blue"), "10.200.0.2"), "blue reaches red");
+    assert!(
+        sb.pings(None, "10.200.0.2") && sb.pings(None, "10.200.0.3"),
+        "the host reaches both"
+    );
+    assert!(
+        sb.pings(Some("red"), "10.200.0.1"),
+        "red reaches its gateway"
+    );
+    assert!(sb.pings(Some("red"), "127.0.0.1"), "loopback is up in red");
+    assert_eq!(
+        sb.transfer("tcp", "blue", Some("red"), "10.200.0.3", 7000),
+        "hello over tcp to 10.200.0.3:7000"
+    );
+    assert_eq!(
+        sb.transfer("udp", "red", None, "10.200.0.2", 7001),
+        "hello over udp to 10.200.0.2:7001"
+    );
+    sb.nsnet(["bridge", "down"]).assert().success().stdout("");
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn bridge_up_twice_changes_nothing_and_more_namespaces_join_the_same_bridge() {
+    let sb = sandbox!();
+    sb.nsnet(["bridge", "up", "red", "blue"]).assert().success();
+    let once = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "blue"]).assert().success();
+    assert_same(&once, &sb.snapshot());
+    sb.nsnet(["bridge", "up", "blue", "green"])
+        .assert()
+        .success()
+        .stdout(contains("green"));
+    assert!(
+        sb.pings(Some("green"), "10.200.0.2"),
+        "green (10.200.0.4) reaches red"
+    );
+    let json = sb
+        .nsnet(["bridge", "up", "green", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let bridge: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let addresses: Vec<&str> = bridge["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["10.200.0.2", "10.200.0.3", "10.200.0.4"]);
+    sb.nsnet(["bridge", "down"]).assert().success();
+    sb.nsnet(["bridge", "down"]).assert().success();
+}
+
+#[test]
+fn bridge_down_with_namespaces_detaches_only_those() {
+    let sb = sandbox!();
+    sb.nsnet(["bridge", "up", "red", "blue", "green"])
+        .assert()
+        .success();
+    sb.nsnet(["bridge", "down", "red"]).assert().success();
+    assert!(
+        !sb.ok("ip netns list").contains("red"),
+        "red was made by bridge up, so it goes"
+    );
+    assert!(!sb.ok("ip -br link").contains("nv-red"));
+    assert!(
+        sb.pings(Some("blue"), "10.200.0.4"),
+        "blue still reaches green"
+    );
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    assert!(
+        sb.pings(Some("red"), "10.200.0.3"),
+        "red rejoins with the lowest free address"
+    );
+}
+
+#[test]
+fn bridge_options_long_names_and_a_second_interface() {
+    let sb = sandbox!();
+    let before = sb.snapshot();
+    let long_a = "ci-job-4711-integration-database-primary";
+    let long_b = "ci-job-4711-integration-database-replica";
+    sb.nsnet([
+        "bridge",
+        "up",
+        long_a,
+        long_b,
+        "--bridge",
+        "br-test",
+        "--subnet",
+        "192.168.15.0/28",
+        "--ifname",
+        "net0",
+    ])
+    .assert()
+    .success();
+    assert!(sb.pings(Some(long_a), "192.168.15.3"));
+    assert!(sb.ok(&format!("ip -n {long_a} -br addr")).contains("net0"));
+    // The same namespace on a second bridge, through a second interface.
+    sb.nsnet([
+        "bridge",
+        "up",
+        long_a,
+        "--bridge",
+        "br-two",
+        "--subnet",
+        "192.168.16.0/24",
+        "--ifname",
+        "net1",
+    ])
+    .assert()
+    .success();
+    sb.nsnet(["bridge", "up", "solo", "--bridge", "br-two"])
+        .assert()
+        .success();
+    assert!(
+        sb.pings(Some("solo"), "192.168.16.2"),
+        "solo reaches the first namespace through br-two"
+    );
+    let host_ends = sb.ok("ip -br link | cut -d@ -f1 | awk '{print $1}'");
+    for end in host_ends.lines().filter(|l| l.starts_with("nv")) {
+        assert!(end.len() <= 15, "{end}");
+    }
+    sb.nsnet(["bridge", "down", "--bridge", "br-two"])
+        .assert()
+        .success();
+    sb.nsnet(["bridge", "down", "--bridge", "br-test"])
+        .assert()
+        .success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn the_default_subnet_skips_one_already_routed() {
+    let sb = sandbox!();
+    sb.ok("ip link add taken type bridge && ip addr add 10.200.0.1/24 dev taken && ip link set taken up");
+    sb.nsnet(["bridge", "up", "red"])
+        .assert()
+        .success()
+        .stdout(contains("10.200.1.1/24"));
+    assert!(sb.pings(Some("red"), "10.200.1.1"));
+    sb.nsnet([
+        "bridge",
+        "up",
+        "blue",
+        "--bridge",
+        "other",
+        "--subnet",
+        "10.200.0.0/25",
+    ])
+    .assert()
+    .code(2)
+    .stderr(contains("overlaps `10.200.0.0/24`"));
+}
+
+#[test]
+fn bridge_down_refuses_while_processes_run_unless_forced() {
+    let mut sb = sandbox!();
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    sb.spawn("ip netns exec red sleep 60");
+    sb.ok("for i in $(seq 50); do [ -n \"$(ip netns pids red)\" ] && break; sleep 0.1; done");
+    sb.nsnet(["bridge", "down"])
+        .assert()
+        .code(1)
+        .stderr(contains("still has processes inside"));
+    assert!(sb.pings(None, "10.200.0.2"), "nothing was changed");
+    sb.nsnet(["bridge", "down", "--force"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}

@@ -1,0 +1,215 @@
+//! The throwaway host for integration tests. `Sandbox::new` starts
+//! `scripts/sandbox.sh --hold` (fresh network and mount namespaces with empty
+//! /run/netns and /run/nsnet) and every command of the test enters it with
+//! nsenter, so nothing a test does reaches the real host. Dropping the
+//! sandbox ends its processes and, with them, everything made inside.
+#![allow(dead_code)]
+
+pub mod snapshot;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
+
+pub struct Sandbox {
+    holder: Child,
+    pid: String,
+    background: Vec<Child>,
+}
+
+/// Whether this process may make throwaway hosts (root, and unshare works).
+fn privileged() -> bool {
+    Command::new("unshare")
+        .args(["--net", "--mount", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Sandbox {
+    /// A fresh throwaway host, or `None` (the test is skipped) without the
+    /// privileges for one. Under CI=true a missing privilege fails the test.
+    pub fn new() -> Option<Sandbox> {
+        if !privileged() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but this process cannot create network namespaces: privileged tests must run in CI"
+            );
+            eprintln!("skipped: needs root to create a throwaway host (unshare --net --mount)");
+            return None;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/sandbox.sh");
+        let mut holder = Command::new(script)
+            .arg("--hold")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start scripts/sandbox.sh");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read sandbox pid");
+        let pid = line
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| panic!("sandbox did not start: {line:?}"))
+            .trim()
+            .to_string();
+        Some(Sandbox {
+            holder,
+            pid,
+            background: Vec::new(),
+        })
+    }
+
+    /// A command that runs `program` inside the throwaway host.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.pid, "-n", "-m", "--", program]);
+        cmd
+    }
+
+    /// The nsnet binary under test, inside the throwaway host.
+    pub fn nsnet<I, S>(&self, args: I) -> assert_cmd::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_nsnet"));
+        cmd.args(args);
+        assert_cmd::Command::from_std(cmd)
+    }
+
+    /// Runs a bash script inside the throwaway host.
+    pub fn sh(&self, script: &str) -> Output {
+        self.command("bash")
+            .args(["-c", script])
+            .output()
+            .expect("run bash")
+    }
+
+    /// Runs a bash script that must succeed; returns its stdout.
+    #[track_caller]
+    pub fn ok(&self, script: &str) -> String {
+        let out = self.sh(script);
+        assert!(
+            out.status.success(),
+            "`{script}` failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a bash script in the background, in a process group of its
+    /// own; the whole group is killed by `stop_background` or with the sandbox.
+    pub fn spawn(&mut self, script: &str) {
+        let child = self
+            .command("bash")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn");
+        self.background.push(child);
+    }
+
+    /// Kills every background script and what it started.
+    pub fn stop_background(&mut self) {
+        for mut child in self.background.drain(..) {
+            // procps-ng's `kill -KILL -PGID` exits 0 and signals nothing: the
+            // group needs `--` before it.
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &group])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether `from` (a namespace, or `None` for the host) gets an answer to
+    /// a ping to `to`.
+    pub fn pings(&self, from: Option<&str>, to: &str) -> bool {
+        let prefix = from
+            .map(|ns| format!("ip netns exec {ns} "))
+            .unwrap_or_default();
+        self.sh(&format!("{prefix}ping -c 1 -W 2 {to}"))
+            .status
+            .success()
+    }
+
+    /// Sends a line over TCP (or UDP) from `from` to a listener started in
+    /// `server` on `port`, and returns what the listener received.
+    pub fn transfer(
+        &mut self,
+        proto: &str,
+        server: &str,
+        from: Option<&str>,
+        addr: &str,
+        port: u16,
+    ) -> String {
+        let udp = if proto == "udp" { "-u" } else { "" };
+        let file = format!("/run/nsnet/recv-{server}-{port}-{proto}");
+        self.spawn(&format!(
+            "ip netns exec {server} timeout --foreground 10 nc {udp} -l -p {port} > {file}"
+        ));
+        let prefix = from
+            .map(|ns| format!("ip netns exec {ns} "))
+            .unwrap_or_default();
+        let message = format!("hello over {proto} to {addr}:{port}");
+        // Retry while the listener starts; a UDP sender closes after a second.
+        let send = format!(
+            "for i in $(seq 50); do echo '{message}' | {prefix}nc {udp} -q 1 -w 1 {addr} {port} && \
+             [ -s {file} ] && break; sleep 0.1; done; cat {file}"
+        );
+        let received = String::from_utf8_lossy(&self.sh(&send).stdout)
+            .trim()
+            .to_string();
+        self.stop_background();
+        received
+    }
+
+    /// A normalised description of the throwaway host's network state.
+    pub fn snapshot(&self) -> Vec<String> {
+        snapshot::take(self)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop_background();
+        // Closing its stdin lets the holder exit; its namespaces go with it.
+        drop(self.holder.stdin.take());
+        let _ = self.holder.wait();
+    }
+}
+
+/// Asserts that two snapshots match, listing the lines that differ.
+#[track_caller]
+pub fn assert_same(before: &[String], after: &[String]) {
+    let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
+    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert!(
+        gone.is_empty() && new.is_empty(),
+        "the host changed\n--- missing now:\n{}\n--- new now:\n{}",
+        gone.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        new.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+}
+
+/// Macro-free helper: skip the test when no sandbox can be made.
+#[macro_export]
+macro_rules! sandbox {
+    () => {
+        match common::Sandbox::new() {
+            Some(sb) => sb,
+            None => return,
+        }
+    };
+}

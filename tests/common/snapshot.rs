@@ -1,0 +1,93 @@
+//! A normalised snapshot of a throwaway host: its links, addresses, routes
+//! and those of every named namespace, the forwarding and bridge sysctls, and
+//! the iptables rules. Indexes, MAC addresses, counters and the link-local
+//! IPv6 addresses derived from MACs are left out: they change on every run.
+
+use super::Sandbox;
+use serde_json::Value;
+
+fn json(sb: &Sandbox, ns: Option<&str>, args: &str) -> Vec<Value> {
+    let prefix = ns.map(|n| format!("-n {n} ")).unwrap_or_default();
+    let text = sb.ok(&format!("ip {prefix}-j {args}"));
+    serde_json::from_str(if text.trim().is_empty() { "[]" } else { &text }).expect("ip -j output")
+}
+
+fn s(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn net(sb: &Sandbox, ns: Option<&str>, out: &mut Vec<String>) {
+    let at = ns.unwrap_or("host");
+    for l in json(sb, ns, "-d link show") {
+        let up = l["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "UP"));
+        let info = &l["linkinfo"];
+        out.push(format!(
+            "{at}: link {} kind={} master={} up={up} mtu={} hairpin={} nf_call_iptables={}",
+            s(&l, "ifname"),
+            s(info, "info_kind"),
+            s(&l, "master"),
+            s(&l, "mtu"),
+            s(&info["info_slave_data"], "hairpin"),
+            s(&info["info_data"], "nf_call_iptables"),
+        ));
+    }
+    for l in json(sb, ns, "addr show") {
+        for a in l["addr_info"].as_array().into_iter().flatten() {
+            if a["family"] == "inet6" && a["scope"] == "link" {
+                continue;
+            }
+            out.push(format!(
+                "{at}: addr {} {}/{} scope={}",
+                s(&l, "ifname"),
+                s(a, "local"),
+                s(a, "prefixlen"),
+                s(a, "scope")
+            ));
+        }
+    }
+    for family in ["-4", "-6"] {
+        for r in json(sb, ns, &format!("{family} route show table all")) {
+            let dst = s(&r, "dst");
+            if dst.starts_with("fe80") {
+                continue;
+            }
+            out.push(format!(
+                "{at}: route{family} {dst} table={} type={} via={} dev={} scope={} proto={} src={}",
+                s(&r, "table"),
+                s(&r, "type"),
+                s(&r, "gateway"),
+                s(&r, "dev"),
+                s(&r, "scope"),
+                s(&r, "protocol"),
+                s(&r, "prefsrc"),
+            ));
+        }
+    }
+}
+
+pub fn take(sb: &Sandbox) -> Vec<String> {
+    let mut out = Vec::new();
+    net(sb, None, &mut out);
+    let namespaces = sb.ok("ls /run/netns");
+    for ns in namespaces.split_whitespace() {
+        out.push(format!("namespace {ns}"));
+        net(sb, Some(ns), &mut out);
+    }
+    let sysctls = sb.ok(r"sysctl -a -r '^net\.(ipv4\.(ip_forward|conf\..*\.(forwarding|route_localnet))|bridge\.)' 2>/dev/null | sort");
+    out.extend(sysctls.lines().map(|l| format!("sysctl {l}")));
+    let rules = sb.ok("if command -v iptables-save >/dev/null; then iptables-save; fi");
+    out.extend(
+        rules
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("iptables {}", l.split(" [").next().unwrap_or(l))),
+    );
+    out.sort();
+    out
+}
