@@ -130,9 +130,10 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Whether `pid` exists, and the identity of its network namespace.
-pub fn netns_of_pid(pid: u32) -> Option<(u64, u64)> {
-    identity(&Path::new("/proc").join(pid.to_string()).join("ns/net"))
+/// The identity of the network namespace of process `pid`.
+pub fn netns_of_pid(pid: u32) -> std::io::Result<(u64, u64)> {
+    let meta = std::fs::metadata(Path::new("/proc").join(pid.to_string()).join("ns/net"))?;
+    Ok((meta.dev(), meta.ino()))
 }
 
 /// The identity of the namespace nsnet itself runs in: the host's.
@@ -164,7 +165,7 @@ fn pids_by_namespace(names: &BTreeSet<String>) -> BTreeMap<String, Vec<u32>> {
         else {
             continue;
         };
-        if let Some(name) = netns_of_pid(pid).and_then(|id| by_identity.get(&id)) {
+        if let Some(name) = netns_of_pid(pid).ok().and_then(|id| by_identity.get(&id)) {
             pids.entry((*name).clone()).or_default().push(pid);
         }
     }

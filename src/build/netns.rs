@@ -116,10 +116,14 @@ pub fn attach(
     state: &State,
 ) -> Result<Change> {
     let mut change = Change::from(state);
-    let Some(target) = ids.pid_ns else {
-        bail!(
+    let target = match &ids.pid_ns {
+        Ok(target) => *target,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "there is no process with pid {pid} (check the pid, e.g. `docker inspect -f '{{{{.State.Pid}}}}' NAME`)"
-        );
+        ),
+        Err(e) => {
+            bail!("cannot read the network namespace of process {pid} (/proc/{pid}/ns/net): {e}")
+        }
     };
     if Some(target) == ids.host_ns {
         bail!("process {pid} runs in the host's own network namespace: there is nothing to attach");
@@ -154,9 +158,9 @@ pub fn attach(
 }
 
 /// Identities of network namespaces, as `(device, inode)` of their nsfs file.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug)]
 pub struct AttachIds {
-    pub pid_ns: Option<(u64, u64)>,
+    pub pid_ns: std::io::Result<(u64, u64)>,
     pub host_ns: Option<(u64, u64)>,
     pub name_ns: Option<(u64, u64)>,
 }
@@ -285,22 +289,29 @@ mod tests {
     #[test]
     fn attach_checks_the_process() {
         let red = &names(&["box"])[0];
-        let ids = AttachIds {
-            pid_ns: None,
+        let ids = |pid_ns| AttachIds {
+            pid_ns,
             host_ns: Some((1, 1)),
             name_ns: None,
         };
-        assert!(attach(red, 7, ids, &Host::default(), &State::default()).is_err());
-        let ids = AttachIds {
-            pid_ns: Some((1, 1)),
-            ..ids
-        };
-        let err = attach(red, 7, ids, &Host::default(), &State::default()).unwrap_err();
+        let (host, none) = (Host::default(), State::default());
+        let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = attach(red, 7, ids(Err(gone)), &host, &none).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("there is no process with pid 7"),
+            "{err}"
+        );
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let err = attach(red, 7, ids(Err(denied)), &host, &none).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read the network namespace of process 7"),
+            "{err}"
+        );
+        let err = attach(red, 7, ids(Ok((1, 1))), &host, &none).unwrap_err();
         assert!(err.to_string().contains("host's own network namespace"));
-        let ids = AttachIds {
-            pid_ns: Some((1, 2)),
-            ..ids
-        };
+        let ids = ids(Ok((1, 2)));
         let change = attach(red, 7, ids, &Host::default(), &State::default()).unwrap();
         assert_eq!(change.plan.script(false), "ip netns attach box 7\n");
         let detached = detach(red, &host_with(&["box"]), &change.state).unwrap();

@@ -102,7 +102,9 @@ impl Sandbox {
 
     /// Starts a bash script in the background, in a process group of its
     /// own; the whole group is killed by `stop_background` or with the sandbox.
-    pub fn spawn(&mut self, script: &str) {
+    /// Returns its pid, which a script that starts with `exec` hands on to
+    /// the program it runs (nsenter, bash and unshare all exec in place).
+    pub fn spawn(&mut self, script: &str) -> u32 {
         let child = self
             .command("bash")
             .args(["-c", script])
@@ -111,7 +113,19 @@ impl Sandbox {
             .process_group(0)
             .spawn()
             .expect("spawn");
+        let pid = child.id();
         self.background.push(child);
+        pid
+    }
+
+    /// Waits until process `pid` runs `program` (has exec'd past nsenter,
+    /// bash and unshare, so it is in its final namespaces).
+    #[track_caller]
+    pub fn wait_exec(&self, pid: u32, program: &str) {
+        self.ok(&format!(
+            "for i in $(seq 100); do [ \"$(readlink /proc/{pid}/exe)\" = \"$(command -v {program})\" ] && exit 0; \
+             sleep 0.05; done; exit 1"
+        ));
     }
 
     /// Kills every background script and what it started.

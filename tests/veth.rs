@@ -1,0 +1,67 @@
+//! `nsnet veth`: cables between namespaces and to the host, in a throwaway host.
+
+mod common;
+
+use common::assert_same;
+use predicates::str::contains;
+
+#[test]
+fn a_cable_between_two_namespaces_carries_ping_tcp_and_udp() {
+    let mut sb = sandbox!();
+    let before = sb.snapshot();
+    sb.nsnet(["veth", "add", "red", "blue", "--subnet", "192.168.15.0/24"])
+        .assert()
+        .success()
+        .stdout("red vc-blue 192.168.15.1/24 <-> blue vc-red 192.168.15.2/24\n");
+    assert!(sb.pings(Some("red"), "192.168.15.2"));
+    assert!(sb.pings(Some("blue"), "192.168.15.1"));
+    assert_eq!(
+        sb.transfer("tcp", "blue", Some("red"), "192.168.15.2", 8080),
+        "hello over tcp to 192.168.15.2:8080"
+    );
+    assert_eq!(
+        sb.transfer("udp", "red", Some("blue"), "192.168.15.1", 5353),
+        "hello over udp to 192.168.15.1:5353"
+    );
+    assert!(
+        !sb.pings(None, "192.168.15.2"),
+        "the host is not on this cable"
+    );
+    sb.nsnet(["veth", "add", "red", "blue", "--subnet", "192.168.15.0/24"])
+        .assert()
+        .success();
+    sb.nsnet(["veth", "del", "blue", "red"]).assert().success();
+    sb.nsnet(["veth", "del", "blue", "red"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn a_cable_to_the_host_reaches_the_namespace() {
+    let sb = sandbox!();
+    let before = sb.snapshot();
+    sb.nsnet(["netns", "add", "red"]).assert().success();
+    sb.nsnet(["veth", "add", "host", "red", "--subnet", "10.50.0.0/30"])
+        .assert()
+        .success();
+    assert!(sb.pings(None, "10.50.0.2"), "the host reaches red");
+    assert!(sb.pings(Some("red"), "10.50.0.1"), "red reaches the host");
+    sb.nsnet(["veth", "del", "red", "host"]).assert().success();
+    assert!(
+        sb.ok("ip netns list").contains("red"),
+        "red was asked for by name: it stays"
+    );
+    sb.nsnet(["netns", "del", "red"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn a_cable_without_a_subnet_is_up_but_unaddressed() {
+    let sb = sandbox!();
+    sb.nsnet(["veth", "add", "red", "blue"]).assert().success();
+    let link = sb.ok("ip -n red -br addr show vc-blue");
+    assert!(link.contains("UP") && !link.contains("inet "), "{link}");
+    sb.nsnet(["veth", "add", "red", "blue", "--subnet", "10.1.0.0/24"])
+        .assert()
+        .code(1)
+        .stderr(contains("already exists with another subnet"));
+}
