@@ -20,6 +20,7 @@ mod validate;
 
 use clap::Parser;
 use clap::error::ErrorKind;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -42,22 +43,37 @@ fn main() -> ExitCode {
 /// Help and version go to stdout as clap prints them; a usage error becomes
 /// one line on stderr and exit status 2.
 fn usage_error(err: clap::Error) -> ExitCode {
-    if matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-    ) {
-        let _ = err.print();
-        return ExitCode::SUCCESS;
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        // `nsnet bridge` alone: that command's help, on stderr.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            return ExitCode::from(2);
+        }
+        _ => {}
     }
+    // clap renders: the message (maybe over several lines), a blank line,
+    // perhaps "  tip: …", then "Usage: nsnet SUBCOMMAND… [OPTIONS] …".
     let text = err.render().to_string();
-    let message: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
-        .map(str::trim)
-        .collect();
-    let message = message.join(" ");
+    let mut lines = text.lines().map(str::trim);
+    let message: Vec<&str> = lines.by_ref().take_while(|l| !l.is_empty()).collect();
+    let rest: Vec<&str> = lines.collect();
+    let mut message = message.join(" ");
+    for tip in rest.iter().filter(|l| l.starts_with("tip:")) {
+        message = format!("{message}; {tip}");
+    }
     let message = message.strip_prefix("error: ").unwrap_or(&message);
-    eprintln!("nsnet: {message} (see --help)");
+    let command: Vec<&str> = rest
+        .iter()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .unwrap_or("nsnet")
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<']))
+        .collect();
+    eprintln!("nsnet: {message} (see `{} --help`)", command.join(" "));
     ExitCode::from(2)
 }
 
@@ -75,6 +91,7 @@ fn init_tracing(g: &cli::Global) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .without_time()
         .with_target(false)
         .init();

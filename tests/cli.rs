@@ -1,0 +1,212 @@
+//! Bad input and the command line itself: every mistake gets one line on
+//! stderr naming the problem and the fix, exit status 2, and changes nothing.
+
+mod common;
+
+use common::assert_same;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+/// Arguments, and a piece of the one-line error they must produce.
+const BAD: &[(&[&str], &str)] = &[
+    (&["netns", "add", "a b"], "contains a space"),
+    (&["netns", "add", "a\nb"], "contains a newline"),
+    (&["netns", "add", "a#b"], "contains `#`"),
+    (&["netns", "add", "50%"], "contains `%`"),
+    (&["netns", "add", "a/b"], "contains `/`"),
+    (&["netns", "add", "a..b"], "contains `..`"),
+    (
+        &["netns", "add", "--", "-x"],
+        "must start with a letter or a digit",
+    ),
+    (&["netns", "add", "rød"], "(not ASCII)"),
+    (
+        &["netns", "add", "host"],
+        "`host` means the host's own namespace",
+    ),
+    (&["netns", "add", ""], "namespace name is empty"),
+    (
+        &["bridge", "up", "red", "--bridge", "abcdefghijklmnop"],
+        "is 16 bytes; at most 15",
+    ),
+    (
+        &["bridge", "up", "red", "--ifname", "eth0 x"],
+        "contains a space",
+    ),
+    (
+        &["bridge", "up", "host"],
+        "`host` means the host's own namespace",
+    ),
+    (
+        &["bridge", "up", "red", "--subnet", "10.0.0/24"],
+        "is not an IPv4 subnet in CIDR form",
+    ),
+    (
+        &["bridge", "up", "red", "--subnet", "300.1.1.0/24"],
+        "is not an IPv4 subnet in CIDR form",
+    ),
+    (
+        &["bridge", "up", "red", "--subnet", "10.0.0.5/24"],
+        "has host bits set: the subnet is `10.0.0.0/24`",
+    ),
+    (
+        &["bridge", "up", "red", "--subnet", "10.0.0.0/31"],
+        "use a prefix of /30 or shorter",
+    ),
+    (
+        &["bridge", "up", "red", "--subnet", "127.0.0.0/24"],
+        "loopback",
+    ),
+    (
+        &["bridge", "up", "a", "b", "--subnet", "10.0.0.0/30"],
+        "has room for 1 namespace(s)",
+    ),
+    (&["veth", "add", "red", "red"], "both ends are `red`"),
+    (&["veth", "add", "host", "host"], "both ends are `host`"),
+    (
+        &["veth", "add", "red", "blue", "--subnet", "fe80::/64"],
+        "is not an IPv4 subnet",
+    ),
+    (&["netns", "attach", "box", "--pid", "0"], "0 is not in 1.."),
+    (&["netns", "attach", "box", "--pid", "x"], "invalid digit"),
+    (&["netns", "attach", "box"], "--pid <PID>"),
+    (
+        &["netns", "addd", "red"],
+        "a similar subcommand exists: 'add'",
+    ),
+    (
+        &["veth", "add", "red"],
+        "required arguments were not provided: <B>",
+    ),
+];
+
+#[test]
+fn bad_input_gets_one_clear_line_exit_status_2_and_changes_nothing() {
+    let sb = sandbox!();
+    let before = sb.snapshot();
+    for (args, expected) in BAD {
+        let out = sb.nsnet(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: not one line: {stderr}"
+        );
+        assert!(
+            stderr.starts_with("nsnet: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn explain_and_dry_run_work_without_root_and_change_nothing() {
+    let sb = sandbox!();
+    let before = sb.snapshot();
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_nsnet"),
+    ];
+    let out = sb
+        .command("setpriv")
+        .args(&nobody[1..])
+        .args(["bridge", "up", "red", "blue", "--explain"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        script.contains("# Create bridge nsnet0: a virtual switch for the namespaces"),
+        "{script}"
+    );
+    assert!(
+        script.contains("\nip link add nv-blue type veth peer name eth0 netns blue\n"),
+        "{script}"
+    );
+    let commands = script.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(commands, 3 + 2 * 8, "3 for the bridge, 8 per namespace");
+    // Without root, a real run fails cleanly.
+    let out = sb
+        .command("setpriv")
+        .args(&nobody[1..])
+        .args(["bridge", "up", "red"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run nsnet as root"));
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn the_dry_run_script_is_exactly_what_a_real_run_executes() {
+    let sb = sandbox!();
+    let script = sb
+        .nsnet(["bridge", "up", "red", "blue", "--dry-run"])
+        .output()
+        .unwrap()
+        .stdout;
+    let script = String::from_utf8(script).unwrap();
+    let out = sb
+        .nsnet(["bridge", "up", "red", "blue", "-v"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let logged: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split_once("run: ").map(|(_, cmd)| format!("{cmd}\n")))
+        .filter(|cmd| !cmd.starts_with("ip -j "))
+        .collect();
+    assert_eq!(logged.concat(), script);
+    // Running the printed script by hand in a fresh host builds the same network.
+    let fresh = sandbox!();
+    fresh.ok(&script);
+    assert!(fresh.pings(Some("red"), "10.200.0.3"));
+}
+
+#[test]
+fn a_missing_ip_binary_names_the_package() {
+    let sb = sandbox!();
+    let nsnet = env!("CARGO_BIN_EXE_nsnet");
+    let out = sb.sh(&format!(
+        "unshare --mount sh -c 'for p in /usr/sbin/ip /usr/bin/ip /sbin/ip /bin/ip; do \
+         [ -e $p ] && mount --bind /dev/null $p; done; exec {nsnet} netns add red'"
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "nsnet: `ip` is not installed (install the `iproute2` package, e.g. `apt-get install iproute2`)"
+    );
+    assert_eq!(sb.ok("ip netns list"), "");
+}
+
+#[test]
+fn help_and_version_go_to_stdout() {
+    let sb = sandbox!();
+    sb.nsnet(["--version"])
+        .assert()
+        .success()
+        .stdout(contains("nsnet "));
+    sb.nsnet(["bridge", "up", "--help"])
+        .assert()
+        .success()
+        .stdout(
+            contains("--subnet")
+                .and(contains("--dry-run"))
+                .and(contains("--explain")),
+        );
+    sb.nsnet(["bridge"])
+        .assert()
+        .code(2)
+        .stderr(contains("Usage: nsnet bridge"));
+}

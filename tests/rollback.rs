@@ -1,0 +1,79 @@
+//! Failures part-way through a real plan, from real causes: the executor
+//! undoes every completed step and the host is as it was before.
+
+mod common;
+
+use common::assert_same;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+#[test]
+fn bridge_up_rolls_back_when_a_namespace_already_holds_eth0() {
+    let sb = sandbox!();
+    sb.ok("ip netns add green && ip -n green link add eth0 type bridge");
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "blue", "green"])
+        .assert()
+        .code(1)
+        .stderr(
+            contains(
+                "step 20 of 25: `ip link add nv-green type veth peer name eth0 netns green` failed",
+            )
+            .and(contains("File exists"))
+            .and(contains(
+                "undid the 19 completed step(s), nothing was changed",
+            )),
+        );
+    assert_same(&before, &sb.snapshot());
+    // The record is untouched too: a second try after the fix succeeds.
+    sb.ok("ip -n green link del eth0");
+    sb.nsnet(["bridge", "up", "red", "blue", "green"])
+        .assert()
+        .success();
+    assert!(sb.pings(Some("green"), "10.200.0.2"));
+}
+
+#[test]
+fn a_failure_while_growing_a_bridge_keeps_what_was_there() {
+    let sb = sandbox!();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    // blue exists already with a default route of its own: adding nsnet's fails.
+    sb.ok("ip netns add blue && ip -n blue link add up0 type bridge && ip -n blue link set up0 up \
+           && ip -n blue addr add 10.99.0.2/24 dev up0 && ip -n blue route add default via 10.99.0.1");
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "blue"]).assert().code(1).stderr(
+        contains("`ip -n blue route add default via 10.200.0.1` failed")
+            .and(contains("File exists")),
+    );
+    assert_same(&before, &sb.snapshot());
+    assert!(sb.pings(Some("red"), "10.200.0.1"), "red still works");
+}
+
+#[test]
+fn veth_add_rolls_back_the_namespace_it_created() {
+    let sb = sandbox!();
+    sb.ok("ip netns add blue && ip -n blue link add vc-red type bridge");
+    let before = sb.snapshot();
+    sb.nsnet(["veth", "add", "red", "blue", "--subnet", "10.3.0.0/24"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "`ip -n red link add vc-blue type veth peer name vc-red netns blue` failed",
+        ));
+    assert_same(&before, &sb.snapshot());
+    assert!(!sb.ok("ip netns list").contains("red"));
+}
+
+#[test]
+fn a_name_already_taken_on_the_host_is_refused_before_any_change() {
+    let sb = sandbox!();
+    sb.ok("ip link add nv-blue type bridge");
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "blue"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "interface `nv-blue`, which nsnet would use for `blue`, already exists",
+        ));
+    assert_same(&before, &sb.snapshot());
+}
