@@ -188,3 +188,22 @@ fn bridge_down_refuses_while_processes_run_unless_forced() {
     sb.nsnet(["bridge", "down", "--force"]).assert().success();
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn concurrent_bridge_ups_take_turns_and_hand_out_distinct_addresses() {
+    let sb = sandbox!();
+    let nsnet = env!("CARGO_BIN_EXE_nsnet");
+    sb.ok(&format!(
+        "for i in 1 2 3 4 5 6; do {nsnet} -q bridge up ns$i > /dev/null & done; \
+         fail=0; for job in $(jobs -p); do wait $job || fail=1; done; exit $fail"
+    ));
+    let addresses =
+        sb.ok("for i in 1 2 3 4 5 6; do ip -n ns$i -4 -o addr show eth0 | awk '{print $4}'; done");
+    let mut seen: Vec<&str> = addresses.lines().collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 6, "distinct addresses: {addresses}");
+    for i in 2..=6 {
+        assert!(sb.pings(Some("ns1"), seen[i - 1].trim_end_matches("/24")));
+    }
+}
