@@ -178,8 +178,7 @@ fn bridge_down_refuses_while_processes_run_unless_forced() {
     let mut sb = sandbox!();
     let before = sb.snapshot();
     sb.nsnet(["bridge", "up", "red"]).assert().success();
-    sb.spawn("exec ip netns exec red sleep 60");
-    sb.ok("for i in $(seq 50); do [ -n \"$(ip netns pids red)\" ] && break; sleep 0.1; done");
+    sb.occupy("red");
     sb.nsnet(["bridge", "down"])
         .assert()
         .code(1)

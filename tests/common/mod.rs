@@ -128,6 +128,14 @@ impl Sandbox {
         ));
     }
 
+    /// Starts a long-running process inside namespace `ns` and waits until
+    /// it is there; returns its pid.
+    pub fn occupy(&mut self, ns: &str) -> u32 {
+        let pid = self.spawn(&format!("exec ip netns exec {ns} sleep 60"));
+        self.wait_exec(pid, "sleep");
+        pid
+    }
+
     /// Kills every background script and what it started.
     pub fn stop_background(&mut self) {
         for mut child in self.background.drain(..) {
