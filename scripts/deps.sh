@@ -5,7 +5,7 @@
 # there is no cargo at all. Run as root.
 set -euo pipefail
 
-packages=(iproute2 iptables iputils-ping netcat-openbsd util-linux procps kmod ca-certificates curl gcc)
+packages=(iproute2 iptables iputils-ping netcat-openbsd socat util-linux procps kmod ca-certificates curl gcc)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -1,18 +1,32 @@
 //! Runs one parsed command through the pipeline: lock and read nsnet's record,
-//! observe the host, build the change, then print it (`--dry-run`,
-//! `--explain`) or execute it and save the new record.
+//! observe the host, build the change, reconcile the firewall and sysctls with
+//! it, then print the plan (`--dry-run`, `--explain`) or execute it and save
+//! the new record.
 
-use crate::build::{self, Change, bridge, netns, veth};
-use crate::cli::{BridgeCmd, Cli, Command, Global, NetnsCmd, VethCmd};
+use crate::build::{self, Change, bridge, firewall, nat, netns, publish, veth};
+use crate::cli::{BridgeCmd, Cli, Command, Global, NatCmd, NetnsCmd, PublishCmd, VethCmd};
 use crate::cmd::Tool;
 use crate::exec::execute;
-use crate::host::{self, Host};
+use crate::host::{self, Host, Wants};
 use crate::output;
 use crate::runner::{Runner, System};
 use crate::state::{State, Store};
 use anyhow::{Result, bail};
 use std::ffi::OsString;
 use std::process::ExitCode;
+
+const PIDS: Wants = Wants {
+    pids: true,
+    firewall: false,
+};
+const FIREWALL: Wants = Wants {
+    pids: false,
+    firewall: true,
+};
+const PLAIN: Wants = Wants {
+    pids: false,
+    firewall: false,
+};
 
 /// Runs `cli`; the exit code is nsnet's own (0) or, for `netns exec`, the
 /// command's.
@@ -23,16 +37,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Netns(cmd) => match cmd {
             NetnsCmd::Add { names } => {
-                if let Some(state) = apply(g, r, false, |h, s| netns::add(names, h, s))? {
-                    output::namespaces(g, &state, &host::observe(r, false)?, Some(names))?;
+                if let Some(state) = apply(g, r, PLAIN, |h, s| netns::add(names, h, s))? {
+                    output::namespaces(g, &state, &host::observe(r, PLAIN)?, Some(names))?;
                 }
             }
             NetnsCmd::Del { names, force } => {
-                apply(g, r, true, |h, s| netns::del(names, *force, h, s))?;
+                apply(g, r, PIDS, |h, s| netns::del(names, *force, h, s))?;
             }
             NetnsCmd::List => {
                 let state = Store::read_only().load()?;
-                output::namespaces(g, &state, &host::observe(r, false)?, None)?;
+                output::namespaces(g, &state, &host::observe(r, PLAIN)?, None)?;
             }
             NetnsCmd::Exec { name, command } => {
                 return exec(g, &mut runner, name.as_str(), command);
@@ -43,20 +57,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     host_ns: host::own_netns(),
                     name_ns: host::netns_of_name(name.as_str()),
                 };
-                apply(g, r, false, |h, s| netns::attach(name, *pid, ids, h, s))?;
+                apply(g, r, PLAIN, |h, s| netns::attach(name, *pid, ids, h, s))?;
             }
             NetnsCmd::Detach { name } => {
-                apply(g, r, false, |h, s| netns::detach(name, h, s))?;
+                apply(g, r, PLAIN, |h, s| netns::detach(name, h, s))?;
             }
         },
         Command::Veth(cmd) => match cmd {
             VethCmd::Add { a, b, subnet } => {
-                if let Some(state) = apply(g, r, false, |h, s| veth::add(a, b, *subnet, h, s))? {
+                if let Some(state) = apply(g, r, PLAIN, |h, s| veth::add(a, b, *subnet, h, s))? {
                     output::cable(g, &state, a, b)?;
                 }
             }
             VethCmd::Del { a, b, force } => {
-                apply(g, r, true, |h, s| veth::del(a, b, *force, h, s))?;
+                apply(g, r, PIDS, |h, s| veth::del(a, b, *force, h, s))?;
             }
         },
         Command::Bridge(cmd) => match cmd {
@@ -67,41 +81,78 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     ifname: &args.ifname,
                     namespaces: &args.namespaces,
                 };
-                if let Some(state) = apply(g, r, false, |h, s| bridge::up(&up, h, s))? {
+                if let Some(state) = apply(g, r, PLAIN, |h, s| bridge::up(&up, h, s))? {
                     output::bridge(g, &state, &args.bridge)?;
                 }
             }
             BridgeCmd::Down(args) => {
-                apply(g, r, true, |h, s| {
+                apply(g, r, PIDS, |h, s| {
                     bridge::down(&args.bridge, &args.namespaces, args.force, h, s)
                 })?;
             }
+        },
+        Command::Nat(cmd) => match cmd {
+            NatCmd::Up { bridge, out } => {
+                apply(g, r, FIREWALL, |h, s| nat::up(bridge, out.as_ref(), h, s))?;
+            }
+            NatCmd::Down { bridge } => {
+                apply(g, r, FIREWALL, |_, s| nat::down(bridge, s))?;
+            }
+        },
+        Command::Publish(cmd) => match cmd {
+            PublishCmd::Add {
+                ns,
+                mappings,
+                host_ip,
+                bridge,
+            } => {
+                let args = publish::Add {
+                    ns,
+                    mappings,
+                    host_ip: *host_ip,
+                    bridge: bridge.as_ref(),
+                };
+                if let Some(state) = apply(g, r, FIREWALL, |h, s| publish::add(&args, h, s))? {
+                    output::published(g, &state, Some(ns))?;
+                }
+            }
+            PublishCmd::Del { ns, ports } => {
+                apply(g, r, FIREWALL, |_, s| publish::del(ns, ports, s))?;
+            }
+            PublishCmd::List => output::published(g, &Store::read_only().load()?, None)?,
         },
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Builds a change and prints or executes it. Returns the new record after a
-/// real run, `None` after a dry run.
+/// Builds a change, reconciles the host settings it implies, and prints or
+/// executes it. Returns the new record after a real run, `None` after a dry
+/// run. The firewall is read when `wants` says so or the record has rules.
 fn apply(
     g: &Global,
     runner: &mut System,
-    with_pids: bool,
+    wants: Wants,
     build: impl FnOnce(&Host, &State) -> Result<Change>,
 ) -> Result<Option<State>> {
-    if g.dry_run || g.explain {
-        let state = Store::read_only().load()?;
-        let host = host::observe(runner, with_pids)?;
-        let change = build(&host, &state)?;
-        notes(g, &change);
+    let dry = g.dry_run || g.explain;
+    let store = if dry {
+        Store::read_only()
+    } else {
+        Store::locked()?
+    };
+    let state = store.load()?;
+    let wants = Wants {
+        firewall: wants.firewall || !firewall::rules(&state).is_empty(),
+        ..wants
+    };
+    let host = host::observe(runner, wants)?;
+    let mut change = build(&host, &state)?;
+    firewall::reconcile(&mut change, &state, &host)?;
+    notes(g, &change);
+    if dry {
         print!("{}", change.plan.script(g.explain));
         return Ok(None);
     }
-    let store = Store::locked()?;
-    let state = store.load()?;
-    let host = host::observe(runner, with_pids)?;
-    let change = build(&host, &state)?;
-    notes(g, &change);
     execute(&change.plan, runner as &mut dyn Runner)?;
     if change.state != state {
         store.save(&change.state)?;

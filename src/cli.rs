@@ -2,10 +2,11 @@
 //! into a checked type here, so a bad name or subnet stops at the boundary
 //! with exit status 2 and never reaches a command.
 
-use crate::validate::{self, End, IfName, NsName};
+use crate::validate::{self, End, HostPort, IfName, Mapping, NsName};
 use clap::{Args, Parser, Subcommand};
 use ipnet::Ipv4Net;
 use std::ffi::OsString;
+use std::net::Ipv4Addr;
 
 /// Build container networks on this host: namespaces, veth cables, bridges.
 #[derive(Debug, Parser)]
@@ -53,6 +54,61 @@ pub enum Command {
     /// Bridges: a virtual switch with a gateway, and namespaces plugged into it
     #[command(subcommand)]
     Bridge(BridgeCmd),
+    /// Outbound NAT: namespaces on a bridge reach whatever the host reaches
+    #[command(subcommand)]
+    Nat(NatCmd),
+    /// Published ports: a port of the host that reaches a port of a namespace
+    #[command(subcommand)]
+    Publish(PublishCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NatCmd {
+    /// Masquerade the bridge's subnet on its way out, with forwarding on
+    Up {
+        /// The bridge
+        #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
+        bridge: IfName,
+        /// Only through this interface (default: any interface but the bridge)
+        #[arg(long, value_parser = parse_ifname)]
+        out: Option<IfName>,
+    },
+    /// Remove the bridge's NAT, and put back what nat up changed
+    Down {
+        /// The bridge
+        #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
+        bridge: IfName,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PublishCmd {
+    /// Publish ports of a namespace: HOSTPORT:PORT, optionally /tcp (default) or /udp
+    Add {
+        /// The namespace, on an nsnet bridge
+        #[arg(value_parser = parse_ns)]
+        ns: NsName,
+        /// Mappings such as 8080:80 or 5353:53/udp
+        #[arg(required = true, value_name = "HOSTPORT:PORT[/PROTO]")]
+        mappings: Vec<Mapping>,
+        /// Publish on this host address only (default: all of them, as `docker run -p` does)
+        #[arg(long)]
+        host_ip: Option<Ipv4Addr>,
+        /// The bridge to publish through (default: the namespace's first)
+        #[arg(long, value_parser = validate::bridge_name)]
+        bridge: Option<IfName>,
+    },
+    /// Stop publishing host ports of a namespace
+    Del {
+        /// The namespace
+        #[arg(value_parser = parse_ns)]
+        ns: NsName,
+        /// Host ports such as 8080 or 5353/udp
+        #[arg(required = true, value_name = "HOSTPORT[/PROTO]")]
+        ports: Vec<HostPort>,
+    },
+    /// List published ports
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,9 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tool {
     Ip,
+    IptablesRestore,
+    IptablesSave,
+    Sysctl,
 }
 
 impl Tool {
@@ -16,6 +19,9 @@ impl Tool {
     pub fn program(self) -> &'static str {
         match self {
             Tool::Ip => "ip",
+            Tool::IptablesRestore => "iptables-restore",
+            Tool::IptablesSave => "iptables-save",
+            Tool::Sysctl => "sysctl",
         }
     }
 
@@ -23,15 +29,20 @@ impl Tool {
     pub fn package(self) -> &'static str {
         match self {
             Tool::Ip => "iproute2",
+            Tool::IptablesRestore | Tool::IptablesSave => "iptables",
+            Tool::Sysctl => "procps",
         }
     }
 }
 
-/// A program and its arguments, never passed through a shell.
+/// A program, its arguments and what it reads on stdin, never passed
+/// through a shell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cmd {
     pub tool: Tool,
     pub args: Vec<String>,
+    /// Fed to the program's standard input (an `iptables-restore` batch).
+    pub stdin: Option<String>,
 }
 
 impl Cmd {
@@ -43,7 +54,22 @@ impl Cmd {
         Cmd {
             tool,
             args: args.into_iter().map(Into::into).collect(),
+            stdin: None,
         }
+    }
+
+    /// `iptables-restore --noflush -w` fed `batch`: the rules it holds are
+    /// applied together or not at all, and nothing else is flushed.
+    pub fn iptables_restore(batch: String) -> Cmd {
+        Cmd {
+            stdin: Some(batch),
+            ..Cmd::new(Tool::IptablesRestore, ["--noflush", "-w"])
+        }
+    }
+
+    /// `sysctl -w KEY=VALUE`.
+    pub fn sysctl(key: &str, value: &str) -> Cmd {
+        Cmd::new(Tool::Sysctl, ["-w".to_string(), format!("{key}={value}")])
     }
 
     /// `ip ARGS…` in the host's namespace.
@@ -77,6 +103,10 @@ impl fmt::Display for Cmd {
         for arg in &self.args {
             write!(f, " {}", quote(arg))?;
         }
+        if let Some(stdin) = &self.stdin {
+            // A here-document: the script stays runnable as printed.
+            write!(f, " <<'EOF'\n{}EOF", stdin)?;
+        }
         Ok(())
     }
 }
@@ -106,6 +136,15 @@ mod tests {
     fn awkward_arguments_are_quoted_for_the_shell() {
         let cmd = Cmd::ip(["a b", "it's", "", "$x"]);
         assert_eq!(cmd.to_string(), r"ip 'a b' 'it'\''s' '' '$x'");
+    }
+
+    #[test]
+    fn standard_input_prints_as_a_here_document() {
+        let cmd = Cmd::iptables_restore("*nat\nCOMMIT\n".into());
+        assert_eq!(
+            cmd.to_string(),
+            "iptables-restore --noflush -w <<'EOF'\n*nat\nCOMMIT\nEOF"
+        );
     }
 
     #[test]

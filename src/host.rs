@@ -2,7 +2,7 @@
 //! `ip -j`, never parsed text), and which processes run in which namespace.
 //! Builders take a `Host` value and never read the system themselves.
 
-use crate::cmd::Cmd;
+use crate::cmd::{Cmd, Tool};
 use crate::runner::Runner;
 use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
@@ -25,6 +25,47 @@ pub struct Host {
     pub routes: Vec<Route>,
     /// Processes running inside each named namespace (filled on request).
     pub pids: BTreeMap<String, Vec<u32>>,
+    /// The iptables rules (filled on request).
+    pub firewall: Option<Firewall>,
+    /// `net.ipv4.ip_forward` and each bridge's `route_localnet`, by key.
+    pub sysctls: BTreeMap<String, String>,
+}
+
+/// What `iptables-save` shows: chains and rules, per table.
+#[derive(Clone, Debug, Default)]
+pub struct Firewall {
+    /// `(table, chain)` for every chain, built-in or not.
+    pub chains: BTreeSet<(String, String)>,
+    /// `(table, line)` for every rule, as saved: `-A CHAIN …`.
+    pub rules: BTreeSet<(String, String)>,
+}
+
+impl Firewall {
+    /// Parses `iptables-save` output.
+    pub fn parse(text: &str) -> Firewall {
+        let mut fw = Firewall::default();
+        let mut table = String::new();
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix('*') {
+                table = name.to_string();
+            } else if let Some(chain) = line.strip_prefix(':') {
+                let name = chain.split_whitespace().next().unwrap_or_default();
+                fw.chains.insert((table.clone(), name.to_string()));
+            } else if line.starts_with("-A ") {
+                fw.rules.insert((table.clone(), line.to_string()));
+            }
+        }
+        fw
+    }
+}
+
+/// What to read besides namespaces, links, routes and sysctls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wants {
+    /// Which processes run in which namespace (a pass over /proc).
+    pub pids: bool,
+    /// The iptables rules (one `iptables-save`).
+    pub firewall: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,11 +79,18 @@ pub struct Link {
 pub struct Route {
     pub dst: Ipv4Net,
     pub dev: Option<String>,
+    /// A `local` route: `dst` is an address of this host.
+    pub local: bool,
 }
 
 impl Host {
     pub fn has_ns(&self, name: &str) -> bool {
         self.namespaces.contains(name)
+    }
+
+    /// Whether `addr` is an address of this host (loopback included).
+    pub fn is_local(&self, addr: std::net::Ipv4Addr) -> bool {
+        addr.is_loopback() || self.routes.iter().any(|r| r.local && r.dst.contains(&addr))
     }
 
     /// Processes inside namespace `name`, as far as they could be seen.
@@ -67,15 +115,18 @@ struct JsonLinkInfo {
 struct JsonRoute {
     dst: String,
     dev: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
-/// Reads namespaces, links and routes; with `with_pids`, also scans /proc.
-pub fn observe(runner: &mut dyn Runner, with_pids: bool) -> Result<Host> {
+/// Reads namespaces, links, routes and the sysctls nsnet may change, and
+/// what else `wants` asks for.
+pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {
     let namespaces = namespaces(Path::new(NETNS_DIR))?;
     let text = runner.run(&Cmd::ip(["-j", "-d", "link", "show"]))?;
     let links: Vec<JsonLink> =
         serde_json::from_str(&text).context("cannot read `ip -j -d link show`")?;
-    let links = links
+    let links: BTreeMap<String, Link> = links
         .into_iter()
         .map(|l| {
             let kind = l.linkinfo.and_then(|i| i.info_kind);
@@ -98,20 +149,69 @@ pub fn observe(runner: &mut dyn Runner, with_pids: bool) -> Result<Host> {
                 Ok(net) => net,
                 Err(_) => Ipv4Net::new(r.dst.parse().ok()?, 32).ok()?,
             };
-            Some(Route { dst, dev: r.dev })
+            let local = r.kind.as_deref() == Some("local");
+            Some(Route {
+                dst,
+                dev: r.dev,
+                local,
+            })
         })
         .collect();
-    let pids = if with_pids {
-        pids_by_namespace(&namespaces)
-    } else {
-        BTreeMap::new()
+    let pids = match wants.pids {
+        true => pids_by_namespace(&namespaces),
+        false => BTreeMap::new(),
     };
+    let firewall = match wants.firewall {
+        true => Some(Firewall::parse(
+            &runner.run(&Cmd::new(Tool::IptablesSave, [] as [&str; 0]))?,
+        )),
+        false => None,
+    };
+    let mut keys = vec![FORWARDING.to_string()];
+    for (name, link) in &links {
+        if link.kind.as_deref() == Some("bridge") {
+            keys.push(route_localnet(name));
+        }
+    }
+    let sysctls = keys
+        .into_iter()
+        .filter_map(|key| {
+            let value = std::fs::read_to_string(sysctl_path(&key)).ok()?;
+            Some((key, value.trim().to_string()))
+        })
+        .collect();
     Ok(Host {
         namespaces,
         links,
         routes,
         pids,
+        firewall,
+        sysctls,
     })
+}
+
+/// The sysctl that lets the host route packets between interfaces.
+pub const FORWARDING: &str = "net.ipv4.ip_forward";
+
+/// The sysctl that lets 127.0.0.0/8 be routed through `ifname`. sysctl
+/// reads dots as separators, so for a name with a dot (`br.1`) the key is
+/// written with slashes, which keep the dot literal.
+pub fn route_localnet(ifname: &str) -> String {
+    if ifname.contains('.') {
+        format!("net/ipv4/conf/{ifname}/route_localnet")
+    } else {
+        format!("net.ipv4.conf.{ifname}.route_localnet")
+    }
+}
+
+/// Where sysctl `key` lives under /proc/sys.
+fn sysctl_path(key: &str) -> std::path::PathBuf {
+    let relative = if key.contains('/') {
+        key.to_string()
+    } else {
+        key.replace('.', "/")
+    };
+    Path::new("/proc/sys").join(relative)
 }
 
 fn namespaces(dir: &Path) -> Result<BTreeSet<String>> {

@@ -238,3 +238,58 @@ pub fn cable(g: &Global, state: &State, a: &End, b: &End) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Serialize)]
+struct PublishedView<'a> {
+    /// `null`: every address of the host.
+    host_ip: Option<Ipv4Addr>,
+    host_port: u16,
+    proto: crate::validate::Proto,
+    namespace: &'a NsName,
+    address: Ipv4Addr,
+    port: u16,
+    bridge: &'a IfName,
+}
+
+/// Published ports: all of them, or those of namespace `only`.
+pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()> {
+    let mut views = Vec::new();
+    for (name, bridge) in &state.bridges {
+        for p in bridge
+            .published
+            .iter()
+            .filter(|p| only.is_none_or(|ns| &p.ns == ns))
+        {
+            let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) else {
+                continue;
+            };
+            views.push(PublishedView {
+                host_ip: p.host_ip,
+                host_port: p.host_port,
+                proto: p.proto,
+                namespace: &p.ns,
+                address: port.address,
+                port: p.port,
+                bridge: name,
+            });
+        }
+    }
+    if g.json {
+        return print_json(&views);
+    }
+    if g.quiet {
+        return Ok(());
+    }
+    for v in views {
+        let host = v
+            .host_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "*".into());
+        let from = format!("{host}:{}/{}", v.host_port, v.proto);
+        println!(
+            "{from:<24} -> {} {}:{} on {}",
+            v.namespace, v.address, v.port, v.bridge
+        );
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@
 
 use crate::cmd::{Cmd, Tool};
 use std::collections::HashMap;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -77,17 +78,29 @@ impl Runner for System {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
         let path = self.resolve(cmd.tool)?;
         tracing::info!("run: {cmd}");
-        let output = Command::new(&path)
+        let spawn_error = |source| RunError::Spawn {
+            cmd: cmd.to_string(),
+            source,
+        };
+        let mut child = Command::new(&path)
             .args(&cmd.args)
             .env_clear()
             .env("PATH", TRUSTED_PATH)
             .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|source| RunError::Spawn {
-                cmd: cmd.to_string(),
-                source,
-            })?;
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_error)?;
+        if let (Some(text), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
+            // A batch is small: the program reads it all before writing much.
+            stdin.write_all(text.as_bytes()).map_err(spawn_error)?;
+        }
+        let output = child.wait_with_output().map_err(spawn_error)?;
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }

@@ -6,7 +6,7 @@
 //! The record is what makes "never delete what nsnet did not create" hold:
 //! teardown removes only what is written here.
 
-use crate::validate::{End, IfName, NsName};
+use crate::validate::{End, IfName, NsName, Proto};
 use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,10 @@ pub struct State {
     pub bridges: BTreeMap<IfName, Bridge>,
     #[serde(default)]
     pub cables: Vec<Cable>,
+    /// Host settings nsnet changed, with the value each had before, so the
+    /// last network that needs one can put it back.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub saved: BTreeMap<String, String>,
 }
 
 /// A namespace nsnet created or attached.
@@ -49,6 +53,42 @@ pub struct Bridge {
     pub gateway: Ipv4Addr,
     #[serde(default)]
     pub ports: Vec<Port>,
+    /// Outbound NAT for the bridge's subnet (`nat up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<Nat>,
+    /// Ports of its namespaces published on the host (`publish add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
+}
+
+/// Outbound NAT: the subnet is masqueraded on its way out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nat {
+    /// Only through this interface; `None`: through any but the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<IfName>,
+}
+
+/// A port of a namespace reachable through a port of the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub ns: NsName,
+    /// Only this host address; `None`: every address of the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub port: u16,
+    pub proto: Proto,
+}
+
+impl Published {
+    /// Whether the two claim the same host port: same protocol and port, and
+    /// addresses that overlap (no address means all of them).
+    pub fn clashes(&self, other: &Published) -> bool {
+        self.proto == other.proto
+            && self.host_port == other.host_port
+            && (self.host_ip.is_none() || other.host_ip.is_none() || self.host_ip == other.host_ip)
+    }
 }
 
 /// One namespace on a bridge, through a veth pair.

@@ -162,6 +162,8 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
                 subnet,
                 gateway,
                 ports: Vec::new(),
+                nat: None,
+                published: Vec::new(),
             };
             change.plan.extend(create_steps(name, &bridge));
             bridge

@@ -3,7 +3,10 @@
 //! once the plan has run. Nothing here touches the system.
 
 pub mod bridge;
+pub mod firewall;
+pub mod nat;
 pub mod netns;
+pub mod publish;
 pub mod veth;
 
 use crate::host::Host;
@@ -57,6 +60,8 @@ fn release(
             .get_mut(bridge_name)
             .expect("bridge recorded");
         bridge.ports.retain(|p| p != port);
+        // Its published ports go with it (their rules too, by reconcile).
+        bridge.published.retain(|p| p.ns != port.ns);
         touched.push(port.ns.clone());
     }
     for cable in cables {

@@ -127,6 +127,7 @@ fn the_default_subnet_avoids_routes_on_the_host() {
         host.routes.push(Route {
             dst: dst.parse().unwrap(),
             dev: None,
+            local: false,
         });
     }
     let change = up(&host, &State::default(), &["red"], None).unwrap();
@@ -142,6 +143,7 @@ fn a_given_subnet_that_overlaps_a_route_is_refused() {
     host.routes.push(Route {
         dst: "192.168.0.0/16".parse().unwrap(),
         dev: Some("eth0".into()),
+        local: false,
     });
     let err = up(&host, &State::default(), &["red"], Some("192.168.15.0/24")).unwrap_err();
     assert_eq!(
@@ -325,6 +327,7 @@ fn veth_refuses_a_loop_and_a_host_subnet_that_overlaps() {
     host.routes.push(Route {
         dst: "10.0.0.0/8".parse().unwrap(),
         dev: None,
+        local: false,
     });
     let err = veth::add(
         &End::Host,

@@ -191,6 +191,64 @@ impl Sandbox {
         received
     }
 
+    /// Builds the world outside the throwaway host: namespace `outside`, the
+    /// LAN machine and the internet at once, joined to the host by a cable
+    /// (host `wan0` 172.31.0.1/24, outside 172.31.0.2/24) and holding one
+    /// "internet" address, 198.51.100.7 on its loopback. The host's default
+    /// route goes through it; it knows no route back to nsnet's subnets, so
+    /// only NAT lets a namespace talk to it. All inside the throwaway host.
+    pub fn outside(&self) {
+        self.ok("ip netns add outside && ip -n outside link set lo up && \
+             ip link add wan0 type veth peer name eth0 netns outside && \
+             ip addr add 172.31.0.1/24 dev wan0 && ip link set wan0 up && \
+             ip -n outside addr add 172.31.0.2/24 dev eth0 && ip -n outside link set eth0 up && \
+             ip -n outside addr add 198.51.100.7/32 dev lo && \
+             ip route add default via 172.31.0.2");
+    }
+
+    /// Starts a server in namespace `ns` on `port`/`proto` that answers each
+    /// connection (or datagram) with `NAME from PEER`: who it is, and the
+    /// address the client appeared to come from.
+    pub fn serve(&mut self, ns: &str, proto: &str, port: u16) {
+        let listen = if proto == "udp" {
+            "UDP4-RECVFROM"
+        } else {
+            "TCP4-LISTEN"
+        };
+        self.spawn(&format!(
+            "exec ip netns exec {ns} socat {listen}:{port},fork,reuseaddr SYSTEM:'echo {ns} from $SOCAT_PEERADDR'"
+        ));
+    }
+
+    /// Connects from `from` (a namespace, or the host) to `addr:port` and
+    /// returns the answer, or "" if none came. With `retry`, tries for up to
+    /// five seconds (a server may still be starting).
+    pub fn ask(
+        &self,
+        from: Option<&str>,
+        proto: &str,
+        addr: &str,
+        port: u16,
+        retry: bool,
+    ) -> String {
+        let prefix = from
+            .map(|ns| format!("ip netns exec {ns} "))
+            .unwrap_or_default();
+        let connect = if proto == "udp" { "UDP4" } else { "TCP4" };
+        let once = format!(
+            "echo hello | timeout 3 {prefix}socat -T1 - {connect}:{addr}:{port} 2>/dev/null"
+        );
+        let script = match retry {
+            true => format!(
+                "for i in $(seq 25); do a=$({once}); [ -n \"$a\" ] && echo \"$a\" && break; sleep 0.2; done"
+            ),
+            false => once,
+        };
+        String::from_utf8_lossy(&self.sh(&script).stdout)
+            .trim()
+            .to_string()
+    }
+
     /// A normalised description of the throwaway host's network state.
     pub fn snapshot(&self) -> Vec<String> {
         snapshot::take(self)

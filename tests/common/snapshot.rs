@@ -82,12 +82,39 @@ pub fn take(sb: &Sandbox) -> Vec<String> {
     let sysctls = sb.ok(r"sysctl -a -r '^net\.(ipv4\.(ip_forward|conf\..*\.(forwarding|route_localnet))|bridge\.)' 2>/dev/null | sort");
     out.extend(sysctls.lines().map(|l| format!("sysctl {l}")));
     let rules = sb.ok("if command -v iptables-save >/dev/null; then iptables-save; fi");
-    out.extend(
-        rules
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| format!("iptables {}", l.split(" [").next().unwrap_or(l))),
-    );
+    out.extend(iptables(&rules));
     out.sort();
+    out
+}
+
+/// `iptables-save` lines without counters. iptables-nft creates a table the
+/// first time it is used and iptables cannot delete one, so a table holding
+/// only empty built-in chains with an ACCEPT policy (which filter nothing) is
+/// left out: it is the same ruleset as no table at all.
+fn iptables(saved: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut table: Vec<&str> = Vec::new();
+    for line in saved.lines().filter(|l| !l.starts_with('#')) {
+        table.push(line);
+        if line != "COMMIT" {
+            continue;
+        }
+        let inert = table.iter().all(|l| {
+            l.starts_with('*')
+                || *l == "COMMIT"
+                || (l.starts_with(':') && l.contains(" ACCEPT [") && {
+                    let chain = l[1..].split_whitespace().next().unwrap_or_default();
+                    !table.iter().any(|r| r.starts_with(&format!("-A {chain} ")))
+                })
+        });
+        if !inert {
+            out.extend(
+                table
+                    .iter()
+                    .map(|l| format!("iptables {}", l.split(" [").next().unwrap_or(l))),
+            );
+        }
+        table.clear();
+    }
     out
 }
