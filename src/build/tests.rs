@@ -348,3 +348,5 @@ fn netns_del_takes_the_namespace_off_its_bridge_first() {
     assert_script(&del, "ip link del nv-red\nip netns del red\n");
     assert_eq!(del.state.bridges[&ifname("nsnet0")].ports.len(), 1);
 }
+
+mod firewall;
