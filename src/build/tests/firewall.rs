@@ -41,6 +41,18 @@ fn reconciled(mut change: Change, before: &State, host: &Host) -> Change {
     change
 }
 
+/// The plan for `publish add red 8080:80 [--host-ip IP]`.
+fn publish_8080(host: &Host, state: &State, host_ip: Option<&str>) -> Change {
+    let mappings = ["8080:80".parse().unwrap()];
+    let args = publish::Add {
+        ns: &ns("red"),
+        mappings: &mappings,
+        host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+        bridge: None,
+    };
+    reconciled(publish::add(&args, host, state).unwrap(), state, host)
+}
+
 const NAT_UP: &str = r#"iptables-restore --noflush -w <<'EOF'
 *nat
 :NSNET-POSTROUTING - [0:0]
@@ -168,15 +180,7 @@ fn a_rule_removed_by_hand_is_not_deleted_again() {
 #[test]
 fn publish_dnats_only_local_destinations_and_sets_hairpin_and_route_localnet() {
     let (host, state) = bridged();
-    let mappings = ["8080:80".parse().unwrap()];
-    let args = publish::Add {
-        ns: &ns("red"),
-        mappings: &mappings,
-        host_ip: None,
-        bridge: None,
-    };
-    let change = reconciled(publish::add(&args, &host, &state).unwrap(), &state, &host);
-    let script = change.plan.script(false);
+    let script = publish_8080(&host, &state, None).plan.script(false);
     for line in [
         "-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment nsnet -j NSNET-DNAT\n",
         "-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment nsnet -j NSNET-DNAT\n",
@@ -209,15 +213,7 @@ fn a_port_published_on_another_address_needs_no_loopback_rules() {
         local: true,
     };
     host.routes.push(local);
-    let mappings = ["8080:80".parse().unwrap()];
-    let ip = Some("172.31.0.1".parse().unwrap());
-    let args = publish::Add {
-        ns: &ns("red"),
-        mappings: &mappings,
-        host_ip: ip,
-        bridge: None,
-    };
-    let script = reconciled(publish::add(&args, &host, &state).unwrap(), &state, &host)
+    let script = publish_8080(&host, &state, Some("172.31.0.1"))
         .plan
         .script(false);
     assert!(
@@ -242,16 +238,7 @@ fn a_bridge_name_with_a_dot_gets_a_slash_sysctl_key() {
     };
     host.sysctls
         .insert("net/ipv4/conf/br.1/route_localnet".into(), "0".into());
-    let mappings = ["8080:80".parse().unwrap()];
-    let args = publish::Add {
-        ns: &ns("red"),
-        mappings: &mappings,
-        host_ip: None,
-        bridge: None,
-    };
-    let script = reconciled(publish::add(&args, &host, &state).unwrap(), &state, &host)
-        .plan
-        .script(false);
+    let script = publish_8080(&host, &state, None).plan.script(false);
     assert!(
         script.contains("sysctl -w net/ipv4/conf/br.1/route_localnet=1\n"),
         "{script}"
