@@ -17,15 +17,16 @@ use std::process::ExitCode;
 
 const PIDS: Wants = Wants {
     pids: true,
-    firewall: false,
+    ..PLAIN
 };
 const FIREWALL: Wants = Wants {
-    pids: false,
     firewall: true,
+    ..PLAIN
 };
 const PLAIN: Wants = Wants {
     pids: false,
     firewall: false,
+    best_effort: false,
 };
 
 /// Runs `cli`; the exit code is nsnet's own (0) or, for `netns exec`, the
@@ -143,9 +144,15 @@ fn apply(
     let state = store.load()?;
     let wants = Wants {
         firewall: wants.firewall || !firewall::rules(&state).is_empty(),
+        best_effort: dry,
         ..wants
     };
     let host = host::observe(runner, wants)?;
+    if !g.quiet {
+        for warning in &host.warnings {
+            eprintln!("nsnet: warning: {warning}");
+        }
+    }
     let mut change = build(&host, &state)?;
     firewall::reconcile(&mut change, &state, &host)?;
     notes(g, &change);

@@ -29,6 +29,8 @@ pub struct Host {
     pub firewall: Option<Firewall>,
     /// `net.ipv4.ip_forward` and each bridge's `route_localnet`, by key.
     pub sysctls: BTreeMap<String, String>,
+    /// What could not be read, in a best-effort observation.
+    pub warnings: Vec<String>,
 }
 
 /// What `iptables-save` shows: chains and rules, per table.
@@ -66,6 +68,9 @@ pub struct Wants {
     pub pids: bool,
     /// The iptables rules (one `iptables-save`).
     pub firewall: bool,
+    /// For a dry run: what cannot be read (the rules, without root) is taken
+    /// as empty, with a warning, instead of failing.
+    pub best_effort: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,11 +166,19 @@ pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {
         true => pids_by_namespace(&namespaces),
         false => BTreeMap::new(),
     };
+    let mut warnings = Vec::new();
     let firewall = match wants.firewall {
-        true => Some(Firewall::parse(
-            &runner.run(&Cmd::new(Tool::IptablesSave, [] as [&str; 0]))?,
-        )),
         false => None,
+        true => match runner.run(&Cmd::new(Tool::IptablesSave, [] as [&str; 0])) {
+            Ok(text) => Some(Firewall::parse(&text)),
+            Err(err) if wants.best_effort => {
+                warnings.push(format!(
+                    "cannot read the iptables rules ({err}); the plan assumes none of nsnet's are in place"
+                ));
+                Some(Firewall::default())
+            }
+            Err(err) => return Err(err.into()),
+        },
     };
     let mut keys = vec![FORWARDING.to_string()];
     for (name, link) in &links {
@@ -187,6 +200,7 @@ pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {
         pids,
         firewall,
         sysctls,
+        warnings,
     })
 }
 

@@ -135,6 +135,36 @@ fn explain_and_dry_run_work_without_root_and_change_nothing() {
     );
     let commands = script.lines().filter(|l| !l.starts_with('#')).count();
     assert_eq!(commands, 3 + 2 * 8, "3 for the bridge, 8 per namespace");
+    // nat and publish plans too: the rules cannot be read without root, so
+    // the plan says so and assumes none are in place.
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    let before_nat = sb.snapshot();
+    for args in [
+        &["nat", "up", "--explain"][..],
+        &["publish", "add", "red", "8080:80", "--explain"],
+    ] {
+        let out = sb
+            .command("setpriv")
+            .args(&nobody[1..])
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("warning: cannot read the iptables rules"),
+            "{stderr}"
+        );
+        assert!(
+            stdout.contains("iptables-restore --noflush -w <<'EOF'\n"),
+            "{stdout}"
+        );
+    }
+    assert_same(&before_nat, &sb.snapshot());
+    sb.nsnet(["bridge", "down"]).assert().success();
     // Without root, a real run fails cleanly.
     let out = sb
         .command("setpriv")
