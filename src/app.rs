@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     ifname: &args.ifname,
                     namespaces: &args.namespaces,
                 };
-                if let Some(state) = apply(g, r, PLAIN, |h, s| bridge::up(&up, h, s))? {
+                if let Some(state) = apply(g, r, FIREWALL, |h, s| bridge::up(&up, h, s))? {
                     output::bridge(g, &state, &args.bridge)?;
                 }
             }

@@ -17,7 +17,7 @@ fn bridge_up_rolls_back_when_a_namespace_already_holds_eth0() {
         .code(1)
         .stderr(
             contains(
-                "step 20 of 25: `ip link add nv-green type veth peer name eth0 netns green` failed",
+                "step 20 of 26: `ip link add nv-green type veth peer name eth0 netns green` failed",
             )
             .and(contains("File exists"))
             .and(contains(

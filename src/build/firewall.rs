@@ -110,12 +110,19 @@ pub fn rules(state: &State) -> BTreeSet<Rule> {
 
 fn bridge_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
     let subnet = bridge.subnet;
+    let tag = comment(&format!("nsnet:{name}"));
+    // Traffic between the bridge's own namespaces: where br_netfilter passes
+    // bridged frames through iptables and FORWARD drops (every Docker host),
+    // it would be dropped without this.
+    rules.insert(Rule::new(
+        "filter",
+        FORWARD,
+        format!("-i {name} -o {name} {tag} -j ACCEPT"),
+    ));
     if bridge.nat.is_some() || !bridge.published.is_empty() {
-        let tag = comment(&format!("nsnet:{name}"));
         for spec in [
             format!("-o {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"),
             format!("-i {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"),
-            format!("-i {name} -o {name} {tag} -j ACCEPT"),
         ] {
             rules.insert(Rule::new("filter", FORWARD, spec));
         }
@@ -437,8 +444,9 @@ fn rules_why(table: &str) -> &'static str {
              127.0.0.1, and hairpin connections from the subnet back into it."
         }
         "filter" => {
-            "\nNSNET-FORWARD accepts the bridge's traffic (even under a FORWARD policy of DROP); NSNET-INPUT\n\
-             drops packets from the bridge to the host's 127.0.0.0/8."
+            "\nNSNET-FORWARD accepts traffic between a bridge's namespaces and, with nat or publish, into\n\
+             and out of the bridge, even under a FORWARD policy of DROP with br_netfilter on (Docker\n\
+             hosts). NSNET-INPUT drops packets from the bridge to the host's 127.0.0.0/8."
         }
         _ => {
             "\nNSNET-PREROUTING (raw) drops packets from other machines to a port published on loopback only."

@@ -19,6 +19,7 @@ fn bridged() -> (Host, State) {
     host.sysctls
         .insert("net.ipv4.conf.nsnet0.route_localnet".into(), "0".into());
     host.firewall = Some(crate::host::Firewall::default());
+    let host = installed(&host, &first.state);
     (host, first.state)
 }
 
@@ -62,12 +63,9 @@ COMMIT
 EOF
 iptables-restore --noflush -w <<'EOF'
 *filter
-:NSNET-FORWARD - [0:0]
 -A NSNET-FORWARD -i nsnet0 ! -o nsnet0 -m comment --comment "nsnet:nat:nsnet0" -j ACCEPT
 -A NSNET-FORWARD -i nsnet0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "nsnet:nsnet0" -j ACCEPT
--A NSNET-FORWARD -i nsnet0 -o nsnet0 -m comment --comment "nsnet:nsnet0" -j ACCEPT
 -A NSNET-FORWARD -o nsnet0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "nsnet:nsnet0" -j ACCEPT
--I FORWARD 1 -m comment --comment nsnet -j NSNET-FORWARD
 COMMIT
 EOF
 sysctl -w net.ipv4.ip_forward=1
@@ -127,8 +125,9 @@ fn nat_down_removes_what_nat_up_added_and_puts_forwarding_back() {
         script.contains("-D POSTROUTING -m comment --comment nsnet -j NSNET-POSTROUTING\n"),
         "{script}"
     );
+    // NSNET-FORWARD stays: it holds the bridge's own accept rule until bridge down.
     assert!(
-        script.contains("-X NSNET-POSTROUTING\n") && script.contains("-X NSNET-FORWARD\n"),
+        script.contains("-X NSNET-POSTROUTING\n") && !script.contains("-X NSNET-FORWARD\n"),
         "{script}"
     );
     assert_eq!(down.state, state, "the record is the bridged one again");
@@ -241,6 +240,43 @@ fn a_bridge_name_with_a_dot_gets_a_slash_sysctl_key() {
     let script = publish_8080(&host, &state, None).plan.script(false);
     assert!(
         script.contains("sysctl -w net/ipv4/conf/br.1/route_localnet=1\n"),
+        "{script}"
+    );
+}
+
+#[test]
+fn every_bridge_accepts_traffic_between_its_namespaces_until_it_goes() {
+    let host = Host {
+        firewall: Some(Default::default()),
+        ..Host::default()
+    };
+    let change = reconciled(
+        up(&host, &State::default(), &["red"], Some("10.1.0.0/24")).unwrap(),
+        &State::default(),
+        &host,
+    );
+    let script = change.plan.script(false);
+    assert!(
+        script.ends_with(
+            "iptables-restore --noflush -w <<'EOF'\n*filter\n:NSNET-FORWARD - [0:0]\n\
+             -A NSNET-FORWARD -i nsnet0 -o nsnet0 -m comment --comment \"nsnet:nsnet0\" -j ACCEPT\n\
+             -I FORWARD 1 -m comment --comment nsnet -j NSNET-FORWARD\nCOMMIT\nEOF\n"
+        ),
+        "{script}"
+    );
+    let host = installed(&after(&host, &change), &change.state);
+    let down = reconciled(
+        bridge::down(&ifname("nsnet0"), &[], false, &host, &change.state).unwrap(),
+        &change.state,
+        &host,
+    );
+    let script = down.plan.script(false);
+    assert!(
+        script.starts_with("iptables-restore --noflush -w <<'EOF'\n*filter\n-D FORWARD"),
+        "{script}"
+    );
+    assert!(
+        script.contains("-X NSNET-FORWARD\n") && script.ends_with("ip link del nsnet0\n"),
         "{script}"
     );
 }
