@@ -206,3 +206,19 @@ fn concurrent_bridge_ups_take_turns_and_hand_out_distinct_addresses() {
         assert!(sb.pings(Some("ns1"), seen[i - 1].trim_end_matches("/24")));
     }
 }
+
+#[test]
+fn bridge_up_connects_namespaces_on_a_docker_like_host() {
+    // br_netfilter passes bridged frames through iptables, FORWARD drops.
+    let sb = sandbox!();
+    sb.ok("sysctl -qw net.bridge.bridge-nf-call-iptables=1 && iptables -P FORWARD DROP");
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "blue"]).assert().success();
+    assert!(
+        sb.pings(Some("red"), "10.200.0.3"),
+        "red reaches blue across the bridge"
+    );
+    sb.nsnet(["bridge", "down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+    assert!(sb.ok("iptables -S FORWARD").starts_with("-P FORWARD DROP"));
+}
