@@ -122,6 +122,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             PublishCmd::List => output::published(g, &Store::read_only().load()?, None)?,
         },
+        Command::Down { force } => {
+            apply(g, r, PIDS, |h, s| build::down(*force, h, s))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

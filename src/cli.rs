@@ -60,6 +60,12 @@ pub enum Command {
     /// Published ports: a port of the host that reaches a port of a namespace
     #[command(subcommand)]
     Publish(PublishCmd),
+    /// Remove everything nsnet made and put back what it changed
+    Down {
+        /// Delete namespaces nsnet made even while processes run inside
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -107,3 +107,21 @@ fn release(
 
 #[cfg(test)]
 mod tests;
+
+/// `down`: everything nsnet made, in order: cables, then each bridge with its
+/// ports, then the namespaces left (attached ones only lose their name);
+/// `reconcile` then removes the rules and puts back the sysctls.
+pub fn down(force: bool, host: &Host, state: &State) -> Result<Change> {
+    let mut change = Change::from(state);
+    let cables = state.cables.clone();
+    release(&mut change, host, &[], &cables, &[], force)?;
+    for name in state.bridges.keys() {
+        let next = bridge::down(name, &[], force, host, &change.state)?;
+        change.plan.extend(next.plan.steps);
+        change.notes.extend(next.notes);
+        change.state = next.state;
+    }
+    let rest: Vec<NsName> = change.state.namespaces.keys().cloned().collect();
+    release(&mut change, host, &[], &[], &rest, force)?;
+    Ok(change)
+}

@@ -350,3 +350,32 @@ fn netns_del_takes_the_namespace_off_its_bridge_first() {
 }
 
 mod firewall;
+
+#[test]
+fn down_removes_cables_then_bridges_then_the_namespaces_left() {
+    let first = up(
+        &Host::default(),
+        &State::default(),
+        &["red"],
+        Some("10.1.0.0/24"),
+    )
+    .unwrap();
+    let cable = veth::add(
+        &End::Ns(ns("red")),
+        &End::Ns(ns("blue")),
+        None,
+        &Host::default(),
+        &first.state,
+    )
+    .unwrap();
+    let added = netns::add(&nss(&["lonely"]), &Host::default(), &cable.state).unwrap();
+    let mut host = after(&Host::default(), &added);
+    host.namespaces
+        .extend(["blue".to_string(), "lonely".to_string()]);
+    let down = down(false, &host, &added.state).unwrap();
+    assert_script(
+        &down,
+        "ip -n red link del vc-blue\nip netns del blue\nip link del nv-red\nip netns del red\nip link del nsnet0\nip netns del lonely\n",
+    );
+    assert_eq!(down.state, State::default());
+}
