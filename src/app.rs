@@ -4,13 +4,17 @@
 //! the new record.
 
 use crate::build::{self, Change, bridge, firewall, nat, netns, publish, veth};
-use crate::cli::{BridgeCmd, Cli, Command, Global, NatCmd, NetnsCmd, PublishCmd, VethCmd};
+use crate::cli::{
+    BridgeCmd, Cli, Command, Global, GraphFormat, NatCmd, NetnsCmd, PublishCmd, VethCmd,
+};
 use crate::cmd::Tool;
 use crate::exec::execute;
 use crate::host::{self, Host, Wants};
 use crate::output;
 use crate::runner::{Runner, System};
 use crate::state::{State, Store};
+use crate::status::{self, Status};
+use crate::{live, render};
 use anyhow::{Result, bail};
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -122,11 +126,54 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             PublishCmd::List => output::published(g, &Store::read_only().load()?, None)?,
         },
+        Command::Status => {
+            let status = observe_status(g, r)?;
+            if g.json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", render::status_text(&status));
+            }
+        }
+        Command::Graph { format } => {
+            let status = observe_status(g, r)?;
+            print!(
+                "{}",
+                match format {
+                    GraphFormat::Text => render::graph_text(&status),
+                    GraphFormat::Dot => render::graph_dot(&status),
+                    GraphFormat::Mermaid => render::graph_mermaid(&status),
+                }
+            );
+        }
         Command::Down { force } => {
             apply(g, r, PIDS, |h, s| build::down(*force, h, s))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the record and the live kernel into a `Status`. Without root the
+/// rules cannot be read: drift in them goes unreported, with a warning.
+fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
+    let state = Store::read_only().load()?;
+    let wants = Wants {
+        firewall: true,
+        best_effort: true,
+        ..PLAIN
+    };
+    let host = host::observe(runner, wants)?;
+    warn(g, &host);
+    let names: Vec<String> = host.namespaces.iter().cloned().collect();
+    let world = live::read_world(runner, &names)?;
+    Ok(status::build(&state, &world, &host))
+}
+
+fn warn(g: &Global, host: &Host) {
+    if !g.quiet {
+        for warning in &host.warnings {
+            eprintln!("nsnet: warning: {warning}");
+        }
+    }
 }
 
 /// Builds a change, reconciles the host settings it implies, and prints or
@@ -151,11 +198,7 @@ fn apply(
         ..wants
     };
     let host = host::observe(runner, wants)?;
-    if !g.quiet {
-        for warning in &host.warnings {
-            eprintln!("nsnet: warning: {warning}");
-        }
-    }
+    warn(g, &host);
     let mut change = build(&host, &state)?;
     firewall::reconcile(&mut change, &state, &host)?;
     notes(g, &change);

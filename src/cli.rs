@@ -60,12 +60,28 @@ pub enum Command {
     /// Published ports: a port of the host that reaches a port of a namespace
     #[command(subcommand)]
     Publish(PublishCmd),
+    /// Show bridges, namespaces, NAT and published ports as the kernel has them, and any drift
+    Status,
+    /// Draw the topology: a text tree, Graphviz DOT or Mermaid
+    Graph {
+        /// The kind of picture
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
     /// Remove everything nsnet made and put back what it changed
     Down {
         /// Delete namespaces nsnet made even while processes run inside
         #[arg(long)]
         force: bool,
     },
+}
+
+/// How `graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, Subcommand)]

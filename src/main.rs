@@ -11,11 +11,14 @@ mod cli;
 mod cmd;
 mod exec;
 mod host;
+mod live;
 mod names;
 mod output;
 mod plan;
+mod render;
 mod runner;
 mod state;
+mod status;
 mod validate;
 
 use clap::Parser;

@@ -267,7 +267,12 @@ pub fn reconcile(change: &mut Change, before: &State, host: &Host) -> Result<()>
     let (old_h, new_h) = (hairpins(before), hairpins(&change.state));
     for port in old_h
         .difference(&new_h)
-        .filter(|p| host.links.contains_key(p.as_str()))
+        // Only a port still on a bridge has a hairpin mode to turn off.
+        .filter(|p| {
+            host.links
+                .get(p.as_str())
+                .is_some_and(|l| l.master.is_some())
+        })
     {
         front.push(hairpin(port, false));
     }
