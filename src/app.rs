@@ -14,7 +14,7 @@ use crate::output;
 use crate::runner::{Runner, System};
 use crate::state::{State, Store};
 use crate::status::{self, Status};
-use crate::{live, render};
+use crate::{doctor, live, render};
 use anyhow::{Result, bail};
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -145,11 +145,45 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 }
             );
         }
+        Command::Doctor => return doctor(g, r),
         Command::Down { force } => {
             apply(g, r, PIDS, |h, s| build::down(*force, h, s))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `doctor`: prints every finding; exit status 1 if any would break nsnet.
+fn doctor(g: &Global, runner: &mut System) -> Result<ExitCode> {
+    let state = Store::read_only().load()?;
+    // Without `ip` there is nothing to observe; the finding says so.
+    let host = host::observe(runner, PLAIN).unwrap_or_default();
+    let facts = doctor::gather(runner);
+    let findings = doctor::check(&facts, &host, &state);
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        for f in findings
+            .iter()
+            .filter(|f| !g.quiet || f.level != doctor::Level::Ok)
+        {
+            let level = match f.level {
+                doctor::Level::Ok => "ok  ",
+                doctor::Level::Warn => "warn",
+                doctor::Level::Fail => "FAIL",
+            };
+            println!("{level}  {}: {}", f.check, f.message);
+            if let Some(fix) = &f.fix {
+                println!("      fix: {fix}");
+            }
+        }
+    }
+    let broken = findings.iter().any(|f| f.level == doctor::Level::Fail);
+    Ok(if broken {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Reads the record and the live kernel into a `Status`. Without root the

@@ -68,6 +68,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
+    /// Check the host for what would break nsnet, and say how to fix it
+    Doctor,
     /// Remove everything nsnet made and put back what it changed
     Down {
         /// Delete namespaces nsnet made even while processes run inside

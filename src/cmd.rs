@@ -11,6 +11,9 @@ pub enum Tool {
     Ip,
     IptablesRestore,
     IptablesSave,
+    IptablesLegacySave,
+    IptablesNftSave,
+    Modprobe,
     Sysctl,
 }
 
@@ -21,6 +24,9 @@ impl Tool {
             Tool::Ip => "ip",
             Tool::IptablesRestore => "iptables-restore",
             Tool::IptablesSave => "iptables-save",
+            Tool::IptablesLegacySave => "iptables-legacy-save",
+            Tool::IptablesNftSave => "iptables-nft-save",
+            Tool::Modprobe => "modprobe",
             Tool::Sysctl => "sysctl",
         }
     }
@@ -30,6 +36,8 @@ impl Tool {
         match self {
             Tool::Ip => "iproute2",
             Tool::IptablesRestore | Tool::IptablesSave => "iptables",
+            Tool::IptablesLegacySave | Tool::IptablesNftSave => "iptables",
+            Tool::Modprobe => "kmod",
             Tool::Sysctl => "procps",
         }
     }

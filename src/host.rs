@@ -40,6 +40,8 @@ pub struct Firewall {
     pub chains: BTreeSet<(String, String)>,
     /// `(table, line)` for every rule, as saved: `-A CHAIN …`.
     pub rules: BTreeSet<(String, String)>,
+    /// `(table, chain)` → policy, for built-in chains.
+    pub policies: BTreeMap<(String, String), String>,
 }
 
 impl Firewall {
@@ -51,8 +53,13 @@ impl Firewall {
             if let Some(name) = line.strip_prefix('*') {
                 table = name.to_string();
             } else if let Some(chain) = line.strip_prefix(':') {
-                let name = chain.split_whitespace().next().unwrap_or_default();
-                fw.chains.insert((table.clone(), name.to_string()));
+                let mut words = chain.split_whitespace();
+                let name = words.next().unwrap_or_default().to_string();
+                if let Some(policy) = words.next().filter(|p| *p != "-") {
+                    fw.policies
+                        .insert((table.clone(), name.clone()), policy.to_string());
+                }
+                fw.chains.insert((table.clone(), name));
             } else if line.starts_with("-A ") {
                 fw.rules.insert((table.clone(), line.to_string()));
             }

@@ -9,6 +9,7 @@ mod app;
 mod build;
 mod cli;
 mod cmd;
+mod doctor;
 mod exec;
 mod host;
 mod live;
