@@ -2,7 +2,8 @@
 //! into a checked type here, so a bad name or subnet stops at the boundary
 //! with exit status 2 and never reaches a command.
 
-use crate::validate::{self, End, HostPort, IfName, Mapping, NsName};
+use crate::ports::{HostPort, Mapping};
+use crate::validate::{self, End, IfName, NsName};
 use clap::{Args, Parser, Subcommand};
 use ipnet::Ipv4Net;
 use std::ffi::OsString;

@@ -16,6 +16,7 @@ mod live;
 mod names;
 mod output;
 mod plan;
+mod ports;
 mod render;
 mod runner;
 mod state;

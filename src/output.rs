@@ -244,7 +244,7 @@ struct PublishedView<'a> {
     /// `null`: every address of the host.
     host_ip: Option<Ipv4Addr>,
     host_port: u16,
-    proto: crate::validate::Proto,
+    proto: crate::ports::Proto,
     namespace: &'a NsName,
     address: Ipv4Addr,
     port: u16,

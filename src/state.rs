@@ -6,7 +6,8 @@
 //! The record is what makes "never delete what nsnet did not create" hold:
 //! teardown removes only what is written here.
 
-use crate::validate::{End, IfName, NsName, Proto};
+use crate::ports::Proto;
+use crate::validate::{End, IfName, NsName};
 use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};

@@ -77,7 +77,7 @@ pub struct PeerStatus {
 pub struct PublishedStatus {
     pub host_ip: Option<Ipv4Addr>,
     pub host_port: u16,
-    pub proto: crate::validate::Proto,
+    pub proto: crate::ports::Proto,
     pub namespace: String,
     pub address: Ipv4Addr,
     pub port: u16,

@@ -63,7 +63,7 @@ pub enum InputError {
 }
 
 /// Shows a value inside an error on one line, whatever it holds.
-fn shown(value: &str) -> String {
+pub(crate) fn shown(value: &str) -> String {
     value.escape_debug().to_string()
 }
 
@@ -217,92 +217,6 @@ impl fmt::Display for End {
     }
 }
 
-/// A transport protocol of a published port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        })
-    }
-}
-
-/// `HOSTPORT:PORT[/tcp|/udp]`: a port of a namespace and the host port that
-/// reaches it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mapping {
-    pub host_port: u16,
-    pub port: u16,
-    pub proto: Proto,
-}
-
-/// `HOSTPORT[/tcp|/udp]`: a published host port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HostPort {
-    pub port: u16,
-    pub proto: Proto,
-}
-
-fn port(s: &str, whole: &str) -> Result<u16, InputError> {
-    match s.parse::<u16>() {
-        Ok(0) | Err(_) => Err(InputError::Other(format!(
-            "`{}`: `{}` is not a port from 1 to 65535",
-            shown(whole),
-            shown(s)
-        ))),
-        Ok(p) => Ok(p),
-    }
-}
-
-fn split_proto(s: &str) -> Result<(&str, Proto), InputError> {
-    match s.split_once('/') {
-        None => Ok((s, Proto::Tcp)),
-        Some((ports, "tcp")) => Ok((ports, Proto::Tcp)),
-        Some((ports, "udp")) => Ok((ports, Proto::Udp)),
-        Some((_, other)) => Err(InputError::Other(format!(
-            "`{}`: protocol `{}` is not `tcp` or `udp`",
-            shown(s),
-            shown(other)
-        ))),
-    }
-}
-
-impl FromStr for Mapping {
-    type Err = InputError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ports, proto) = split_proto(s)?;
-        let Some((host, inner)) = ports.split_once(':') else {
-            return Err(InputError::Other(format!(
-                "`{}` is not a port mapping: write HOSTPORT:PORT, optionally with /tcp or /udp (e.g. `8080:80/tcp`)",
-                shown(s)
-            )));
-        };
-        Ok(Mapping {
-            host_port: port(host, s)?,
-            port: port(inner, s)?,
-            proto,
-        })
-    }
-}
-
-impl FromStr for HostPort {
-    type Err = InputError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (p, proto) = split_proto(s)?;
-        Ok(HostPort {
-            port: port(p, s)?,
-            proto,
-        })
-    }
-}
-
 /// Parses a subnet for a network: an IPv4 network address with a prefix of
 /// /30 or shorter, outside loopback, multicast and other special ranges.
 pub fn subnet(s: &str) -> Result<Ipv4Net, InputError> {
@@ -431,45 +345,6 @@ mod tests {
     fn the_word_host_is_an_end_not_a_namespace() {
         assert_eq!("host".parse::<End>(), Ok(End::Host));
         assert_eq!("red".parse::<End>().unwrap().ns(), Some("red"));
-    }
-
-    #[test]
-    fn port_mappings_are_checked() {
-        let m: Mapping = "8080:80".parse().unwrap();
-        assert_eq!((m.host_port, m.port, m.proto), (8080, 80, Proto::Tcp));
-        let m: Mapping = "53:5353/udp".parse().unwrap();
-        assert_eq!((m.host_port, m.port, m.proto), (53, 5353, Proto::Udp));
-        let cases = [
-            (
-                "8080",
-                "`8080` is not a port mapping: write HOSTPORT:PORT, optionally with /tcp or /udp (e.g. `8080:80/tcp`)",
-            ),
-            ("0:80", "`0:80`: `0` is not a port from 1 to 65535"),
-            (
-                "8080:65536",
-                "`8080:65536`: `65536` is not a port from 1 to 65535",
-            ),
-            (
-                "80:80/sctp",
-                "`80:80/sctp`: protocol `sctp` is not `tcp` or `udp`",
-            ),
-            ("a:80", "`a:80`: `a` is not a port from 1 to 65535"),
-        ];
-        for (input, message) in cases {
-            assert_eq!(
-                input.parse::<Mapping>().unwrap_err().to_string(),
-                message,
-                "input {input:?}"
-            );
-        }
-        assert_eq!(
-            "53/udp".parse::<HostPort>().unwrap(),
-            HostPort {
-                port: 53,
-                proto: Proto::Udp
-            }
-        );
-        assert!("70000".parse::<HostPort>().is_err());
     }
 
     #[test]

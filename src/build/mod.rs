@@ -7,6 +7,7 @@ pub mod firewall;
 pub mod nat;
 pub mod netns;
 pub mod publish;
+pub mod rules;
 pub mod veth;
 
 use crate::host::Host;

@@ -3,8 +3,9 @@
 
 use super::Change;
 use crate::host::Host;
+use crate::ports::{HostPort, Mapping};
 use crate::state::{Published, State};
-use crate::validate::{HostPort, IfName, InputError, Mapping, NsName};
+use crate::validate::{IfName, InputError, NsName};
 use anyhow::{Result, bail};
 use std::net::Ipv4Addr;
 
