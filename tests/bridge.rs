@@ -222,3 +222,42 @@ fn bridge_up_connects_namespaces_on_a_docker_like_host() {
     assert_same(&before, &sb.snapshot());
     assert!(sb.ok("iptables -S FORWARD").starts_with("-P FORWARD DROP"));
 }
+
+#[test]
+fn bridge_up_remakes_a_namespace_deleted_by_hand() {
+    let mut sb = sandbox!();
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "blue"]).assert().success();
+    sb.nsnet(["nat", "up"]).assert().success();
+    sb.nsnet(["publish", "add", "red", "8080:80"])
+        .assert()
+        .success();
+    sb.ok("ip netns del red");
+    sb.nsnet(["bridge", "up", "red", "blue"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "namespace `red` was deleted by hand; making it again",
+        ));
+    assert!(
+        sb.pings(Some("red"), "10.200.0.3"),
+        "red is back on the bridge"
+    );
+    assert!(
+        sb.ok("ip netns exec red ip route")
+            .starts_with("default via 10.200.0.1")
+    );
+    sb.serve("red", "tcp", 80);
+    assert_eq!(
+        sb.ask(Some("blue"), "tcp", "10.200.0.1", 8080, true),
+        "red from 10.200.0.1",
+        "its port is published again"
+    );
+    sb.nsnet(["status"])
+        .assert()
+        .success()
+        .stdout(contains("no drift"));
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}

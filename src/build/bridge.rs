@@ -169,12 +169,31 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
             bridge
         }
     };
+    // A port whose namespace was deleted by hand (its veth went with it) is
+    // stale: forget it, and plug the namespace in afresh below.
+    let mut bridge = bridge;
+    for ns in args.namespaces {
+        let stale = |p: &Port| {
+            &p.ns == ns
+                && !host.has_ns(ns.as_str())
+                && !host.links.contains_key(p.host_ifname.as_str())
+        };
+        if bridge.ports.iter().any(stale) {
+            change.notes.push(format!(
+                "namespace `{ns}` was deleted by hand; making it again"
+            ));
+            bridge.ports.retain(|p| !stale(p));
+        }
+    }
     let mut wanted: Vec<&NsName> = Vec::new();
     for ns in args.namespaces {
         if wanted.contains(&ns) || bridge.ports.iter().any(|p| &p.ns == ns) {
             continue;
         }
-        if let Some((other, _)) = state.port_named(ns, args.ifname) {
+        if let Some((other, _)) = state
+            .port_named(ns, args.ifname)
+            .filter(|(b, _)| *b != name)
+        {
             bail!(
                 "namespace `{ns}` already has `{}` on bridge `{other}` (use --ifname to give it another interface)",
                 args.ifname
@@ -183,7 +202,6 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
         wanted.push(ns);
     }
     let addresses = allocate(&bridge, wanted.len())?;
-    let mut bridge = bridge;
     for (ns, address) in wanted.into_iter().zip(addresses) {
         let host_ifname = names::port(ns, args.ifname);
         if host.links.contains_key(host_ifname.as_str()) {
@@ -191,21 +209,29 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
                 "interface `{host_ifname}`, which nsnet would use for `{ns}`, already exists on the host (remove it, or rename the namespace)"
             );
         }
-        if !host.has_ns(ns.as_str()) && !change.state.namespaces.contains_key(ns) {
+        if !host.has_ns(ns.as_str()) {
+            if change
+                .state
+                .namespaces
+                .get(ns)
+                .is_some_and(|n| n.pid.is_some())
+            {
+                bail!(
+                    "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
+                );
+            }
             change.plan.extend(netns::create_steps(ns));
-            change.state.namespaces.insert(
-                ns.clone(),
-                Namespace {
-                    pid: None,
-                    explicit: false,
-                },
-            );
+            let entry = Namespace {
+                pid: None,
+                explicit: false,
+            };
+            change.state.namespaces.entry(ns.clone()).or_insert(entry);
         }
         // A namespace has one default route: through its first bridge.
-        let default_route = state
+        let default_route = !state
             .bridges
-            .values()
-            .all(|b| b.ports.iter().all(|p| &p.ns != ns));
+            .iter()
+            .any(|(other, b)| other != name && b.ports.iter().any(|p| &p.ns == ns));
         let port = Port {
             ns: ns.clone(),
             ifname: args.ifname.clone(),
