@@ -86,13 +86,21 @@ pub fn add(
             "both ends are `{a}`: a cable joins two different namespaces"
         )));
     }
+    // A cable with an end in a namespace deleted by hand went with it.
+    let gone = |e: &End| e.ns().is_some_and(|n| !host.has_ns(n));
     if let Some(existing) = state.cables.iter().find(|c| c.joins(a, b)) {
-        if existing.subnet == subnet {
+        if gone(&existing.a) || gone(&existing.b) {
+            change.notes.push(format!(
+                "the cable between `{a}` and `{b}` was broken by hand; laying it again"
+            ));
+            change.state.cables.retain(|c| !c.joins(a, b));
+        } else if existing.subnet == subnet {
             return Ok(change);
+        } else {
+            bail!(
+                "a cable between `{a}` and `{b}` already exists with another subnet (remove it with `nsnet veth del {a} {b}` first)"
+            );
         }
-        bail!(
-            "a cable between `{a}` and `{b}` already exists with another subnet (remove it with `nsnet veth del {a} {b}` first)"
-        );
     }
     let cable = Cable {
         a: a.clone(),
@@ -122,15 +130,23 @@ pub fn add(
                 }
             }
             End::Ns(ns) => {
-                if !host.has_ns(ns.as_str()) && !change.state.namespaces.contains_key(ns) {
+                if !host.has_ns(ns.as_str()) {
+                    if change
+                        .state
+                        .namespaces
+                        .get(ns)
+                        .is_some_and(|n| n.pid.is_some())
+                    {
+                        bail!(
+                            "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
+                        );
+                    }
                     change.plan.extend(netns::create_steps(ns));
-                    change.state.namespaces.insert(
-                        ns.clone(),
-                        Namespace {
-                            pid: None,
-                            explicit: false,
-                        },
-                    );
+                    let entry = Namespace {
+                        pid: None,
+                        explicit: false,
+                    };
+                    change.state.namespaces.entry(ns.clone()).or_insert(entry);
                 }
             }
         }
