@@ -70,12 +70,16 @@ fn a_cable_without_a_subnet_is_up_but_unaddressed() {
 fn veth_add_lays_again_a_cable_broken_by_hand() {
     let sb = sandbox!();
     let before = sb.snapshot();
-    sb.nsnet(["veth", "add", "red", "blue", "--subnet", "10.4.0.0/30"]).assert().success();
+    sb.nsnet(["veth", "add", "red", "blue", "--subnet", "10.4.0.0/30"])
+        .assert()
+        .success();
     sb.ok("ip netns del blue");
     sb.nsnet(["veth", "add", "red", "blue", "--subnet", "10.4.0.0/30"])
         .assert()
         .success()
-        .stderr(contains("the cable between `red` and `blue` was broken by hand; laying it again"));
+        .stderr(contains(
+            "the cable between `red` and `blue` was broken by hand; laying it again",
+        ));
     assert!(sb.pings(Some("red"), "10.4.0.2"));
     sb.nsnet(["down"]).assert().success();
     assert_same(&before, &sb.snapshot());
