@@ -11,7 +11,7 @@ use crate::cmd::Tool;
 use crate::exec::execute;
 use crate::host::{self, Host, Wants};
 use crate::output;
-use crate::runner::{Runner, System};
+use crate::runner::{FailAt, Runner, System};
 use crate::state::{State, Store};
 use crate::status::{self, Status};
 use crate::{doctor, live, render};
@@ -240,7 +240,20 @@ fn apply(
         print!("{}", change.plan.script(g.explain));
         return Ok(None);
     }
-    execute(&change.plan, runner as &mut dyn Runner)?;
+    match std::env::var("NSNET_FAIL_AT")
+        .ok()
+        .and_then(|k| k.parse().ok())
+    {
+        Some(fail_at) => {
+            let mut faulty = FailAt {
+                inner: runner,
+                fail_at,
+                count: 0,
+            };
+            execute(&change.plan, &mut faulty)?
+        }
+        None => execute(&change.plan, runner as &mut dyn Runner)?,
+    }
     if change.state != state {
         store.save(&change.state)?;
     }

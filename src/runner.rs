@@ -156,3 +156,27 @@ impl Runner for Recorder {
         Ok(String::new())
     }
 }
+
+/// Wraps a runner so that its `fail_at`-th command fails without running,
+/// as if the tool had refused it: `NSNET_FAIL_AT=k` (tests and the
+/// reliability script) makes step k of a plan fail, to exercise the rollback
+/// of every step against the real system.
+pub struct FailAt<'a> {
+    pub inner: &'a mut dyn Runner,
+    pub fail_at: usize,
+    pub count: usize,
+}
+
+impl Runner for FailAt<'_> {
+    fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
+        self.count += 1;
+        if self.count == self.fail_at {
+            return Err(RunError::Failed {
+                cmd: cmd.to_string(),
+                status: "NSNET_FAIL_AT".into(),
+                stderr: "injected failure".into(),
+            });
+        }
+        self.inner.run(cmd)
+    }
+}

@@ -1,0 +1,99 @@
+//! Faults at every step, end to end: the real binary against the real tools,
+//! with step k of the plan failing (`NSNET_FAIL_AT=k`), for every k. After
+//! each failure the throwaway host must be exactly as before the command.
+
+mod common;
+
+use common::{Sandbox, assert_same};
+
+/// Runs `args` with step k failing, for k = 1 … N, from the host `setup`
+/// leaves; returns N, the number of steps of the plan.
+fn every_step_rolls_back(setup: &[&[&str]], args: &[&str]) -> Option<usize> {
+    let mut sb = Sandbox::new()?;
+    sb.outside();
+    for step in setup {
+        sb.nsnet(*step).assert().success();
+    }
+    let before = sb.snapshot();
+    let mut steps = usize::MAX;
+    let mut k = 1;
+    while k <= steps {
+        let out = sb
+            .nsnet(args)
+            .env("NSNET_FAIL_AT", k.to_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} failing at step {k}: {stderr}"
+        );
+        let prefix = format!("nsnet: step {k} of ");
+        let rest = stderr
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{args:?} at {k}: {stderr}"));
+        steps = rest.split(':').next().unwrap().parse().unwrap();
+        assert!(
+            stderr.contains("nothing was changed"),
+            "{args:?} at step {k}: {stderr}"
+        );
+        assert_same(&before, &sb.snapshot());
+        k += 1;
+    }
+    // And without a fault, the command works.
+    sb.nsnet(args).assert().success();
+    sb.stop_background();
+    Some(steps)
+}
+
+const BRIDGE: &[&str] = &["bridge", "up", "red", "blue"];
+const NAT: &[&str] = &["nat", "up"];
+const PUBLISH: &[&str] = &["publish", "add", "red", "8080:80", "5353:53/udp"];
+const LOOPBACK: &[&str] = &[
+    "publish",
+    "add",
+    "blue",
+    "9090:90",
+    "--host-ip",
+    "127.0.0.1",
+];
+const CABLE: &[&str] = &["veth", "add", "red", "host", "--subnet", "10.60.0.0/30"];
+
+#[test]
+fn bridge_up_with_three_namespaces() {
+    let steps = every_step_rolls_back(&[], &["bridge", "up", "red", "blue", "green"]);
+    assert!(steps.is_none_or(|n| n == 3 + 3 * 8 + 1), "{steps:?}");
+}
+
+#[test]
+fn veth_add() {
+    every_step_rolls_back(&[], CABLE);
+}
+
+#[test]
+fn nat_up() {
+    every_step_rolls_back(&[BRIDGE], NAT);
+}
+
+#[test]
+fn publish_add() {
+    every_step_rolls_back(&[BRIDGE, NAT], PUBLISH);
+    every_step_rolls_back(&[BRIDGE, NAT, PUBLISH], LOOPBACK);
+}
+
+#[test]
+fn the_downs() {
+    let all: &[&[&str]] = &[BRIDGE, CABLE, NAT, PUBLISH, LOOPBACK];
+    for args in [
+        &["publish", "del", "red", "8080", "5353/udp"][..],
+        &["nat", "down"],
+        &["veth", "del", "red", "host"],
+        &["netns", "del", "red"],
+        &["bridge", "down", "blue"],
+        &["bridge", "down"],
+        &["down"],
+    ] {
+        every_step_rolls_back(all, args);
+    }
+}
