@@ -12,6 +12,7 @@ use crate::exec::execute;
 use crate::host::{self, Host, Wants};
 use crate::output;
 use crate::runner::{FailAt, Runner, System};
+use crate::signals::Interrupts;
 use crate::state::{State, Store};
 use crate::status::{self, Status};
 use crate::{doctor, live, render};
@@ -220,6 +221,12 @@ fn apply(
     build: impl FnOnce(&Host, &State) -> Result<Change>,
 ) -> Result<Option<State>> {
     let dry = g.dry_run || g.explain;
+    // From here on a signal is noted, not fatal: a plan under way rolls back.
+    let interrupts = if dry {
+        Interrupts::default()
+    } else {
+        Interrupts::catch()?
+    };
     let store = if dry {
         Store::read_only()
     } else {
@@ -240,6 +247,7 @@ fn apply(
         print!("{}", change.plan.script(g.explain));
         return Ok(None);
     }
+    let interrupted = || interrupts.received();
     match std::env::var("NSNET_FAIL_AT")
         .ok()
         .and_then(|k| k.parse().ok())
@@ -250,9 +258,9 @@ fn apply(
                 fail_at,
                 count: 0,
             };
-            execute(&change.plan, &mut faulty)?
+            execute(&change.plan, &mut faulty, &interrupted)?
         }
-        None => execute(&change.plan, runner as &mut dyn Runner)?,
+        None => execute(&change.plan, runner as &mut dyn Runner, &interrupted)?,
     }
     if change.state != state {
         store.save(&change.state)?;

@@ -7,13 +7,23 @@ use crate::plan::Plan;
 use crate::runner::{RunError, Runner};
 use std::fmt;
 
-/// A plan that failed part-way, after its rollback.
+/// Why a plan stopped part-way.
+#[derive(Debug)]
+pub enum Cause {
+    /// A command failed.
+    Failed(RunError),
+    /// A signal arrived (SIGINT, SIGTERM, SIGHUP) before the step ran.
+    Interrupted(i32),
+}
+
+/// A plan that stopped part-way, after its rollback.
 #[derive(Debug)]
 pub struct ExecError {
-    /// The 1-based number of the step that failed, and the plan's length.
+    /// The 1-based number of the step that failed or was not run, and the
+    /// plan's length.
     pub step: usize,
     pub steps: usize,
-    pub cause: RunError,
+    pub cause: Cause,
     /// How many completed steps were rolled back.
     pub undone: usize,
     /// Undo commands that failed too, in the order they were tried.
@@ -22,7 +32,16 @@ pub struct ExecError {
 
 impl fmt::Display for ExecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "step {} of {}: {}", self.step, self.steps, self.cause)?;
+        match &self.cause {
+            Cause::Failed(err) => write!(f, "step {} of {}: {err}", self.step, self.steps)?,
+            Cause::Interrupted(signal) => write!(
+                f,
+                "interrupted by {} before step {} of {}",
+                crate::signals::name(*signal),
+                self.step,
+                self.steps
+            )?,
+        }
         if self.undo_errors.is_empty() {
             write!(
                 f,
@@ -39,25 +58,31 @@ impl fmt::Display for ExecError {
     }
 }
 
-impl std::error::Error for ExecError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        None
-    }
-}
+impl std::error::Error for ExecError {}
 
-/// Runs `plan`; on failure rolls back and returns what happened.
-pub fn execute(plan: &Plan, runner: &mut dyn Runner) -> Result<(), ExecError> {
+/// Runs `plan`; on failure, or when `interrupted` reports a signal before a
+/// step, rolls back and returns what happened.
+pub fn execute(
+    plan: &Plan,
+    runner: &mut dyn Runner,
+    interrupted: &dyn Fn() -> Option<i32>,
+) -> Result<(), ExecError> {
     for (done, step) in plan.steps.iter().enumerate() {
-        if let Err(cause) = runner.run(&step.apply) {
-            let undo_errors = rollback(plan, done, runner);
-            return Err(ExecError {
-                step: done + 1,
-                steps: plan.steps.len(),
-                cause,
-                undone: done,
-                undo_errors,
-            });
-        }
+        let cause = match interrupted() {
+            Some(signal) => Cause::Interrupted(signal),
+            None => match runner.run(&step.apply) {
+                Ok(_) => continue,
+                Err(err) => Cause::Failed(err),
+            },
+        };
+        let undo_errors = rollback(plan, done, runner);
+        return Err(ExecError {
+            step: done + 1,
+            steps: plan.steps.len(),
+            cause,
+            undone: done,
+            undo_errors,
+        });
     }
     Ok(())
 }
@@ -100,7 +125,7 @@ mod tests {
     #[test]
     fn a_plan_that_succeeds_runs_every_step_once_in_order() {
         let mut rec = Recorder::default();
-        execute(&plan(), &mut rec).unwrap();
+        execute(&plan(), &mut rec, &|| None).unwrap();
         assert_eq!(
             rec.calls,
             [
@@ -117,7 +142,7 @@ mod tests {
     fn failure_at_step_k_undoes_exactly_steps_before_k_in_reverse() {
         for k in 1..=5 {
             let mut rec = Recorder::failing_on([k]);
-            let err = execute(&plan(), &mut rec).unwrap_err();
+            let err = execute(&plan(), &mut rec, &|| None).unwrap_err();
             let mut expected: Vec<String> = (1..=k).map(|n| format!("ip apply-{n}")).collect();
             expected.extend(
                 (1..k)
@@ -135,7 +160,7 @@ mod tests {
     fn a_failing_undo_does_not_stop_the_rollback_and_is_reported() {
         // Fail step 5 (call 5), then the undo of step 4 (call 6).
         let mut rec = Recorder::failing_on([5, 6]);
-        let err = execute(&plan(), &mut rec).unwrap_err();
+        let err = execute(&plan(), &mut rec, &|| None).unwrap_err();
         assert_eq!(
             rec.calls[5..],
             ["ip undo-4", "ip undo-2", "ip undo-1"].map(String::from)
@@ -153,9 +178,35 @@ mod tests {
     }
 
     #[test]
+    fn a_signal_stops_before_the_next_step_and_rolls_back() {
+        let mut rec = Recorder::default();
+        let calls = std::cell::Cell::new(0);
+        // The signal arrives while step 3 runs: step 4 is not started.
+        let interrupted = || {
+            calls.set(calls.get() + 1);
+            (calls.get() > 3).then_some(15)
+        };
+        let err = execute(&plan(), &mut rec, &interrupted).unwrap_err();
+        assert_eq!(
+            rec.calls,
+            [
+                "ip apply-1",
+                "ip apply-2",
+                "ip apply-3",
+                "ip undo-2",
+                "ip undo-1"
+            ]
+        );
+        assert_eq!(
+            err.to_string(),
+            "interrupted by SIGTERM before step 4 of 5; undid the 3 completed step(s), nothing was changed"
+        );
+    }
+
+    #[test]
     fn the_error_names_the_failed_command_and_the_rollback() {
         let mut rec = Recorder::failing_on([2]);
-        let err = execute(&plan(), &mut rec).unwrap_err();
+        let err = execute(&plan(), &mut rec, &|| None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "step 2 of 5: `ip apply-2` failed (exit status 2): injected failure; \

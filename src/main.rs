@@ -19,6 +19,7 @@ mod plan;
 mod ports;
 mod render;
 mod runner;
+mod signals;
 mod state;
 mod status;
 mod validate;
@@ -40,7 +41,16 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("nsnet: {err:#}");
             let usage = err.chain().any(|e| e.is::<validate::InputError>());
-            ExitCode::from(if usage { 2 } else { 1 })
+            let signal =
+                err.chain()
+                    .find_map(|e| match e.downcast_ref::<exec::ExecError>()?.cause {
+                        exec::Cause::Interrupted(signal) => Some(signal),
+                        exec::Cause::Failed(_) => None,
+                    });
+            match signal {
+                Some(signal) => ExitCode::from(128 + signal as u8),
+                None => ExitCode::from(if usage { 2 } else { 1 }),
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::cmd::{Cmd, Tool};
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use thiserror::Error;
@@ -94,6 +95,9 @@ impl Runner for System {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Out of the terminal's process group: Ctrl-C reaches nsnet, which
+            // rolls back, and never kills a command (an undo) half-way.
+            .process_group(0)
             .spawn()
             .map_err(spawn_error)?;
         if let (Some(text), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {

@@ -97,3 +97,40 @@ fn the_downs() {
         every_step_rolls_back(all, args);
     }
 }
+
+/// Starts `bridge up` with 60 namespaces, sends `signal` once a few exist,
+/// and checks the exit status and that the host is as before.
+fn interrupted_mid_plan(signal: &str, status: i32) {
+    let Some(sb) = Sandbox::new() else { return };
+    let before = sb.snapshot();
+    let names: Vec<String> = (0..60).map(|i| format!("ns{i}")).collect();
+    let mut child = sb
+        .command(env!("CARGO_BIN_EXE_nsnet"))
+        .args(["bridge", "up"])
+        .args(&names)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // nsenter execs nsnet in place: the child's pid is nsnet's.
+    sb.ok("for i in $(seq 200); do [ \"$(ls /run/netns | wc -l)\" -ge 5 ] && exit 0; sleep 0.01; done; exit 1");
+    sb.ok(&format!("kill -s {signal} {}", child.id()));
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(status), "{stderr}");
+    assert!(
+        stderr.contains(&format!("nsnet: interrupted by SIG{signal} before step ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn sigint_mid_plan_rolls_back_completely() {
+    interrupted_mid_plan("INT", 130);
+}
+
+#[test]
+fn sigterm_mid_plan_rolls_back_completely() {
+    interrupted_mid_plan("TERM", 143);
+}
