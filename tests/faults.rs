@@ -104,7 +104,7 @@ fn interrupted_mid_plan(signal: &str, status: i32) {
     let Some(sb) = Sandbox::new() else { return };
     let before = sb.snapshot();
     let names: Vec<String> = (0..60).map(|i| format!("ns{i}")).collect();
-    let mut child = sb
+    let child = sb
         .command(env!("CARGO_BIN_EXE_nsnet"))
         .args(["bridge", "up"])
         .args(&names)
