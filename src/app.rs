@@ -8,8 +8,9 @@ use crate::cli::{
     BridgeCmd, Cli, Command, Global, GraphFormat, NatCmd, NetnsCmd, PublishCmd, VethCmd,
 };
 use crate::cmd::Tool;
-use crate::exec::execute;
+use crate::exec::{Watch, execute};
 use crate::host::{self, Host, Wants};
+use crate::journal::Journal;
 use crate::output;
 use crate::runner::{FailAt, Runner, System};
 use crate::signals::Interrupts;
@@ -147,6 +148,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             );
         }
         Command::Doctor => return doctor(g, r),
+        Command::Recover => {
+            let store = Store::locked()?;
+            let journal = Journal::at(&Store::dir());
+            match journal.recover(r, &store.load()?)? {
+                Some(message) => println!("{message}"),
+                None => println!("nothing to recover: no nsnet plan was left unfinished"),
+            }
+        }
         Command::Down { force } => {
             apply(g, r, PIDS, |h, s| build::down(*force, h, s))?;
         }
@@ -200,7 +209,14 @@ fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
     warn(g, &host);
     let names: Vec<String> = host.namespaces.iter().cloned().collect();
     let world = live::read_world(runner, &names)?;
-    Ok(status::build(&state, &world, &host))
+    let mut status = status::build(&state, &world, &host);
+    if let Some((done, total)) = Journal::at(&Store::dir()).pending() {
+        status.drift.insert(
+            0,
+            format!("an nsnet was stopped mid-plan with {done} of {total} steps in effect: run `nsnet recover`"),
+        );
+    }
+    Ok(status)
 }
 
 fn warn(g: &Global, host: &Host) {
@@ -213,7 +229,8 @@ fn warn(g: &Global, host: &Host) {
 
 /// Builds a change, reconciles the host settings it implies, and prints or
 /// executes it. Returns the new record after a real run, `None` after a dry
-/// run. The firewall is read when `wants` says so or the record has rules.
+/// run. The firewall is read when `wants` says so or the record has rules. A
+/// real run first finishes any plan an earlier, killed nsnet left unfinished.
 fn apply(
     g: &Global,
     runner: &mut System,
@@ -232,6 +249,11 @@ fn apply(
     } else {
         Store::locked()?
     };
+    let journal = Journal::at(&Store::dir());
+    if !dry {
+        let recovered = journal.recover(runner, &store.load()?)?;
+        notes(g, recovered.iter());
+    }
     let state = store.load()?;
     let wants = Wants {
         firewall: wants.firewall || !firewall::rules(&state).is_empty(),
@@ -242,13 +264,22 @@ fn apply(
     warn(g, &host);
     let mut change = build(&host, &state)?;
     firewall::reconcile(&mut change, &state, &host)?;
-    notes(g, &change);
+    notes(g, change.notes.iter());
     if dry {
         print!("{}", change.plan.script(g.explain));
         return Ok(None);
     }
+    if change.plan.steps.is_empty() && change.state == state {
+        return Ok(Some(change.state));
+    }
+    journal.begin(&change.plan, &change.state)?;
     let interrupted = || interrupts.received();
-    match std::env::var("NSNET_FAIL_AT")
+    let mut applied = |n| journal.applied(n);
+    let mut watch = Watch {
+        interrupted: &interrupted,
+        applied: &mut applied,
+    };
+    let result = match std::env::var("NSNET_FAIL_AT")
         .ok()
         .and_then(|k| k.parse().ok())
     {
@@ -258,19 +289,22 @@ fn apply(
                 fail_at,
                 count: 0,
             };
-            execute(&change.plan, &mut faulty, &interrupted)?
+            execute(&change.plan, &mut faulty, &mut watch)
         }
-        None => execute(&change.plan, runner as &mut dyn Runner, &interrupted)?,
+        None => execute(&change.plan, runner as &mut dyn Runner, &mut watch),
+    };
+    if let Err(err) = result {
+        journal.end();
+        return Err(err.into());
     }
-    if change.state != state {
-        store.save(&change.state)?;
-    }
+    store.save(&change.state)?;
+    journal.end();
     Ok(Some(change.state))
 }
 
-fn notes(g: &Global, change: &build::Change) {
+fn notes<'a>(g: &Global, notes: impl Iterator<Item = &'a String>) {
     if !g.quiet {
-        for note in &change.notes {
+        for note in notes {
             eprintln!("nsnet: {note}");
         }
     }

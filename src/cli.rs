@@ -71,6 +71,8 @@ pub enum Command {
     },
     /// Check the host for what would break nsnet, and say how to fix it
     Doctor,
+    /// Undo what an nsnet that was killed mid-plan left applied
+    Recover,
     /// Remove everything nsnet made and put back what it changed
     Down {
         /// Delete namespaces nsnet made even while processes run inside

@@ -2,11 +2,13 @@
 //! vector. Nothing here runs anything; `Display` renders the command as a shell
 //! line, and that one rendering serves the dry-run script, the log and errors.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The programs nsnet runs. Each names the Debian package that provides it, so
 /// that a missing tool produces an error that says how to get it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Tool {
     Ip,
     IptablesRestore,
@@ -45,11 +47,12 @@ impl Tool {
 
 /// A program, its arguments and what it reads on stdin, never passed
 /// through a shell.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cmd {
     pub tool: Tool,
     pub args: Vec<String>,
     /// Fed to the program's standard input (an `iptables-restore` batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
 }
 

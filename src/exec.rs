@@ -60,22 +60,30 @@ impl fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
-/// Runs `plan`; on failure, or when `interrupted` reports a signal before a
-/// step, rolls back and returns what happened.
-pub fn execute(
-    plan: &Plan,
-    runner: &mut dyn Runner,
-    interrupted: &dyn Fn() -> Option<i32>,
-) -> Result<(), ExecError> {
+/// What the executor asks and tells while it runs.
+pub struct Watch<'a> {
+    /// A signal that arrived, checked before each step.
+    pub interrupted: &'a dyn Fn() -> Option<i32>,
+    /// Told how many of the plan's first steps are in effect, after each
+    /// apply and each undo (the journal keeps this across a crash).
+    pub applied: &'a mut dyn FnMut(usize),
+}
+
+/// Runs `plan`; on failure, or when a signal arrived before a step, rolls
+/// back and returns what happened.
+pub fn execute(plan: &Plan, runner: &mut dyn Runner, watch: &mut Watch) -> Result<(), ExecError> {
     for (done, step) in plan.steps.iter().enumerate() {
-        let cause = match interrupted() {
+        let cause = match (watch.interrupted)() {
             Some(signal) => Cause::Interrupted(signal),
             None => match runner.run(&step.apply) {
-                Ok(_) => continue,
+                Ok(_) => {
+                    (watch.applied)(done + 1);
+                    continue;
+                }
                 Err(err) => Cause::Failed(err),
             },
         };
-        let undo_errors = rollback(plan, done, runner);
+        let undo_errors = rollback(plan, done, runner, watch.applied);
         return Err(ExecError {
             step: done + 1,
             steps: plan.steps.len(),
@@ -88,15 +96,21 @@ pub fn execute(
 }
 
 /// Undoes the first `done` steps of `plan`, last first, and collects failures.
-fn rollback(plan: &Plan, done: usize, runner: &mut dyn Runner) -> Vec<RunError> {
+pub fn rollback(
+    plan: &Plan,
+    done: usize,
+    runner: &mut dyn Runner,
+    applied: &mut dyn FnMut(usize),
+) -> Vec<RunError> {
     let mut errors = Vec::new();
-    for step in plan.steps[..done].iter().rev() {
+    for (index, step) in plan.steps[..done].iter().enumerate().rev() {
         for cmd in &step.undo {
             if let Err(err) = runner.run(cmd) {
                 tracing::warn!("undo failed: {err}");
                 errors.push(err);
             }
         }
+        applied(index);
     }
     errors
 }
@@ -107,6 +121,19 @@ mod tests {
     use crate::cmd::Cmd;
     use crate::plan::Step;
     use crate::runner::Recorder;
+
+    fn run(
+        plan: &Plan,
+        rec: &mut Recorder,
+        interrupted: &dyn Fn() -> Option<i32>,
+    ) -> Result<(), ExecError> {
+        let mut applied = |_| {};
+        let mut watch = Watch {
+            interrupted,
+            applied: &mut applied,
+        };
+        execute(plan, rec, &mut watch)
+    }
 
     /// Five steps: `ip apply-N`, undone by `ip undo-N` (step 3 has no undo).
     fn plan() -> Plan {
@@ -125,7 +152,7 @@ mod tests {
     #[test]
     fn a_plan_that_succeeds_runs_every_step_once_in_order() {
         let mut rec = Recorder::default();
-        execute(&plan(), &mut rec, &|| None).unwrap();
+        run(&plan(), &mut rec, &|| None).unwrap();
         assert_eq!(
             rec.calls,
             [
@@ -142,7 +169,7 @@ mod tests {
     fn failure_at_step_k_undoes_exactly_steps_before_k_in_reverse() {
         for k in 1..=5 {
             let mut rec = Recorder::failing_on([k]);
-            let err = execute(&plan(), &mut rec, &|| None).unwrap_err();
+            let err = run(&plan(), &mut rec, &|| None).unwrap_err();
             let mut expected: Vec<String> = (1..=k).map(|n| format!("ip apply-{n}")).collect();
             expected.extend(
                 (1..k)
@@ -160,7 +187,7 @@ mod tests {
     fn a_failing_undo_does_not_stop_the_rollback_and_is_reported() {
         // Fail step 5 (call 5), then the undo of step 4 (call 6).
         let mut rec = Recorder::failing_on([5, 6]);
-        let err = execute(&plan(), &mut rec, &|| None).unwrap_err();
+        let err = run(&plan(), &mut rec, &|| None).unwrap_err();
         assert_eq!(
             rec.calls[5..],
             ["ip undo-4", "ip undo-2", "ip undo-1"].map(String::from)
@@ -186,7 +213,7 @@ mod tests {
             calls.set(calls.get() + 1);
             (calls.get() > 3).then_some(15)
         };
-        let err = execute(&plan(), &mut rec, &interrupted).unwrap_err();
+        let err = run(&plan(), &mut rec, &interrupted).unwrap_err();
         assert_eq!(
             rec.calls,
             [
@@ -204,9 +231,22 @@ mod tests {
     }
 
     #[test]
+    fn the_count_of_applied_steps_follows_applies_and_undos() {
+        let mut rec = Recorder::failing_on([4]);
+        let mut seen = Vec::new();
+        let mut applied = |n| seen.push(n);
+        let mut watch = Watch {
+            interrupted: &|| None,
+            applied: &mut applied,
+        };
+        execute(&plan(), &mut rec, &mut watch).unwrap_err();
+        assert_eq!(seen, [1, 2, 3, 2, 1, 0]);
+    }
+
+    #[test]
     fn the_error_names_the_failed_command_and_the_rollback() {
         let mut rec = Recorder::failing_on([2]);
-        let err = execute(&plan(), &mut rec, &|| None).unwrap_err();
+        let err = run(&plan(), &mut rec, &|| None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "step 2 of 5: `ip apply-2` failed (exit status 2): injected failure; \

@@ -12,6 +12,7 @@ mod cmd;
 mod doctor;
 mod exec;
 mod host;
+mod journal;
 mod live;
 mod names;
 mod output;

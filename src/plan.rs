@@ -10,10 +10,11 @@
 //! with it), so rollback runs no redundant command.
 
 use crate::cmd::Cmd;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// One change to the system.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// What to run.
     pub apply: Cmd,
@@ -47,7 +48,7 @@ impl Step {
 }
 
 /// An ordered list of steps.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
 }

@@ -134,3 +134,66 @@ fn sigint_mid_plan_rolls_back_completely() {
 fn sigterm_mid_plan_rolls_back_completely() {
     interrupted_mid_plan("TERM", 143);
 }
+
+/// Starts `bridge up` with 60 namespaces and kills it with SIGKILL once a few
+/// namespaces exist: no rollback can run in the killed process.
+fn killed_mid_plan(sb: &Sandbox) {
+    let names: Vec<String> = (0..60).map(|i| format!("ns{i}")).collect();
+    let child = sb
+        .command(env!("CARGO_BIN_EXE_nsnet"))
+        .args(["bridge", "up"])
+        .args(&names)
+        .spawn()
+        .unwrap();
+    sb.ok("for i in $(seq 200); do [ \"$(ls /run/netns | wc -l)\" -ge 5 ] && exit 0; sleep 0.01; done; exit 1");
+    sb.ok(&format!("kill -s KILL {}", child.id()));
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+}
+
+#[test]
+fn sigkill_mid_plan_is_undone_by_recover() {
+    let Some(sb) = Sandbox::new() else { return };
+    let before = sb.snapshot();
+    killed_mid_plan(&sb);
+    assert_ne!(before, sb.snapshot(), "the killed plan left changes");
+    sb.nsnet(["status"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("run `nsnet recover`"));
+    let out = sb.nsnet(["recover"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stdout.contains("was stopped after")
+            && stdout.contains("undid them"),
+        "{stdout}"
+    );
+    assert_same(&before, &sb.snapshot());
+    sb.nsnet(["recover"])
+        .assert()
+        .success()
+        .stdout("nothing to recover: no nsnet plan was left unfinished\n");
+}
+
+#[test]
+fn sigkill_mid_plan_is_undone_by_the_next_command() {
+    let Some(sb) = Sandbox::new() else { return };
+    let before = sb.snapshot();
+    killed_mid_plan(&sb);
+    sb.nsnet(["bridge", "up", "red"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "an earlier nsnet was stopped after",
+        ));
+    assert!(
+        sb.pings(None, "10.200.0.2"),
+        "the new command did its own work"
+    );
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
