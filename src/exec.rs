@@ -64,8 +64,9 @@ impl std::error::Error for ExecError {}
 pub struct Watch<'a> {
     /// A signal that arrived, checked before each step.
     pub interrupted: &'a dyn Fn() -> Option<i32>,
-    /// Told how many of the plan's first steps are in effect, after each
-    /// apply and each undo (the journal keeps this across a crash).
+    /// Told how many of the plan's first steps may be in effect: before each
+    /// apply (the step about to run counts) and after each undo. The journal
+    /// keeps this across a crash.
     pub applied: &'a mut dyn FnMut(usize),
 }
 
@@ -75,13 +76,15 @@ pub fn execute(plan: &Plan, runner: &mut dyn Runner, watch: &mut Watch) -> Resul
     for (done, step) in plan.steps.iter().enumerate() {
         let cause = match (watch.interrupted)() {
             Some(signal) => Cause::Interrupted(signal),
-            None => match runner.run(&step.apply) {
-                Ok(_) => {
-                    (watch.applied)(done + 1);
-                    continue;
+            None => {
+                // Written ahead: if nsnet dies while the step runs, the
+                // journal already counts it (as possibly in effect).
+                (watch.applied)(done + 1);
+                match runner.run(&step.apply) {
+                    Ok(_) => continue,
+                    Err(err) => Cause::Failed(err),
                 }
-                Err(err) => Cause::Failed(err),
-            },
+            }
         };
         let undo_errors = rollback(plan, done, runner, watch.applied);
         return Err(ExecError {
@@ -240,7 +243,7 @@ mod tests {
             applied: &mut applied,
         };
         execute(&plan(), &mut rec, &mut watch).unwrap_err();
-        assert_eq!(seen, [1, 2, 3, 2, 1, 0]);
+        assert_eq!(seen, [1, 2, 3, 4, 2, 1, 0]);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! directory, with the record as it will be once the plan succeeds. After
 //! every apply and every undo, `journal.applied` holds how many of the plan's
 //! first steps are in effect (a tiny file, so a long plan costs no more per
-//! step than a short one). Both go when the plan has ended: after the record
+//! step than a short one). The count is written before each step runs, so a
+//! step under way when nsnet dies is counted. Both go when the plan has ended: after the record
 //! is saved on success, after the rollback on failure.
 //!
 //! If the journal is still there, the plan did not end. `recover` undoes the
@@ -114,7 +115,15 @@ impl Journal {
             )));
         }
         let mut applied = |n| self.applied(n);
-        let errors = exec::rollback(&entry.plan, done, runner, &mut applied);
+        // The last step counted was about to run, or running, or done: its
+        // undo may find nothing to undo, so its failure means nothing.
+        if let Some(in_doubt) = done.checked_sub(1) {
+            for cmd in &entry.plan.steps[in_doubt].undo {
+                let _ = runner.run(cmd);
+            }
+            applied(in_doubt);
+        }
+        let errors = exec::rollback(&entry.plan, done.saturating_sub(1), runner, &mut applied);
         self.end();
         if !errors.is_empty() {
             let list: Vec<String> = errors.iter().map(|e| format!("[{e}]")).collect();
