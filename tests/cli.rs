@@ -78,7 +78,117 @@ const BAD: &[(&[&str], &str)] = &[
         &["veth", "add", "red"],
         "required arguments were not provided: <B>",
     ),
+    (
+        &["bridge", "up", "red", "--ifname", "abcdefghijklmnop"],
+        "is 16 bytes; at most 15",
+    ),
+    (
+        &["bridge", "up", "red", "--subnet", "10.0.0.0/8/8"],
+        "is not an IPv4 subnet in CIDR form",
+    ),
+    (
+        &["publish", "add", "red", "0:80"],
+        "`0` is not a port from 1 to 65535",
+    ),
+    (
+        &["publish", "add", "red", "8080:65536"],
+        "`65536` is not a port from 1 to 65535",
+    ),
+    (
+        &["publish", "add", "red", "80:80/sctp"],
+        "protocol `sctp` is not `tcp` or `udp`",
+    ),
+    (
+        &["publish", "add", "red", "8080"],
+        "is not a port mapping: write HOSTPORT:PORT",
+    ),
+    (
+        &["publish", "add", "red", "8080:80", "--host-ip", "localhost"],
+        "invalid IPv4 address syntax",
+    ),
+    (
+        &["publish", "del", "red", "70000"],
+        "`70000` is not a port from 1 to 65535",
+    ),
+    (&["netns", "exec", "a b", "--", "true"], "contains a space"),
+    (&["netns", "del", "x;reboot"], "contains `;`"),
+    (&["graph", "--format", "png"], "invalid value 'png'"),
 ];
+
+/// Mistakes that only the host's state reveals: exit status, message.
+const REFUSED: &[(&[&str], i32, &str)] = &[
+    (
+        &["netns", "attach", "box", "--pid", "999999999"],
+        1,
+        "there is no process with pid 999999999",
+    ),
+    (
+        &["publish", "add", "nowhere", "8080:80"],
+        1,
+        "is on no nsnet bridge",
+    ),
+    (
+        &["nat", "up", "--out", "nowhere0"],
+        1,
+        "interface `nowhere0` does not exist",
+    ),
+    (
+        &[
+            "bridge",
+            "up",
+            "blue",
+            "--bridge",
+            "br9",
+            "--subnet",
+            "10.200.0.0/16",
+        ],
+        2,
+        "overlaps `10.200.0.0/24`",
+    ),
+    (
+        &["bridge", "up", "blue", "--bridge", "taken0"],
+        1,
+        "interface `taken0` exists and was not created by nsnet",
+    ),
+    (
+        &["publish", "add", "red", "8080:80", "--host-ip", "10.9.9.9"],
+        2,
+        "is not an address of this host",
+    ),
+    (
+        &["bridge", "up", "red", "--subnet", "10.201.0.0/24"],
+        2,
+        "already uses subnet `10.200.0.0/24`",
+    ),
+];
+
+#[test]
+fn what_the_host_rules_out_is_refused_clearly_and_changes_nothing() {
+    let sb = sandbox!();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    sb.ok("ip link add taken0 type bridge");
+    let before = sb.snapshot();
+    for (args, code, expected) in REFUSED {
+        let out = sb.nsnet(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: not one line: {stderr}"
+        );
+        assert!(
+            stderr.starts_with("nsnet: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_same(&before, &sb.snapshot());
+    assert!(
+        BAD.len() + REFUSED.len() >= 30,
+        "{} cases",
+        BAD.len() + REFUSED.len()
+    );
+}
 
 #[test]
 fn bad_input_gets_one_clear_line_exit_status_2_and_changes_nothing() {
