@@ -5,28 +5,9 @@
 //! an error into one line on stderr and an exit status: 2 for bad input, 1
 //! for a failure.
 
-mod app;
-mod build;
-mod cli;
-mod cmd;
-mod doctor;
-mod exec;
-mod host;
-mod journal;
-mod live;
-mod names;
-mod output;
-mod plan;
-mod ports;
-mod render;
-mod runner;
-mod signals;
-mod state;
-mod status;
-mod validate;
-
 use clap::Parser;
 use clap::error::ErrorKind;
+use nsnet::{app, cli, exec, validate};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
