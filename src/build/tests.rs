@@ -379,3 +379,4 @@ fn down_removes_cables_then_bridges_then_the_namespaces_left() {
     );
     assert_eq!(down.state, State::default());
 }
+mod model;
