@@ -359,3 +359,31 @@ fn help_and_version_go_to_stdout() {
         .code(2)
         .stderr(contains("Usage: nsnet bridge"));
 }
+
+#[test]
+fn tools_come_from_trusted_directories_only() {
+    let sb = sandbox!();
+    let nsnet = env!("CARGO_BIN_EXE_nsnet");
+    // A PATH that puts a fake `ip` first is ignored: the real one runs.
+    sb.ok(
+        "mkdir -p /run/nsnet/evil && printf '#!/bin/sh\\ntouch /run/nsnet/evil/ran\\n' > /run/nsnet/evil/ip && \
+         chmod 755 /run/nsnet/evil/ip",
+    );
+    sb.ok(&format!("PATH=/run/nsnet/evil:$PATH {nsnet} netns add red"));
+    assert!(sb.ok("ip netns list").contains("red"));
+    assert!(
+        !sb.sh("test -e /run/nsnet/evil/ran").status.success(),
+        "the fake ip ran"
+    );
+    // An `ip` that anyone may rewrite is refused, and nothing runs.
+    let out = sb.sh(&format!(
+        "cp /usr/sbin/ip /run/nsnet/evil/ip-copy && chmod 777 /run/nsnet/evil/ip-copy && \
+         unshare --mount sh -c 'mount --bind /run/nsnet/evil/ip-copy /usr/sbin/ip && exec {nsnet} netns add blue'"
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "nsnet: refusing to run `/usr/sbin/ip`: it is writable by users other than root"
+    );
+    assert!(!sb.ok("ip netns list").contains("blue"));
+}

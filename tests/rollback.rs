@@ -77,3 +77,43 @@ fn a_name_already_taken_on_the_host_is_refused_before_any_change() {
         ));
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn a_read_only_proc_sys_fails_nat_up_part_way_and_it_rolls_back() {
+    let sb = sandbox!();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    let before = sb.snapshot();
+    let nsnet = env!("CARGO_BIN_EXE_nsnet");
+    // The rules go in first; the sysctl step then meets a read-only /proc/sys.
+    let out = sb.sh(&format!(
+        "unshare --mount sh -c 'mount --bind -o ro /proc/sys /proc/sys && exec {nsnet} nat up'"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`sysctl -w net.ipv4.ip_forward=1` failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("undid the 2 completed step(s), nothing was changed"),
+        "{stderr}"
+    );
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn without_iptables_nothing_is_changed_and_the_package_is_named() {
+    let sb = sandbox!();
+    let before = sb.snapshot();
+    let nsnet = env!("CARGO_BIN_EXE_nsnet");
+    let out = sb.sh(&format!(
+        "unshare --mount sh -c 'for p in /usr/sbin/iptables-save /usr/sbin/iptables-restore; do \
+         mount --bind /dev/null $p; done; exec {nsnet} bridge up red'"
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "nsnet: `iptables-save` is not installed (install the `iptables` package, e.g. `apt-get install iptables`)"
+    );
+    assert_same(&before, &sb.snapshot());
+}
