@@ -183,10 +183,10 @@ fn what_the_host_rules_out_is_refused_clearly_and_changes_nothing() {
         );
     }
     assert_same(&before, &sb.snapshot());
-    assert!(
-        BAD.len() + REFUSED.len() >= 30,
-        "{} cases",
-        BAD.len() + REFUSED.len()
+    let tried = BAD.len() + REFUSED.len();
+    assert!(tried >= 30, "{tried} cases");
+    eprintln!(
+        "reliability: hostile and malformed input: {tried} cases, each one clear line, non-zero exit, 0 changes"
     );
 }
 

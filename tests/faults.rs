@@ -43,6 +43,10 @@ fn every_step_rolls_back(setup: &[&[&str]], args: &[&str]) -> Option<usize> {
     }
     // And without a fault, the command works.
     sb.nsnet(args).assert().success();
+    eprintln!(
+        "reliability: end to end: `nsnet {}`: {steps} faults injected, 0 leftovers",
+        args.join(" ")
+    );
     sb.stop_background();
     Some(steps)
 }
@@ -123,6 +127,9 @@ fn interrupted_mid_plan(signal: &str, status: i32) {
     );
     assert!(stderr.contains("nothing was changed"), "{stderr}");
     assert_same(&before, &sb.snapshot());
+    eprintln!(
+        "reliability: SIG{signal} in the middle of a 60-namespace bridge up: rolled back, 0 leftovers"
+    );
 }
 
 #[test]
@@ -177,6 +184,9 @@ fn sigkill_mid_plan_is_undone_by_recover() {
         .assert()
         .success()
         .stdout("nothing to recover: no nsnet plan was left unfinished\n");
+    eprintln!(
+        "reliability: SIGKILL in the middle of a 60-namespace bridge up: `nsnet recover` undid it, 0 leftovers"
+    );
 }
 
 #[test]

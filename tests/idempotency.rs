@@ -57,4 +57,9 @@ fn ups_twice_change_nothing_the_second_time_and_downs_twice_succeed() {
         assert_same(&once, &sb.snapshot());
     }
     assert_same(&before, &sb.snapshot());
+    eprintln!(
+        "reliability: idempotency: {} up/add commands run twice (second: no change), {} down/del twice (both succeed)",
+        UPS.len(),
+        DOWNS.len()
+    );
 }
