@@ -160,13 +160,19 @@ const REFUSED: &[(&[&str], i32, &str)] = &[
         2,
         "already uses subnet `10.200.0.0/24`",
     ),
+    (
+        &["veth", "add", "host", "blue", "--subnet", "10.60.0.0/30"],
+        2,
+        "subnet `10.60.0.0/30` overlaps `10.60.0.1/32`",
+    ),
 ];
 
 #[test]
 fn what_the_host_rules_out_is_refused_clearly_and_changes_nothing() {
     let sb = sandbox!();
     sb.nsnet(["bridge", "up", "red"]).assert().success();
-    sb.ok("ip link add taken0 type bridge");
+    // An address already in use on the host: 10.60.0.1 on taken0.
+    sb.ok("ip link add taken0 type bridge && ip addr add 10.60.0.1/30 dev taken0");
     let before = sb.snapshot();
     for (args, code, expected) in REFUSED {
         let out = sb.nsnet(*args).output().unwrap();
