@@ -6,7 +6,7 @@ use crate::cmd::Cmd;
 use crate::host::Host;
 use crate::names;
 use crate::plan::{Step, teardown};
-use crate::state::{Bridge, Namespace, Port, State};
+use crate::state::{Bridge, Port, State};
 use crate::validate::{IfName, InputError, NsName};
 use anyhow::{Result, bail};
 use ipnet::Ipv4Net;
@@ -209,24 +209,7 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
                 "interface `{host_ifname}`, which nsnet would use for `{ns}`, already exists on the host (remove it, or rename the namespace)"
             );
         }
-        if !host.has_ns(ns.as_str()) {
-            if change
-                .state
-                .namespaces
-                .get(ns)
-                .is_some_and(|n| n.pid.is_some())
-            {
-                bail!(
-                    "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
-                );
-            }
-            change.plan.extend(netns::create_steps(ns));
-            let entry = Namespace {
-                pid: None,
-                explicit: false,
-            };
-            change.state.namespaces.entry(ns.clone()).or_insert(entry);
-        }
+        netns::ensure(&mut change, host, ns)?;
         // A namespace has one default route: through its first bridge.
         let default_route = !state
             .bridges

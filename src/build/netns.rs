@@ -28,6 +28,32 @@ pub fn create_steps(ns: &NsName) -> Vec<Step> {
     ]
 }
 
+/// Plans making `ns` when the host lacks it, for a bridge port or a cable:
+/// recorded as made for them, unless the record already knows it (deleted by
+/// hand, it is made again). An attached namespace that is gone cannot be.
+pub fn ensure(change: &mut Change, host: &Host, ns: &NsName) -> Result<()> {
+    if host.has_ns(ns.as_str()) {
+        return Ok(());
+    }
+    if change
+        .state
+        .namespaces
+        .get(ns)
+        .is_some_and(|n| n.pid.is_some())
+    {
+        bail!(
+            "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
+        );
+    }
+    change.plan.extend(create_steps(ns));
+    let entry = Namespace {
+        pid: None,
+        explicit: false,
+    };
+    change.state.namespaces.entry(ns.clone()).or_insert(entry);
+    Ok(())
+}
+
 /// The step that removes namespace `ns` as recorded in `entry`.
 pub fn remove_step(ns: &NsName, entry: &Namespace) -> Step {
     let del = Cmd::ip(["netns", "del", ns.as_str()]);

@@ -6,7 +6,7 @@ use crate::cmd::Cmd;
 use crate::host::Host;
 use crate::names;
 use crate::plan::{Step, teardown};
-use crate::state::{Cable, Namespace, State};
+use crate::state::{Cable, State};
 use crate::validate::{End, InputError};
 use anyhow::{Result, bail};
 use ipnet::Ipv4Net;
@@ -130,24 +130,7 @@ pub fn add(
                 }
             }
             End::Ns(ns) => {
-                if !host.has_ns(ns.as_str()) {
-                    if change
-                        .state
-                        .namespaces
-                        .get(ns)
-                        .is_some_and(|n| n.pid.is_some())
-                    {
-                        bail!(
-                            "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
-                        );
-                    }
-                    change.plan.extend(netns::create_steps(ns));
-                    let entry = Namespace {
-                        pid: None,
-                        explicit: false,
-                    };
-                    change.state.namespaces.entry(ns.clone()).or_insert(entry);
-                }
+                netns::ensure(&mut change, host, ns)?;
             }
         }
     }
