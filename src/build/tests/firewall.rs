@@ -4,7 +4,8 @@
 use super::*;
 use crate::build::{firewall, nat, publish};
 
-/// A host with nsnet0 (10.1.0.0/24, red at .2), forwarding off, no rules.
+/// A host with nsnet0 (10.1.0.0/24, red at .2), forwarding off, and only
+/// the bridge's own accept rule in place.
 fn bridged() -> (Host, State) {
     let first = up(
         &Host::default(),
@@ -42,6 +43,15 @@ fn reconciled(mut change: Change, before: &State, host: &Host) -> Change {
     change
 }
 
+/// The plan for `nat up` on nsnet0.
+fn nat_up(host: &Host, state: &State) -> Change {
+    reconciled(
+        nat::up(&ifname("nsnet0"), None, host, state).unwrap(),
+        state,
+        host,
+    )
+}
+
 /// The plan for `publish add red 8080:80 [--host-ip IP]`.
 fn publish_8080(host: &Host, state: &State, host_ip: Option<&str>) -> Change {
     let mappings = ["8080:80".parse().unwrap()];
@@ -74,11 +84,7 @@ sysctl -w net.ipv4.ip_forward=1
 #[test]
 fn nat_up_is_one_batch_per_table_then_forwarding() {
     let (host, state) = bridged();
-    let change = reconciled(
-        nat::up(&ifname("nsnet0"), None, &host, &state).unwrap(),
-        &state,
-        &host,
-    );
+    let change = nat_up(&host, &state);
     assert_script(&change, NAT_UP);
     assert_eq!(
         change
@@ -103,11 +109,7 @@ fn nat_up_is_one_batch_per_table_then_forwarding() {
 #[test]
 fn nat_down_removes_what_nat_up_added_and_puts_forwarding_back() {
     let (host, state) = bridged();
-    let up = reconciled(
-        nat::up(&ifname("nsnet0"), None, &host, &state).unwrap(),
-        &state,
-        &host,
-    );
+    let up = nat_up(&host, &state);
     let mut host = installed(&host, &up.state);
     host.sysctls
         .insert("net.ipv4.ip_forward".into(), "1".into());
@@ -145,11 +147,7 @@ fn forwarding_already_on_is_neither_set_nor_put_back() {
     let (mut host, state) = bridged();
     host.sysctls
         .insert("net.ipv4.ip_forward".into(), "1".into());
-    let up = reconciled(
-        nat::up(&ifname("nsnet0"), None, &host, &state).unwrap(),
-        &state,
-        &host,
-    );
+    let up = nat_up(&host, &state);
     assert!(!up.plan.script(false).contains("sysctl"));
     assert!(up.state.saved.is_empty());
 }
@@ -157,11 +155,7 @@ fn forwarding_already_on_is_neither_set_nor_put_back() {
 #[test]
 fn a_rule_removed_by_hand_is_not_deleted_again() {
     let (host, state) = bridged();
-    let up = reconciled(
-        nat::up(&ifname("nsnet0"), None, &host, &state).unwrap(),
-        &state,
-        &host,
-    );
+    let up = nat_up(&host, &state);
     let mut host = installed(&host, &up.state);
     let fw = host.firewall.as_mut().unwrap();
     fw.rules.retain(|(table, _)| table != "nat");
