@@ -108,6 +108,16 @@ impl Cmd {
     }
 }
 
+impl Cmd {
+    /// The namespace an `ip -n NS …` command runs in; `None` for the host.
+    pub fn netns(&self) -> Option<&str> {
+        match (self.tool, self.args.as_slice()) {
+            (Tool::Ip, [flag, ns, ..]) if flag == "-n" => Some(ns),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.tool.program())?;

@@ -131,6 +131,33 @@ struct JsonRoute {
     kind: Option<String>,
 }
 
+/// Waits until none of `names` is an interface of the host any more (veth
+/// ends that the kernel removes a moment after their namespace), for at most
+/// `limit`. Returns those still there.
+pub fn wait_gone(
+    runner: &mut dyn Runner,
+    names: &[String],
+    limit: std::time::Duration,
+) -> Result<Vec<String>> {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        let text = runner.run(&Cmd::ip(["-j", "link", "show"]))?;
+        let links: Vec<JsonLink> =
+            serde_json::from_str(&text).context("cannot read `ip -j link show`")?;
+        let left: Vec<String> = names
+            .iter()
+            .filter(|n| links.iter().any(|l| &l.ifname == *n))
+            .cloned()
+            .collect();
+        if left.is_empty() || start.elapsed() >= limit {
+            return Ok(left);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Reads namespaces, links, routes and the sysctls nsnet may change, and
 /// what else `wants` asks for.
 pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {

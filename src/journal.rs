@@ -2,16 +2,18 @@
 //! process was killed (SIGKILL, a crash, a power cut of the VM) half-way.
 //!
 //! Before its first step a plan is written to `journal.json` in the state
-//! directory, with the record as it will be once the plan succeeds. After
-//! every apply and every undo, `journal.applied` holds how many of the plan's
-//! first steps are in effect (a tiny file, so a long plan costs no more per
-//! step than a short one). The count is written before each step runs, so a
-//! step under way when nsnet dies is counted. Both go when the plan has ended: after the record
-//! is saved on success, after the rollback on failure.
+//! directory, with the record as it will be once the plan succeeds. Before
+//! every batch and after every undo, `journal.applied` holds two counts,
+//! `CERTAIN POSSIBLY`: the plan's first CERTAIN steps are in effect, and the
+//! steps up to POSSIBLY may be (a batch was under way). It is a tiny file,
+//! so a long plan costs no more per batch than a short one. Both files go
+//! when the plan has ended: after the record is saved on success, after the
+//! rollback on failure.
 //!
 //! If the journal is still there, the plan did not end. `recover` undoes the
-//! steps in effect, last first, unless every step ran and the record was
-//! already saved, when there is nothing left to do but drop the journal.
+//! steps that may be in effect (tolerating failures for those in doubt),
+//! last first, unless every step ran and the record was already saved, when
+//! there is nothing left to do but drop the journal.
 
 use crate::exec;
 use crate::plan::Plan;
@@ -60,9 +62,10 @@ impl Journal {
             .with_context(|| format!("cannot write the journal `{}`", self.plan.display()))
     }
 
-    /// Records that the plan's first `n` steps are in effect.
-    pub fn applied(&self, n: usize) {
-        if let Err(err) = replace(&self.applied, &n.to_string()) {
+    /// Records that the plan's first `certain` steps are in effect and
+    /// those up to `possibly` may be.
+    pub fn applied(&self, certain: usize, possibly: usize) {
+        if let Err(err) = replace(&self.applied, &format!("{certain} {possibly}")) {
             tracing::warn!("cannot update the journal: {err}");
         }
     }
@@ -73,10 +76,10 @@ impl Journal {
         let _ = fs::remove_file(&self.applied);
     }
 
-    /// How many steps of an unfinished plan are in effect, and of how many.
+    /// How many steps of an unfinished plan may be in effect, and of how many.
     pub fn pending(&self) -> Option<(usize, usize)> {
         let entry = self.read().ok()??;
-        Some((self.count(), entry.plan.steps.len()))
+        Some((self.counts().1, entry.plan.steps.len()))
     }
 
     fn read(&self) -> Result<Option<Entry>> {
@@ -92,11 +95,19 @@ impl Journal {
         }
     }
 
-    fn count(&self) -> usize {
-        fs::read_to_string(&self.applied)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(0)
+    /// `(certain, possibly)`. A single count (an older nsnet's journal)
+    /// means its last step was in doubt.
+    fn counts(&self) -> (usize, usize) {
+        let text = fs::read_to_string(&self.applied).unwrap_or_default();
+        let numbers: Vec<usize> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match numbers[..] {
+            [certain, possibly] => (certain.min(possibly), possibly),
+            [n] => (n.saturating_sub(1), n),
+            _ => (0, 0),
+        }
     }
 
     /// Finishes an unfinished plan; says what it did, if anything.
@@ -104,26 +115,17 @@ impl Journal {
         let Some(entry) = self.read()? else {
             return Ok(None);
         };
-        let (done, total) = (
-            self.count().min(entry.plan.steps.len()),
-            entry.plan.steps.len(),
-        );
+        let total = entry.plan.steps.len();
+        let (certain, possibly) = self.counts();
+        let (certain, done) = (certain.min(total), possibly.min(total));
         if done == total && *state == entry.state_after {
             self.end();
             return Ok(Some(format!(
                 "an earlier nsnet stopped right after completing its {total} steps; nothing to undo"
             )));
         }
-        let mut applied = |n| self.applied(n);
-        // The last step counted was about to run, or running, or done: its
-        // undo may find nothing to undo, so its failure means nothing.
-        if let Some(in_doubt) = done.checked_sub(1) {
-            for cmd in &entry.plan.steps[in_doubt].undo {
-                let _ = runner.run(cmd);
-            }
-            applied(in_doubt);
-        }
-        let errors = exec::rollback(&entry.plan, done.saturating_sub(1), runner, &mut applied);
+        let mut applied = |c, p| self.applied(c, p);
+        let errors = exec::rollback(&entry.plan, certain, done, runner, &mut applied);
         self.end();
         if !errors.is_empty() {
             let list: Vec<String> = errors.iter().map(|e| format!("[{e}]")).collect();

@@ -5,6 +5,7 @@
 //! exit statuses; the fuzz targets in `fuzz/` call the parsers directly.
 
 pub mod app;
+pub mod batch;
 pub mod build;
 pub mod cli;
 pub mod cmd;

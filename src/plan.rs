@@ -22,6 +22,11 @@ pub struct Step {
     pub undo: Vec<Cmd>,
     /// Why the step exists, in the tutorials' terms: the `--explain` text.
     pub why: String,
+    /// Host interfaces that vanish a moment after `apply` (veth ends whose
+    /// namespace was deleted): the executor waits for them to be gone before
+    /// it returns, and before it runs this step's undo.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settle: Vec<String>,
 }
 
 impl Step {
@@ -30,6 +35,7 @@ impl Step {
             apply,
             undo: Vec::new(),
             why: why.into(),
+            settle: Vec::new(),
         }
     }
 
@@ -81,6 +87,18 @@ impl Plan {
     }
 }
 
+/// `steps` with those that run in the host moved ahead of those that run
+/// inside a namespace (`ip -n NS`), each kept in its order, so that the
+/// executor can run them as one host batch and one batch per namespace.
+/// Only for steps where nothing in the host depends on what is done inside a
+/// namespace, as when namespaces are made and plugged in: the host makes the
+/// namespace and moves the veth end in, then the namespace configures it.
+pub fn host_first(steps: Vec<Step>) -> Vec<Step> {
+    let (host, inside): (Vec<Step>, Vec<Step>) =
+        steps.into_iter().partition(|s| s.apply.netns().is_none());
+    host.into_iter().chain(inside).collect()
+}
+
 /// The steps that rebuild an object, folded into one teardown step: `apply`
 /// removes the object, and its undo replays the setup commands in order.
 pub fn teardown(apply: Cmd, setup: &[Step], why: impl Into<String>) -> Step {
@@ -125,6 +143,26 @@ mod tests {
         assert_eq!(
             Plan::default().script(false),
             "# nothing to do: the host already matches\n"
+        );
+    }
+
+    #[test]
+    fn host_first_keeps_each_side_in_order() {
+        let step = |ns: Option<&str>, what: &str| Step::new(Cmd::ip_in(ns, [what]), "");
+        let steps = vec![
+            step(None, "a"),
+            step(Some("red"), "b"),
+            step(None, "c"),
+            step(Some("red"), "d"),
+            step(Some("blue"), "e"),
+        ];
+        let order: Vec<String> = host_first(steps)
+            .iter()
+            .map(|s| s.apply.to_string())
+            .collect();
+        assert_eq!(
+            order,
+            ["ip a", "ip c", "ip -n red b", "ip -n red d", "ip -n blue e"]
         );
     }
 

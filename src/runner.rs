@@ -44,6 +44,13 @@ pub enum RunError {
 /// Runs commands to completion and returns their standard output.
 pub trait Runner {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError>;
+
+    /// Waits until none of `links` is an interface of the host, for a
+    /// while; returns those still there. A stand-in host removes at once.
+    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
+        let _ = links;
+        Vec::new()
+    }
 }
 
 /// Runs the real programs.
@@ -75,10 +82,20 @@ impl System {
     }
 }
 
+/// How long nsnet waits for the kernel to remove a deleted namespace's veths.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Runner for System {
+    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
+        crate::host::wait_gone(self, links, SETTLE).unwrap_or_else(|err| {
+            tracing::warn!("cannot list the host's interfaces: {err:#}");
+            links.to_vec()
+        })
+    }
+
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
         let path = self.resolve(cmd.tool)?;
-        tracing::info!("run: {cmd}");
+        tracing::debug!("exec: {cmd}");
         let spawn_error = |source| RunError::Spawn {
             cmd: cmd.to_string(),
             source,
@@ -127,60 +144,52 @@ impl Runner for System {
     }
 }
 
-/// Records every command and succeeds, except for the calls it is told to
-/// fail (counted from 1 over all calls, undo commands included).
+/// Records every command and succeeds, except for the commands it is told
+/// to fail (counted from 1 over all commands, undo commands included). A
+/// batch is recorded line by line and fails as `ip` or `sysctl` would.
 #[cfg(test)]
 #[derive(Debug, Default)]
 pub struct Recorder {
     pub calls: Vec<String>,
     pub fail_on: Vec<usize>,
+    /// How many processes would have been started.
+    pub processes: usize,
 }
 
 #[cfg(test)]
 impl Recorder {
     pub fn failing_on(calls: impl IntoIterator<Item = usize>) -> Recorder {
         Recorder {
-            calls: Vec::new(),
             fail_on: calls.into_iter().collect(),
+            ..Recorder::default()
         }
     }
 }
 
 #[cfg(test)]
 impl Runner for Recorder {
-    fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
-        self.calls.push(cmd.to_string());
-        if self.fail_on.contains(&self.calls.len()) {
-            return Err(RunError::Failed {
-                cmd: cmd.to_string(),
-                status: "exit status 2".into(),
-                stderr: "injected failure".into(),
-            });
-        }
-        Ok(String::new())
+    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
+        self.calls
+            .push(format!("(wait until {} gone)", links.join(", ")));
+        Vec::new()
     }
-}
 
-/// Wraps a runner so that its `fail_at`-th command fails without running,
-/// as if the tool had refused it: `NSNET_FAIL_AT=k` (tests and the
-/// reliability script) makes step k of a plan fail, to exercise the rollback
-/// of every step against the real system.
-pub struct FailAt<'a> {
-    pub inner: &'a mut dyn Runner,
-    pub fail_at: usize,
-    pub count: usize,
-}
-
-impl Runner for FailAt<'_> {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
-        self.count += 1;
-        if self.count == self.fail_at {
-            return Err(RunError::Failed {
-                cmd: cmd.to_string(),
-                status: "NSNET_FAIL_AT".into(),
-                stderr: "injected failure".into(),
-            });
-        }
-        self.inner.run(cmd)
+        self.processes += 1;
+        let (calls, fail_on) = (&mut self.calls, &self.fail_on);
+        crate::batch::emulate(cmd, |one| {
+            calls.push(one.to_string());
+            if fail_on.contains(&calls.len()) {
+                Err("injected failure".into())
+            } else {
+                Ok(())
+            }
+        })
+        .map(|()| String::new())
+        .map_err(|stderr| RunError::Failed {
+            cmd: cmd.to_string(),
+            status: "exit status 2".into(),
+            stderr,
+        })
     }
 }

@@ -232,7 +232,9 @@ fn bridge_up_remakes_a_namespace_deleted_by_hand() {
     sb.nsnet(["publish", "add", "red", "8080:80"])
         .assert()
         .success();
-    sb.ok("ip netns del red");
+    // The kernel removes nv-red a moment after red: wait, as a hand would.
+    sb.ok("ip netns del red; for i in $(seq 250); do \
+           ip link show nv-red >/dev/null 2>&1 || break; sleep 0.02; done");
     sb.nsnet(["bridge", "up", "red", "blue"])
         .assert()
         .success()

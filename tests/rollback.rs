@@ -17,11 +17,11 @@ fn bridge_up_rolls_back_when_a_namespace_already_holds_eth0() {
         .code(1)
         .stderr(
             contains(
-                "step 20 of 26: `ip link add nv-green type veth peer name eth0 netns green` failed",
+                "step 12 of 26: `ip link add nv-green type veth peer name eth0 netns green` failed (in a batch)",
             )
             .and(contains("File exists"))
             .and(contains(
-                "undid the 19 completed step(s), nothing was changed",
+                "undid the 11 completed step(s), nothing was changed",
             )),
         );
     assert_same(&before, &sb.snapshot());

@@ -73,7 +73,10 @@ fn veth_add_lays_again_a_cable_broken_by_hand() {
     sb.nsnet(["veth", "add", "red", "blue", "--subnet", "10.4.0.0/30"])
         .assert()
         .success();
-    sb.ok("ip netns del blue");
+    // The kernel removes red's end a moment after blue is gone: wait, as a
+    // hand that breaks the cable would see it broken.
+    sb.ok("ip netns del blue; for i in $(seq 250); do \
+           ip -n red link show vc-blue >/dev/null 2>&1 || break; sleep 0.02; done");
     sb.nsnet(["veth", "add", "red", "blue", "--subnet", "10.4.0.0/30"])
         .assert()
         .success()

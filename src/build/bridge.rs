@@ -5,7 +5,7 @@ use super::{Change, netns, release};
 use crate::cmd::Cmd;
 use crate::host::Host;
 use crate::names;
-use crate::plan::{Step, teardown};
+use crate::plan::{Step, host_first, teardown};
 use crate::state::{Bridge, Port, State};
 use crate::validate::{IfName, InputError, NsName};
 use anyhow::{Result, bail};
@@ -202,6 +202,7 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
         wanted.push(ns);
     }
     let addresses = allocate(&bridge, wanted.len())?;
+    let mark = change.plan.steps.len();
     for (ns, address) in wanted.into_iter().zip(addresses) {
         let host_ifname = names::port(ns, args.ifname);
         if host.links.contains_key(host_ifname.as_str()) {
@@ -225,6 +226,9 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
         change.plan.extend(port_steps(name, &bridge, &port));
         bridge.ports.push(port);
     }
+    // One host batch, then one per namespace (see `host_first`).
+    let ports = change.plan.steps.split_off(mark);
+    change.plan.extend(host_first(ports));
     change.state.bridges.insert(name.clone(), bridge);
     Ok(change)
 }
@@ -259,16 +263,25 @@ pub fn down(
     }
     release(&mut change, host, &ports, &[], &[], force)?;
     if namespaces.is_empty() {
-        if host.links.contains_key(name.as_str()) {
-            change.plan.push(teardown(
-                Cmd::ip(["link", "del", name.as_str()]),
-                &create_steps(name, bridge),
-                format!("Delete bridge {name}; its gateway address and the route to its subnet go with it."),
-            ));
-        }
-        change.state.bridges.remove(name);
+        remove(&mut change, host, name);
     }
     Ok(change)
+}
+
+/// Deletes bridge `name`, whose ports are gone, and forgets it.
+pub fn remove(change: &mut Change, host: &Host, name: &IfName) {
+    let Some(bridge) = change.state.bridges.remove(name) else {
+        return;
+    };
+    if host.links.contains_key(name.as_str()) {
+        change.plan.push(teardown(
+            Cmd::ip(["link", "del", name.as_str()]),
+            &create_steps(name, &bridge),
+            format!(
+                "Delete bridge {name}; its gateway address and the route to its subnet go with it."
+            ),
+        ));
+    }
 }
 
 /// The first /24 of the pools that overlaps no route and no nsnet bridge.

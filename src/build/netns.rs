@@ -4,7 +4,7 @@
 use super::{Change, release};
 use crate::cmd::Cmd;
 use crate::host::Host;
-use crate::plan::{Step, teardown};
+use crate::plan::{Step, host_first, teardown};
 use crate::state::{Namespace, State};
 use crate::validate::NsName;
 use anyhow::{Result, bail};
@@ -101,6 +101,7 @@ pub fn add(names: &[NsName], host: &Host, state: &State) -> Result<Change> {
             );
         }
     }
+    change.plan.steps = host_first(std::mem::take(&mut change.plan.steps));
     Ok(change)
 }
 

@@ -79,18 +79,18 @@ fn bridge_up_builds_the_tutorial_network() {
 ip addr add 192.168.15.1/24 dev nsnet0
 ip link set nsnet0 up
 ip netns add red
-ip -n red link set lo up
 ip link add nv-red type veth peer name eth0 netns red
 ip link set nv-red master nsnet0
 ip link set nv-red up
-ip -n red addr add 192.168.15.2/24 dev eth0
-ip -n red link set eth0 up
-ip -n red route add default via 192.168.15.1
 ip netns add blue
-ip -n blue link set lo up
 ip link add nv-blue type veth peer name eth0 netns blue
 ip link set nv-blue master nsnet0
 ip link set nv-blue up
+ip -n red link set lo up
+ip -n red addr add 192.168.15.2/24 dev eth0
+ip -n red link set eth0 up
+ip -n red route add default via 192.168.15.1
+ip -n blue link set lo up
 ip -n blue addr add 192.168.15.3/24 dev eth0
 ip -n blue link set eth0 up
 ip -n blue route add default via 192.168.15.1
@@ -109,10 +109,10 @@ fn bridge_up_again_changes_nothing_and_more_namespaces_attach() {
     assert_script(
         &more,
         "ip netns add green
-ip -n green link set lo up
 ip link add nv-green type veth peer name eth0 netns green
 ip link set nv-green master nsnet0
 ip link set nv-green up
+ip -n green link set lo up
 ip -n green addr add 10.200.0.4/24 dev eth0
 ip -n green link set eth0 up
 ip -n green route add default via 10.200.0.1
@@ -197,18 +197,20 @@ fn bridge_down_removes_ports_namespaces_and_bridge_and_each_undo_rebuilds() {
     .unwrap();
     let host = after(&Host::default(), &first);
     let down = bridge::down(&ifname("nsnet0"), &[], false, &host, &first.state).unwrap();
-    assert_script(
-        &down,
-        "ip link del nv-red\nip netns del red\nip link del nsnet0\n",
-    );
+    // red goes, and its veth pair with it: no `ip link del nv-red`, but
+    // nsnet waits for the kernel to remove the host end.
+    assert_script(&down, "ip netns del red\nip link del nsnet0\n");
     assert_eq!(down.state, State::default());
-    let undo: Vec<String> = down.plan.steps[2]
-        .undo
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    assert_eq!(down.plan.steps[0].settle, ["nv-red"]);
+    let undo = |i: usize| -> Vec<String> {
+        down.plan.steps[i]
+            .undo
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
     assert_eq!(
-        undo,
+        undo(1),
         [
             "ip link add nsnet0 type bridge",
             "ip addr add 10.1.0.1/24 dev nsnet0",
@@ -216,9 +218,37 @@ fn bridge_down_removes_ports_namespaces_and_bridge_and_each_undo_rebuilds() {
         ]
     );
     assert_eq!(
+        undo(0),
+        [
+            "ip netns add red",
+            "ip -n red link set lo up",
+            "ip link add nv-red type veth peer name eth0 netns red",
+            "ip link set nv-red master nsnet0",
+            "ip link set nv-red up",
+            "ip -n red addr add 10.1.0.2/24 dev eth0",
+            "ip -n red link set eth0 up",
+            "ip -n red route add default via 10.1.0.1",
+        ],
+        "deleting the namespace is undone by making it and replugging it"
+    );
+}
+
+#[test]
+fn a_namespace_with_processes_is_unplugged_before_it_goes() {
+    let first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
+    let mut host = after(&Host::default(), &first);
+    host.pids.insert("red".into(), vec![42]);
+    let down = bridge::down(&ifname("nsnet0"), &[], true, &host, &first.state).unwrap();
+    // A process keeps the namespace, and so the veth, alive: unplug first.
+    assert_script(
+        &down,
+        "ip link del nv-red\nip netns del red\nip link del nsnet0\n",
+    );
+    assert!(down.plan.steps.iter().all(|s| s.settle.is_empty()));
+    assert_eq!(
         down.plan.steps[0].undo.len(),
         6,
-        "detaching is undone by replugging"
+        "unplugging is undone by replugging"
     );
 }
 
@@ -241,10 +271,7 @@ fn bridge_down_of_one_namespace_keeps_the_rest_and_explicit_namespaces() {
         &first.state,
     )
     .unwrap();
-    assert_script(
-        &down,
-        "ip link del nv-red\nip link del nv-blue\nip netns del blue\n",
-    );
+    assert_script(&down, "ip link del nv-red\nip netns del blue\n");
     assert!(down.state.bridges[&ifname("nsnet0")].ports.is_empty());
     assert!(
         down.state.namespaces.contains_key(&ns("red")),
@@ -341,18 +368,20 @@ fn veth_refuses_a_loop_and_a_host_subnet_that_overlaps() {
 }
 
 #[test]
-fn netns_del_takes_the_namespace_off_its_bridge_first() {
+fn netns_del_takes_the_namespace_off_its_bridge() {
     let first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
     let host = after(&Host::default(), &first);
     let del = netns::del(&nss(&["red"]), false, &host, &first.state).unwrap();
-    assert_script(&del, "ip link del nv-red\nip netns del red\n");
+    // The veth pair goes with the namespace; nsnet waits for its host end.
+    assert_script(&del, "ip netns del red\n");
+    assert_eq!(del.plan.steps[0].settle, ["nv-red"]);
     assert_eq!(del.state.bridges[&ifname("nsnet0")].ports.len(), 1);
 }
 
 mod firewall;
 
 #[test]
-fn down_removes_cables_then_bridges_then_the_namespaces_left() {
+fn down_removes_cables_then_namespaces_then_bridges() {
     let first = up(
         &Host::default(),
         &State::default(),
@@ -375,7 +404,7 @@ fn down_removes_cables_then_bridges_then_the_namespaces_left() {
     let down = down(false, &host, &added.state).unwrap();
     assert_script(
         &down,
-        "ip -n red link del vc-blue\nip netns del blue\nip link del nv-red\nip netns del red\nip link del nsnet0\nip netns del lonely\n",
+        "ip -n red link del vc-blue\nip netns del blue\nip netns del lonely\nip netns del red\nip link del nsnet0\n",
     );
     assert_eq!(down.state, State::default());
 }

@@ -246,26 +246,21 @@ impl Model {
     }
 }
 
-/// Runs commands against the model, failing call `fail_at` untouched.
+/// Runs commands against the model, batches as `ip` and `sysctl` would.
 struct ModelRunner<'a> {
     model: &'a mut Model,
-    fail_at: usize,
-    calls: usize,
 }
 
 impl Runner for ModelRunner<'_> {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
-        self.calls += 1;
-        let refuse = |why: String| RunError::Failed {
-            cmd: cmd.to_string(),
-            status: "model".into(),
-            stderr: why,
-        };
-        if self.calls == self.fail_at {
-            return Err(refuse("injected".into()));
-        }
-        self.model.apply(cmd).map_err(refuse)?;
-        Ok(String::new())
+        let model = &mut *self.model;
+        crate::batch::emulate(cmd, |one| model.apply(one))
+            .map(|()| String::new())
+            .map_err(|why| RunError::Failed {
+                cmd: cmd.to_string(),
+                status: "model".into(),
+                stderr: why,
+            })
     }
 }
 
@@ -281,15 +276,12 @@ fn plan(model: &Model, state: &State, build: impl Fn(&Host, &State) -> Result<Ch
 /// it began. Returns the number of steps.
 fn run(model: &mut Model, change: &Change, fail_at: Option<usize>) -> usize {
     let before = model.clone();
-    let mut runner = ModelRunner {
-        model,
-        fail_at: fail_at.unwrap_or(0),
-        calls: 0,
-    };
-    let mut applied = |_| {};
+    let mut runner = ModelRunner { model };
+    let mut applied = |_, _| {};
     let mut watch = Watch {
         interrupted: &|| None,
         applied: &mut applied,
+        fail_at,
     };
     let result = execute(&change.plan, &mut runner, &mut watch);
     match fail_at {
