@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Benchmarks one network built four ways, side by side: N namespaces on one
+# Benchmarks one network built five ways, side by side: N namespaces on one
 # bridge (10.210.0.0/22), NAT, one published port each (10000+i -> 80), then
 # torn down. Every measurement runs in a fresh throwaway host
 # (scripts/sandbox.sh); nothing reaches this machine's network.
 #
-#   nsnet     nsnet as a user would script it: bridge up, nat up, a publish
-#             add per namespace; down
+#   nsnet     nsnet as a script would use it: one `bridge up` with --nat and
+#             a --publish per namespace; `down`
+#   nsnet-each  nsnet a command at a time: bridge up, nat up, then one
+#             `publish add` per namespace (each a process that reads the
+#             host and the rules); `down`
 #   tutorial  the tutorials' way: one ip/iptables/sysctl process per command
 #   cni       the CNI reference plugins (bridge + host-local + portmap, from
 #             Debian's containernetworking-plugins) driven by their env +
@@ -28,16 +31,23 @@ addr() { echo "10.210.$(( (1 + $1) / 256 )).$(( (1 + $1) % 256 ))"; }
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
-# --- the four ways; each defines setup_WAY and teardown_WAY for N -----------
+# --- the ways; each defines setup_WAY and teardown_WAY for N -----------
 
 setup_nsnet() {
+    local n=$1 args=() i
+    for ((i = 1; i <= n; i++)); do args+=("ns$i" --publish "ns$i=$((10000 + i)):80"); done
+    mem "$nsnet" -q bridge up "${args[@]}" --subnet "$subnet" --bridge br0 --nat >/dev/null
+}
+teardown_nsnet() { mem "$nsnet" -q down; }
+
+setup_nsnet-each() {
     local n=$1 names=() i
     for ((i = 1; i <= n; i++)); do names+=("ns$i"); done
     mem "$nsnet" -q bridge up "${names[@]}" --subnet "$subnet" --bridge br0 >/dev/null
     mem "$nsnet" -q nat up --bridge br0
     for ((i = 1; i <= n; i++)); do mem "$nsnet" -q publish add "ns$i" "$((10000 + i)):80" >/dev/null; done
 }
-teardown_nsnet() { mem "$nsnet" -q down; }
+teardown_nsnet-each() { teardown_nsnet; }
 
 # Peak resident memory of nsnet, in kB, across the run.
 mem() {
@@ -185,7 +195,7 @@ if [[ ! -x $cni/bridge || ! -x /usr/bin/time ]]; then
 fi
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-ways=(nsnet tutorial cni floor)
+ways=(nsnet nsnet-each tutorial cni floor)
 declare -A setup teardown
 peak=0
 for n in "${sizes[@]}"; do
@@ -198,7 +208,7 @@ for n in "${sizes[@]}"; do
         done
         setup[$way,$n]=$(printf '%s\n' "${s[@]}" | median)
         teardown[$way,$n]=$(printf '%s\n' "${t[@]}" | median)
-        printf 'bench: N=%-4s %-9s setup %6s ms  teardown %6s ms\n' "$n" "$way" "${setup[$way,$n]}" "${teardown[$way,$n]}" >&2
+        printf 'bench: N=%-4s %-10s setup %6s ms  teardown %6s ms\n' "$n" "$way" "${setup[$way,$n]}" "${teardown[$way,$n]}" >&2
     done
 done
 

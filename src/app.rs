@@ -12,10 +12,12 @@ use crate::exec::{Watch, execute};
 use crate::host::{self, Host, Wants};
 use crate::journal::Journal;
 use crate::output;
-use crate::runner::{FailAt, Runner, System};
+use crate::ports::{Mapping, NsMapping};
+use crate::runner::System;
 use crate::signals::Interrupts;
 use crate::state::{State, Store};
 use crate::status::{self, Status};
+use crate::validate::NsName;
 use crate::{doctor, live, render};
 use anyhow::{Result, bail};
 use std::ffi::OsString;
@@ -88,7 +90,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     ifname: &args.ifname,
                     namespaces: &args.namespaces,
                 };
-                if let Some(state) = apply(g, r, FIREWALL, |h, s| bridge::up(&up, h, s))? {
+                let network = |h: &Host, s: &State| {
+                    let mut change = bridge::up(&up, h, s)?;
+                    if args.nat {
+                        change = change.then(|s| nat::up(&args.bridge, args.out.as_ref(), h, s))?;
+                    }
+                    for (ns, mappings) in by_namespace(&args.publish) {
+                        let add = publish::Add {
+                            ns,
+                            mappings: &mappings,
+                            host_ip: None,
+                            bridge: Some(&args.bridge),
+                        };
+                        change = change.then(|s| publish::add(&add, h, s))?;
+                    }
+                    Ok(change)
+                };
+                if let Some(state) = apply(g, r, FIREWALL, network)? {
                     output::bridge(g, &state, &args.bridge)?;
                 }
             }
@@ -274,25 +292,15 @@ fn apply(
     }
     journal.begin(&change.plan, &change.state)?;
     let interrupted = || interrupts.received();
-    let mut applied = |n| journal.applied(n);
+    let mut applied = |certain, possibly| journal.applied(certain, possibly);
     let mut watch = Watch {
         interrupted: &interrupted,
         applied: &mut applied,
+        fail_at: std::env::var("NSNET_FAIL_AT")
+            .ok()
+            .and_then(|k| k.parse().ok()),
     };
-    let result = match std::env::var("NSNET_FAIL_AT")
-        .ok()
-        .and_then(|k| k.parse().ok())
-    {
-        Some(fail_at) => {
-            let mut faulty = FailAt {
-                inner: runner,
-                fail_at,
-                count: 0,
-            };
-            execute(&change.plan, &mut faulty, &mut watch)
-        }
-        None => execute(&change.plan, runner as &mut dyn Runner, &mut watch),
-    };
+    let result = execute(&change.plan, runner, &mut watch);
     if let Err(err) = result {
         journal.end();
         return Err(err.into());
@@ -300,6 +308,18 @@ fn apply(
     store.save(&change.state)?;
     journal.end();
     Ok(Some(change.state))
+}
+
+/// `--publish` mappings grouped by namespace, in the order first named.
+fn by_namespace(all: &[NsMapping]) -> Vec<(&NsName, Vec<Mapping>)> {
+    let mut groups: Vec<(&NsName, Vec<Mapping>)> = Vec::new();
+    for m in all {
+        match groups.iter_mut().find(|(ns, _)| *ns == &m.ns) {
+            Some((_, list)) => list.push(m.mapping),
+            None => groups.push((&m.ns, vec![m.mapping])),
+        }
+    }
+    groups
 }
 
 fn notes<'a>(g: &Global, notes: impl Iterator<Item = &'a String>) {

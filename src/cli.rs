@@ -2,7 +2,7 @@
 //! into a checked type here, so a bad name or subnet stops at the boundary
 //! with exit status 2 and never reaches a command.
 
-use crate::ports::{HostPort, Mapping};
+use crate::ports::{HostPort, Mapping, NsMapping};
 use crate::validate::{self, End, IfName, NsName};
 use clap::{Args, Parser, Subcommand};
 use ipnet::Ipv4Net;
@@ -236,6 +236,15 @@ pub struct BridgeUp {
     /// The name of the interface inside each namespace
     #[arg(long, default_value = "eth0", value_parser = parse_ifname)]
     pub ifname: IfName,
+    /// Also give the bridge outbound NAT, as `nsnet nat up` does
+    #[arg(long)]
+    pub nat: bool,
+    /// With --nat: masquerade only traffic leaving through this interface
+    #[arg(long, requires = "nat", value_parser = parse_ifname)]
+    pub out: Option<IfName>,
+    /// Also publish a port of a namespace, as `nsnet publish add` does (repeatable)
+    #[arg(long, value_name = "NS=HOSTPORT:PORT[/PROTO]", value_parser = parse_ns_mapping)]
+    pub publish: Vec<NsMapping>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +261,10 @@ pub struct BridgeDown {
 }
 
 fn parse_ns(s: &str) -> Result<NsName, validate::InputError> {
+    s.parse()
+}
+
+fn parse_ns_mapping(s: &str) -> Result<NsMapping, validate::InputError> {
     s.parse()
 }
 

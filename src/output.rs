@@ -38,6 +38,9 @@ struct BridgeView<'a> {
     subnet: String,
     gateway: Ipv4Addr,
     ports: Vec<PortView<'a>>,
+    /// Outbound NAT: `null` when off; `out` is `null` for "any interface".
+    nat: Option<&'a crate::state::Nat>,
+    published: Vec<PublishedView<'a>>,
 }
 
 #[derive(Serialize)]
@@ -184,6 +187,8 @@ pub fn bridge(g: &Global, state: &State, name: &IfName) -> Result<()> {
                 address: p.address,
             })
             .collect(),
+        nat: br.nat.as_ref(),
+        published: published_views(state, |_, b| b == name),
     };
     if g.json {
         return print_json(&view);
@@ -201,6 +206,13 @@ pub fn bridge(g: &Global, state: &State, name: &IfName) -> Result<()> {
             br.subnet.prefix_len(),
             p.host_ifname
         );
+    }
+    if let Some(nat) = &view.nat {
+        let out = nat.out.as_ref().map_or("any interface", |o| o.as_str());
+        println!("  nat out through {out}");
+    }
+    for line in published_lines(&view.published) {
+        println!("  {line}");
     }
     Ok(())
 }
@@ -253,13 +265,26 @@ struct PublishedView<'a> {
 
 /// Published ports: all of them, or those of namespace `only`.
 pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()> {
+    let views = published_views(state, |ns, _| only.is_none_or(|o| o == ns));
+    if g.json {
+        return print_json(&views);
+    }
+    if !g.quiet {
+        for line in published_lines(&views) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// The published ports that `keep(namespace, bridge)` selects.
+fn published_views<'a>(
+    state: &'a State,
+    keep: impl Fn(&NsName, &IfName) -> bool,
+) -> Vec<PublishedView<'a>> {
     let mut views = Vec::new();
     for (name, bridge) in &state.bridges {
-        for p in bridge
-            .published
-            .iter()
-            .filter(|p| only.is_none_or(|ns| &p.ns == ns))
-        {
+        for p in bridge.published.iter().filter(|p| keep(&p.ns, name)) {
             let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) else {
                 continue;
             };
@@ -274,22 +299,22 @@ pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()>
             });
         }
     }
-    if g.json {
-        return print_json(&views);
-    }
-    if g.quiet {
-        return Ok(());
-    }
-    for v in views {
-        let host = v
-            .host_ip
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "*".into());
-        let from = format!("{host}:{}/{}", v.host_port, v.proto);
-        println!(
-            "{from:<24} -> {} {}:{} on {}",
-            v.namespace, v.address, v.port, v.bridge
-        );
-    }
-    Ok(())
+    views
+}
+
+fn published_lines(views: &[PublishedView]) -> Vec<String> {
+    views
+        .iter()
+        .map(|v| {
+            let host = v
+                .host_ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| "*".into());
+            let from = format!("{host}:{}/{}", v.host_port, v.proto);
+            format!(
+                "{from:<24} -> {} {}:{} on {}",
+                v.namespace, v.address, v.port, v.bridge
+            )
+        })
+        .collect()
 }

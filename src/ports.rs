@@ -1,7 +1,8 @@
 //! Ports as the user writes them: `HOSTPORT:PORT[/tcp|/udp]` for `publish
-//! add`, `HOSTPORT[/tcp|/udp]` for `publish del`, checked at the boundary.
+//! add`, `NS=HOSTPORT:PORT[/tcp|/udp]` for `bridge up --publish`,
+//! `HOSTPORT[/tcp|/udp]` for `publish del`, checked at the boundary.
 
-use crate::validate::{InputError, shown};
+use crate::validate::{InputError, NsName, shown};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -30,6 +31,14 @@ pub struct Mapping {
     pub host_port: u16,
     pub port: u16,
     pub proto: Proto,
+}
+
+/// `NS=HOSTPORT:PORT[/tcp|/udp]`: a mapping and the namespace it is for
+/// (`bridge up --publish`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NsMapping {
+    pub ns: NsName,
+    pub mapping: Mapping,
 }
 
 /// `HOSTPORT[/tcp|/udp]`: a published host port.
@@ -81,6 +90,22 @@ impl FromStr for Mapping {
     }
 }
 
+impl FromStr for NsMapping {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((ns, mapping)) = s.split_once('=') else {
+            return Err(InputError::Other(format!(
+                "`{}` does not say which namespace: write NS=HOSTPORT:PORT (e.g. `red=8080:80`)",
+                shown(s)
+            )));
+        };
+        Ok(NsMapping {
+            ns: ns.parse()?,
+            mapping: mapping.parse()?,
+        })
+    }
+}
+
 impl FromStr for HostPort {
     type Err = InputError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -95,6 +120,19 @@ impl FromStr for HostPort {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_mapping_names_both() {
+        let m: NsMapping = "red=8080:80/udp".parse().unwrap();
+        assert_eq!(m.ns.as_str(), "red");
+        assert_eq!((m.mapping.host_port, m.mapping.proto), (8080, Proto::Udp));
+        assert_eq!(
+            "8080:80".parse::<NsMapping>().unwrap_err().to_string(),
+            "`8080:80` does not say which namespace: write NS=HOSTPORT:PORT (e.g. `red=8080:80`)"
+        );
+        assert!("re d=8080:80".parse::<NsMapping>().is_err());
+        assert!("red=8080".parse::<NsMapping>().is_err());
+    }
 
     #[test]
     fn port_mappings_are_checked() {

@@ -285,3 +285,62 @@ fn deleting_a_namespace_removes_its_published_ports() {
             .eval(&sb.ok("ip netns list"))
     );
 }
+
+#[test]
+fn one_bridge_up_builds_nat_and_published_ports_like_the_separate_commands() {
+    let mut sb = sandbox!();
+    sb.outside();
+    let before = sb.snapshot();
+    // The same network as bridge up + nat up + publish add, in one command.
+    let one = [
+        "bridge",
+        "up",
+        "red",
+        "blue",
+        "--nat",
+        "--publish",
+        "red=8080:80",
+        "--publish",
+        "blue=5353:53/udp",
+    ];
+    let out = sb.nsnet(one).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("nat out through any interface")
+            && text.contains("*:8080/tcp")
+            && text.contains("-> red 10.200.0.2:80"),
+        "{text}"
+    );
+    let together = sb.snapshot();
+    sb.serve("red", "tcp", 80);
+    sb.serve("blue", "udp", 53);
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 8080, true),
+        "red from 172.31.0.2"
+    );
+    assert_eq!(
+        sb.ask(Some("outside"), "udp", "172.31.0.1", 5353, true),
+        "blue from 172.31.0.2"
+    );
+    assert!(sb.pings(Some("blue"), "172.31.0.2"), "NAT takes blue out");
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+    // Step by step, the host ends the same.
+    sb.nsnet(["bridge", "up", "red", "blue"]).assert().success();
+    sb.nsnet(["nat", "up"]).assert().success();
+    sb.nsnet(["publish", "add", "red", "8080:80"]).assert().success();
+    sb.nsnet(["publish", "add", "blue", "5353:53/udp"])
+        .assert()
+        .success();
+    assert_same(&together, &sb.snapshot());
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+    // A mapping that names no namespace is refused before anything runs.
+    sb.nsnet(["bridge", "up", "red", "--publish", "8080:80"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("does not say which namespace"));
+    assert_same(&before, &sb.snapshot());
+}
