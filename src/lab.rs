@@ -1,0 +1,111 @@
+//! `nsnet lab`: a shell, or one command, in a throwaway host: new network and
+//! mount namespaces with an empty /run (so no named namespace, no nsnet
+//! record, no lock of the real host is seen), a sysfs of their own and
+//! loopback up. The same isolation the integration tests use. As root it is
+//! two namespaces; as a user it adds a user namespace where the user is root,
+//! if the kernel allows unprivileged user namespaces. Everything made inside
+//! is gone when the last process inside exits.
+
+use crate::runner::TRUSTED_PATH;
+use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs inside the new namespaces, as `sh -c SETUP nsnet-lab COMMAND...`.
+const SETUP: &str = r#"set -e
+mount -t tmpfs -o mode=0755 nsnet-lab /run
+mkdir -p /run/netns /run/nsnet
+mount -t sysfs nsnet-lab /sys 2>/dev/null || true
+ip link set lo up
+export NSNET_LAB=1 PATH="$NSNET_LAB_BIN:$PATH"
+exec "$@"
+"#;
+
+/// The words of the `unshare` call: as root, network and mount namespaces;
+/// as a user, a user namespace too, mapping the user to root inside.
+pub fn unshare_args(root: bool) -> Vec<&'static str> {
+    let mut args = vec!["--net", "--mount", "--propagation", "private"];
+    if !root {
+        args.extend(["--user", "--map-root-user"]);
+    }
+    args
+}
+
+/// Replaces nsnet with the lab; returns only if it cannot start.
+pub fn run(command: &[OsString], quiet: bool) -> Result<()> {
+    let unshare = which::which_in("unshare", Some(TRUSTED_PATH), "/").map_err(|_| {
+        anyhow::anyhow!(
+            "`unshare` is not installed (install the `util-linux` package, e.g. `apt-get install util-linux`)"
+        )
+    })?;
+    let root = euid() == 0;
+    if !root && !user_namespaces_allowed() {
+        bail!(
+            "nsnet lab needs root here: this kernel does not let users create user namespaces \
+             (run it with sudo, or allow them: `sysctl -w kernel.unprivileged_userns_clone=1`)"
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find nsnet's own path")?;
+    let bin = exe.parent().unwrap_or(Path::new("/usr/bin"));
+    let mut words: Vec<OsString> = command.to_vec();
+    if words.is_empty() {
+        let shell = std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into());
+        words.push(shell);
+        if !quiet {
+            eprintln!(
+                "nsnet lab: a throwaway host. Nothing done here reaches this machine's network; \
+                 exit the shell and it is gone."
+            );
+        }
+    }
+    let err = Command::new(unshare)
+        .args(unshare_args(root))
+        .args(["--", "/bin/sh", "-c", SETUP, "nsnet-lab"])
+        .args(&words)
+        .env("NSNET_LAB_BIN", bin)
+        .env("PS1", "(nsnet lab) # ")
+        .exec();
+    bail!("cannot start the lab with `unshare`: {err}")
+}
+
+/// The effective user id, read from /proc (no libc call needed).
+fn euid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(u32::MAX)
+}
+
+/// Whether an unprivileged user may create a user namespace: Debian's
+/// switch, where it exists, and a non-zero limit.
+fn user_namespaces_allowed() -> bool {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|t| t.trim().to_string())
+    };
+    let switch = read("/proc/sys/kernel/unprivileged_userns_clone");
+    let limit = read("/proc/sys/user/max_user_namespaces");
+    switch.is_none_or(|s| s != "0") && limit.is_none_or(|l| l != "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_gets_a_user_namespace_and_root_does_not() {
+        assert_eq!(
+            unshare_args(true),
+            ["--net", "--mount", "--propagation", "private"]
+        );
+        assert!(unshare_args(false).ends_with(&["--user", "--map-root-user"]));
+    }
+}
