@@ -177,6 +177,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Down { force } => {
             apply(g, r, PIDS, |h, s| build::down(*force, h, s))?;
         }
+        Command::Lab { command } => crate::lab::run(command, g.quiet)?,
+        Command::Completions { shell } => {
+            crate::manual::completions(*shell, &mut std::io::stdout())?
+        }
+        Command::Man { dir } => {
+            for path in crate::manual::man_pages(dir)? {
+                if !g.quiet {
+                    println!("{}", path.display());
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

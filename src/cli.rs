@@ -79,6 +79,27 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// A shell (or COMMAND) in a fresh throwaway host, gone on exit: nothing done inside reaches this machine's network
+    Lab {
+        /// Run this instead of a shell, after `--`
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<OsString>,
+    },
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: nsnet.1 and one per command (nsnet-bridge-up.1, ...)
+    Man {
+        /// The directory to write them into
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+    },
 }
 
 /// How `graph` draws.

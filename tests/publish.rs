@@ -330,7 +330,9 @@ fn one_bridge_up_builds_nat_and_published_ports_like_the_separate_commands() {
     // Step by step, the host ends the same.
     sb.nsnet(["bridge", "up", "red", "blue"]).assert().success();
     sb.nsnet(["nat", "up"]).assert().success();
-    sb.nsnet(["publish", "add", "red", "8080:80"]).assert().success();
+    sb.nsnet(["publish", "add", "red", "8080:80"])
+        .assert()
+        .success();
     sb.nsnet(["publish", "add", "blue", "5353:53/udp"])
         .assert()
         .success();
