@@ -17,6 +17,7 @@ use crate::runner::System;
 use crate::signals::Interrupts;
 use crate::state::{State, Store};
 use crate::status::{self, Status};
+use crate::style::{self, Progress, Tone};
 use crate::validate::NsName;
 use crate::{doctor, live, render};
 use anyhow::{Result, bail};
@@ -206,10 +207,11 @@ fn doctor(g: &Global, runner: &mut System) -> Result<ExitCode> {
             .iter()
             .filter(|f| !g.quiet || f.level != doctor::Level::Ok)
         {
+            let on = style::colour(true);
             let level = match f.level {
-                doctor::Level::Ok => "ok  ",
-                doctor::Level::Warn => "warn",
-                doctor::Level::Fail => "FAIL",
+                doctor::Level::Ok => style::paint("ok  ", Tone::Good, on),
+                doctor::Level::Warn => style::paint("warn", Tone::Warn, on),
+                doctor::Level::Fail => style::paint("FAIL", Tone::Bad, on),
             };
             println!("{level}  {}: {}", f.check, f.message);
             if let Some(fix) = &f.fix {
@@ -251,7 +253,8 @@ fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
 fn warn(g: &Global, host: &Host) {
     if !g.quiet {
         for warning in &host.warnings {
-            eprintln!("nsnet: warning: {warning}");
+            let label = style::paint("warning:", Tone::Warn, style::colour(false));
+            eprintln!("nsnet: {label} {warning}");
         }
     }
 }
@@ -303,7 +306,11 @@ fn apply(
     }
     journal.begin(&change.plan, &change.state)?;
     let interrupted = || interrupts.received();
-    let mut applied = |certain, possibly| journal.applied(certain, possibly);
+    let mut progress = Progress::new(change.plan.steps.len(), g.quiet || g.json);
+    let mut applied = |certain, possibly| {
+        journal.applied(certain, possibly);
+        progress.show(possibly);
+    };
     let mut watch = Watch {
         interrupted: &interrupted,
         applied: &mut applied,

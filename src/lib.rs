@@ -25,4 +25,5 @@ pub mod runner;
 pub mod signals;
 pub mod state;
 pub mod status;
+pub mod style;
 pub mod validate;

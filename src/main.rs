@@ -7,6 +7,7 @@
 
 use clap::Parser;
 use clap::error::ErrorKind;
+use nsnet::style::{self, Tone};
 use nsnet::{app, cli, exec, validate};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -21,7 +22,8 @@ fn main() -> ExitCode {
     match app::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("nsnet: {err:#}");
+            let label = style::paint("nsnet:", Tone::Bad, style::colour(false));
+            eprintln!("{label} {err:#}");
             let usage = err.chain().any(|e| e.is::<validate::InputError>());
             let signal =
                 err.chain()
@@ -70,7 +72,8 @@ fn usage_error(err: clap::Error) -> ExitCode {
         .split_whitespace()
         .take_while(|w| !w.starts_with(['[', '<']))
         .collect();
-    eprintln!("nsnet: {message} (see `{} --help`)", command.join(" "));
+    let label = style::paint("nsnet:", Tone::Bad, style::colour(false));
+    eprintln!("{label} {message} (see `{} --help`)", command.join(" "));
     ExitCode::from(2)
 }
 
