@@ -165,13 +165,19 @@ if [[ ${1:-} == --inner ]]; then
     # The network must really be there before it is timed away.
     [[ $(ls /run/netns | wc -l) == "$n" ]] || { echo "bench: $way built $(ls /run/netns | wc -l) of $n" >&2; exit 1; }
     ip netns exec "ns$n" ping -c 1 -W 2 "$gateway" >/dev/null || { echo "bench: $way: ns$n cannot reach the gateway" >&2; exit 1; }
+    # One more port on a host that already holds the N ports' rules: what a
+    # single `publish add` costs as the ruleset grows.
+    one_ms=-
+    if [[ $way == nsnet ]]; then
+        start=$(date +%s%N); mem "$nsnet" -q publish add ns1 9999:80 >/dev/null; one_ms=$(ms "$start")
+    fi
     # Teardown ends when the host is clean: the kernel destroys a deleted
     # namespace, and its veths, asynchronously, after `ip netns del` returns.
     start=$(date +%s%N); "teardown_$way" "$n"
     for ((i = 0; i < 1000; i++)); do [[ -z $(ip -br link show type veth) ]] && break; sleep 0.01; done
     teardown_ms=$(ms "$start")
     [[ $(ls /run/netns | wc -l) == 0 && -z $(ip -br link show type veth) ]] || { echo "bench: $way left things behind" >&2; exit 1; }
-    echo "$setup_ms $teardown_ms $peak_kb"
+    echo "$setup_ms $teardown_ms $peak_kb $one_ms"
     exit 0
 fi
 
@@ -197,13 +203,16 @@ fi
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ways=(nsnet nsnet-each tutorial cni floor)
 declare -A setup teardown
-peak=0
+peak=0 one=()
+commit=$(git -C "$here" log --format=%h -1)
+git -C "$here" diff --quiet HEAD -- src Cargo.toml Cargo.lock || commit="$commit + uncommitted changes"
 for n in "${sizes[@]}"; do
     for way in "${ways[@]}"; do
         s=() t=()
         for ((r = 1; r <= runs; r++)); do
-            read -r sm tm kb < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n")
+            read -r sm tm kb om < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n")
             s+=("$sm") t+=("$tm")
+            [[ $om == - ]] || one+=("$n $om")
             ((kb > peak)) && peak=$kb
         done
         setup[$way,$n]=$(printf '%s\n' "${s[@]}" | median)
@@ -220,7 +229,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%
     echo "$(uname -r) kernel, $(ip -V | head -1), $(iptables -V), CNI plugins"
     echo "$(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null || echo '?'). Medians of $runs runs, each in a fresh"
     echo "throwaway host. The network: N namespaces on one bridge, NAT, one published port each."
-    echo "nsnet: $("$nsnet" --version), built from commit $(git -C "$here" log --format=%h -1)."
+    echo "nsnet: $("$nsnet" --version), from commit $commit (\`cargo build --release\` before the run)."
     echo
     echo "| N | way | setup (ms) | teardown (ms) | setup / nsnet | teardown / nsnet |"
     echo "|---|---|---:|---:|---:|---:|"
@@ -228,6 +237,26 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%
         for way in "${ways[@]}"; do
             echo "| $n | $way | ${setup[$way,$n]} | ${teardown[$way,$n]} | $(ratio "${setup[$way,$n]}" "${setup[nsnet,$n]}") | $(ratio "${teardown[$way,$n]}" "${teardown[nsnet,$n]}") |"
         done
+    done
+    echo
+    echo "The ways: **nsnet** is one \`nsnet bridge up NS... --nat --publish NS=PORT:80 ...\` and one"
+    echo "\`nsnet down\`; **nsnet-each** the same network a command at a time (bridge up, nat up, then one"
+    echo "\`publish add\` per namespace, each a process that reads the host and its rules); **tutorial**"
+    echo "one ip/iptables/sysctl process per command; **cni** the reference plugins as a runtime drives"
+    echo "them; **floor** the fewest processes the tools allow. Teardown is timed until the kernel has"
+    echo "removed every veth."
+    echo
+    if [[ -n ${setup[nsnet,100]:-} ]]; then
+        echo "Targets at N = 100: setup $(ratio "${setup[nsnet,100]}" "${setup[floor,100]}") x the floor and"
+        echo "teardown $(ratio "${teardown[nsnet,100]}" "${teardown[floor,100]}") x (target: within 2x); CNI"
+        echo "$(ratio "${setup[cni,100]}" "${setup[nsnet,100]}") x slower to set up and"
+        echo "$(ratio "${teardown[cni,100]}" "${teardown[nsnet,100]}") x slower to tear down (target: at least 8x)."
+        echo
+    fi
+    echo "One more \`nsnet publish add\` on top of the N published ports (median, ms):"
+    for n in "${sizes[@]}"; do
+        printf '%s\n' "${one[@]}" | awk -v n="$n" '$1 == n {print $2}' | median | xargs printf '  N=%s: %s ms' "$n"
+        echo
     done
     echo
     echo "Peak memory of one nsnet process: $((peak / 1024)) MB ($peak kB, the largest over every run)."

@@ -139,3 +139,75 @@ impl Journal {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::Cmd;
+    use crate::plan::Step;
+    use crate::runner::Recorder;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("nsnet-journal-{name}-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The record the plan would have left: not the one on disk.
+    fn after() -> State {
+        let mut state = State::default();
+        let entry = crate::state::Namespace {
+            pid: None,
+            explicit: true,
+        };
+        state.namespaces.insert("red".parse().unwrap(), entry);
+        state
+    }
+
+    fn plan() -> Plan {
+        let mut plan = Plan::default();
+        for n in 1..=4 {
+            plan.push(
+                Step::new(Cmd::ip([format!("apply-{n}")]), "").undo(Cmd::ip([format!("undo-{n}")])),
+            );
+        }
+        plan
+    }
+
+    #[test]
+    fn a_batch_cut_short_is_undone_tolerantly_and_the_rest_strictly() {
+        let dir = dir("batch");
+        let journal = Journal::at(&dir);
+        journal.begin(&plan(), &after()).unwrap();
+        // Steps 1 and 2 surely ran; the batch of 3 and 4 was under way.
+        journal.applied(2, 4);
+        // undo-4 and undo-3 fail (never applied): not errors.
+        let mut rec = Recorder::failing_on([1, 2]);
+        let message = journal.recover(&mut rec, &State::default()).unwrap();
+        assert_eq!(
+            rec.calls,
+            ["ip undo-4", "ip undo-3", "ip undo-2", "ip undo-1"]
+        );
+        assert_eq!(
+            message.as_deref(),
+            Some("an earlier nsnet was stopped after 4 of 4 steps; undid them")
+        );
+        assert_eq!(journal.pending(), None, "the journal is gone");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_older_single_count_leaves_its_last_step_in_doubt() {
+        let dir = dir("old");
+        let journal = Journal::at(&dir);
+        journal.begin(&plan(), &after()).unwrap();
+        fs::write(dir.join("journal.applied"), "2").unwrap();
+        assert_eq!(journal.counts(), (1, 2));
+        // The in-doubt step's undo may fail; the certain one's may not.
+        let mut rec = Recorder::failing_on([2]);
+        let err = journal.recover(&mut rec, &State::default()).unwrap_err();
+        assert_eq!(rec.calls, ["ip undo-2", "ip undo-1"]);
+        assert!(err.to_string().contains("`ip undo-1`"), "{err}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -43,8 +43,8 @@ pub fn run(command: &[OsString], quiet: bool) -> Result<()> {
     let root = euid() == 0;
     if !root && !user_namespaces_allowed() {
         bail!(
-            "nsnet lab needs root here: this kernel does not let users create user namespaces \
-             (run it with sudo, or allow them: `sysctl -w kernel.unprivileged_userns_clone=1`)"
+            "nsnet lab needs root here: this host does not let users create user namespaces \
+             (run it with sudo)"
         );
     }
     let exe = std::env::current_exe().context("cannot find nsnet's own path")?;
@@ -83,8 +83,9 @@ fn euid() -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// Whether an unprivileged user may create a user namespace: Debian's
-/// switch, where it exists, and a non-zero limit.
+/// Whether an unprivileged user may create a user namespace with the powers
+/// the lab needs: Debian's switch, where it exists, a non-zero limit, and no
+/// AppArmor restriction (Ubuntu 24.04 strips such namespaces of capabilities).
 fn user_namespaces_allowed() -> bool {
     let read = |path: &str| {
         std::fs::read_to_string(path)
@@ -93,7 +94,10 @@ fn user_namespaces_allowed() -> bool {
     };
     let switch = read("/proc/sys/kernel/unprivileged_userns_clone");
     let limit = read("/proc/sys/user/max_user_namespaces");
-    switch.is_none_or(|s| s != "0") && limit.is_none_or(|l| l != "0")
+    let apparmor = read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    switch.is_none_or(|s| s != "0")
+        && limit.is_none_or(|l| l != "0")
+        && apparmor.is_none_or(|a| a != "1")
 }
 
 #[cfg(test)]
