@@ -178,7 +178,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Down { force } => {
             apply(g, r, PIDS, |h, s| build::down(*force, h, s))?;
         }
-        Command::Lab { command } => crate::lab::run(command, g.quiet)?,
+        Command::Lab { command } => crate::lab::run(command, g.quiet, g.dry_run, g.explain)?,
         Command::Completions { shell } => {
             crate::manual::completions(*shell, &mut std::io::stdout())?
         }

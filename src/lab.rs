@@ -33,8 +33,33 @@ pub fn unshare_args(root: bool) -> Vec<&'static str> {
     args
 }
 
-/// Replaces nsnet with the lab; returns only if it cannot start.
-pub fn run(command: &[OsString], quiet: bool) -> Result<()> {
+/// The lab as a shell line, for `--dry-run` and `--explain`.
+pub fn script(root: bool, command: &[OsString], explain: bool) -> String {
+    let mut words: Vec<String> = vec!["unshare".into()];
+    words.extend(unshare_args(root).iter().map(|w| w.to_string()));
+    words.extend(["--", "/bin/sh", "-c", SETUP, "nsnet-lab"].map(String::from));
+    words.extend(command.iter().map(|w| w.to_string_lossy().into_owned()));
+    let line: Vec<String> = words.iter().map(|w| crate::cmd::quote(w)).collect();
+    let mut out = String::new();
+    if explain {
+        out.push_str(
+            "# New network and mount namespaces (and, for a user, a user namespace where the\n\
+             # user is root): a host of its own with only loopback. An empty tmpfs over /run hides\n\
+             # the real host's named namespaces and nsnet's record; all goes when the shell exits.\n",
+        );
+    }
+    out.push_str(&line.join(" "));
+    out.push('\n');
+    out
+}
+
+/// Replaces nsnet with the lab; returns only if it cannot start. With
+/// `dry_run` or `explain`, prints what it would run instead.
+pub fn run(command: &[OsString], quiet: bool, dry_run: bool, explain: bool) -> Result<()> {
+    if dry_run || explain {
+        print!("{}", script(euid() == 0, command, explain));
+        return Ok(());
+    }
     let unshare = which::which_in("unshare", Some(TRUSTED_PATH), "/").map_err(|_| {
         anyhow::anyhow!(
             "`unshare` is not installed (install the `util-linux` package, e.g. `apt-get install util-linux`)"
@@ -111,5 +136,15 @@ mod tests {
             ["--net", "--mount", "--propagation", "private"]
         );
         assert!(unshare_args(false).ends_with(&["--user", "--map-root-user"]));
+    }
+
+    #[test]
+    fn the_dry_run_is_a_runnable_shell_line() {
+        let line = script(true, &["ip".into(), "link".into()], false);
+        assert!(
+            line.starts_with("unshare --net --mount --propagation private -- /bin/sh -c 'set -e\n"),
+            "{line}"
+        );
+        assert!(line.ends_with("' nsnet-lab ip link\n"), "{line}");
     }
 }
