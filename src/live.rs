@@ -3,7 +3,7 @@
 //! other end is: the kernel reports a peer as (namespace id, ifindex), and the
 //! ids are local to the namespace that reports them.
 
-use crate::cmd::Cmd;
+use crate::cmd::{Cmd, Tool};
 use crate::runner::Runner;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -93,26 +93,38 @@ pub struct Peer {
     pub addresses: Vec<String>,
 }
 
-fn json<T: for<'de> Deserialize<'de>>(
-    runner: &mut dyn Runner,
-    ns: Option<&str>,
-    args: &[&str],
-) -> Result<Vec<T>> {
-    let mut all = vec!["-j"];
-    all.extend(args);
-    let cmd = Cmd::ip_in(ns, all);
-    let text = runner.run(&cmd)?;
-    let text = if text.trim().is_empty() {
-        "[]"
-    } else {
-        text.trim()
-    };
-    serde_json::from_str(text).with_context(|| format!("cannot read the output of `{cmd}`"))
-}
+/// What one namespace is asked, in one `ip -j [-n NS] -batch -`: each line
+/// prints one JSON array (`[]` when empty), in this order. `route show`
+/// lists IPv4 routes unless told otherwise.
+const QUESTIONS: [&str; 3] = ["addr show", "route show", "netns list-id"];
 
 fn read(runner: &mut dyn Runner, ns: Option<&str>) -> Result<Netns> {
-    let ifaces: Vec<Iface> = json(runner, ns, &["addr", "show"])?;
-    let routes: Vec<JsonRoute> = json(runner, ns, &["-4", "route", "show"])?;
+    let mut args = vec!["-j".to_string()];
+    if let Some(ns) = ns {
+        args.extend(["-n".to_string(), ns.to_string()]);
+    }
+    args.extend(["-batch".to_string(), "-".to_string()]);
+    let lines = match ns {
+        Some(_) => QUESTIONS.join("\n"),
+        // The host names the namespaces it knows by id with `netns list`.
+        None => [QUESTIONS[0], QUESTIONS[1], "netns list"].join("\n"),
+    };
+    let cmd = Cmd {
+        stdin: Some(lines + "\n"),
+        ..Cmd::new(Tool::Ip, args)
+    };
+    let text = runner.run(&cmd)?;
+    let context = || format!("cannot read the output of `{cmd}`");
+    let mut answers = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+    let mut next = || -> Result<serde_json::Value> {
+        answers
+            .next()
+            .transpose()
+            .with_context(context)?
+            .with_context(context)
+    };
+    let ifaces: Vec<Iface> = serde_json::from_value(next()?).with_context(context)?;
+    let routes: Vec<JsonRoute> = serde_json::from_value(next()?).with_context(context)?;
     let routes = routes
         .into_iter()
         .map(|r| {
@@ -128,13 +140,13 @@ fn read(runner: &mut dyn Runner, ns: Option<&str>) -> Result<Netns> {
         .collect();
     let ids = match ns {
         Some(_) => {
-            let ids: Vec<JsonNsid> = json(runner, ns, &["netns", "list-id"])?;
+            let ids: Vec<JsonNsid> = serde_json::from_value(next()?).with_context(context)?;
             ids.into_iter()
                 .filter_map(|i| Some((i.nsid, i.name?)))
                 .collect()
         }
         None => {
-            let named: Vec<JsonNetns> = json(runner, None, &["netns", "list"])?;
+            let named: Vec<JsonNetns> = serde_json::from_value(next()?).with_context(context)?;
             named
                 .into_iter()
                 .filter_map(|n| Some((n.id?, n.name)))
