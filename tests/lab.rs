@@ -12,45 +12,46 @@ use common::assert_same;
 const INSIDE: &str = "nsnet -q bridge up red blue && nsnet -q nat up && \
      ip netns exec red ping -c 1 -W 2 10.200.0.3 >/dev/null && ip netns list";
 
-#[test]
-fn a_lab_network_works_inside_and_leaves_nothing_outside() {
-    let sb = sandbox!();
+/// Runs `script` in a lab started (with `launcher` before nsnet, e.g. to
+/// drop privileges) inside the throwaway host; it must succeed, and the host
+/// must be unchanged afterwards. Returns its stdout.
+fn in_lab(launcher: &str, script: &str) -> Option<String> {
+    let sb = common::Sandbox::new()?;
     let before = sb.snapshot();
     let out = sb.sh(&format!(
-        "{} -q lab -- sh -c '{INSIDE}'",
+        "{launcher} {} -q lab -- sh -c '{script}'",
         env!("CARGO_BIN_EXE_nsnet")
     ));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_same(&before, &sb.snapshot());
+    Some(stdout)
+}
+
+#[test]
+fn a_lab_network_works_inside_and_leaves_nothing_outside() {
+    let Some(stdout) = in_lab("", INSIDE) else {
+        return;
+    };
     assert!(
         stdout.contains("red") && stdout.contains("blue"),
         "{stdout}"
     );
-    assert_same(&before, &sb.snapshot());
 }
 
 #[test]
 fn a_user_without_root_gets_a_lab_too() {
-    let sb = sandbox!();
-    let before = sb.snapshot();
     // nobody (65534): no capability outside the lab.
-    let out = sb.sh(&format!(
-        "setpriv --reuid=65534 --regid=65534 --clear-groups {} -q lab -- sh -c 'id -u; {INSIDE}'",
-        env!("CARGO_BIN_EXE_nsnet")
-    ));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let launcher = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+    let Some(stdout) = in_lab(launcher, &format!("id -u; {INSIDE}")) else {
+        return;
+    };
     assert!(stdout.starts_with("0\n"), "root inside the lab: {stdout}");
     assert!(stdout.contains("red"), "{stdout}");
-    assert_same(&before, &sb.snapshot());
 }
 
 #[test]
