@@ -35,10 +35,11 @@ pub fn key(cmd: &Cmd) -> Option<Key> {
         return None;
     }
     match (cmd.tool, cmd.args.as_slice()) {
-        (Tool::Ip, [flag, ns, rest @ ..]) if flag == "-n" => {
-            line_safe(rest).then(|| Key::Ip(Some(ns.clone())))
+        (Tool::Ip, args) => {
+            let ns = cmd.netns();
+            let rest = &args[if ns.is_some() { 2 } else { 0 }..];
+            line_safe(rest).then(|| Key::Ip(ns.map(String::from)))
         }
-        (Tool::Ip, rest) => line_safe(rest).then_some(Key::Ip(None)),
         (Tool::Sysctl, [flag, setting]) if flag == "-w" && setting.contains('=') => {
             Some(Key::Sysctl)
         }
