@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what nsnet and its tests need on Debian or Ubuntu, when missing:
-# the tools nsnet drives (iproute2), and those the tests use to make
-# throwaway hosts and send real traffic. Installs Rust with rustup only if
-# there is no cargo at all. Run as root.
+# the tools nsnet drives (iproute2, iptables, procps for sysctl), those the
+# tests and the tutorial pages use to make throwaway hosts and send real
+# traffic (util-linux, iputils-ping, netcat-openbsd, socat), and what building
+# needs: a C compiler with the C library's headers and start files (Debian's
+# gcc only *recommends* libc6-dev, and --no-install-recommends skips it, so it
+# is named here). Installs Rust with rustup only if there is no cargo at all.
+# Run as root.
 set -euo pipefail
 
-packages=(iproute2 iptables iputils-ping netcat-openbsd socat util-linux procps kmod ca-certificates curl gcc)
+packages=(iproute2 iptables iputils-ping netcat-openbsd socat util-linux procps kmod ca-certificates curl gcc libc6-dev)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

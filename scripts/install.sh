@@ -10,7 +10,7 @@
 #   PREFIX/share/zsh/site-functions/_nsnet
 #   PREFIX/share/fish/vendor_completions.d/nsnet.fish
 #
-# Run as root for /usr/local. `cargo install --path .` installs the binary
+# Run as root for /usr/local. `cargo install --locked --path .` installs the binary
 # alone; packaging (scripts/package.sh) builds a .deb with the same files.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -23,5 +23,7 @@ scripts/sandbox.sh bash -euo pipefail -c "
     ip netns list
 "
 echo
-echo "quickstart: nsnet is at $nsnet; it worked in a throwaway host. Try it on this host with:"
-echo "  sudo $nsnet bridge up red blue --explain"
+echo "quickstart: nsnet is built and worked in a throwaway host. From here (as root):"
+echo "  target/release/nsnet bridge up red blue --explain   # what it would run on this host, and why"
+echo "  target/release/nsnet lab                            # a shell in a throwaway host to try it in"
+echo "  scripts/install.sh                                  # nsnet on PATH, with man pages and completion"

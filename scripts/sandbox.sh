@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway host: runs a command in fresh network and mount namespaces, with
-# empty tmpfs over /run/netns and /run/nsnet, so nothing done inside reaches
+# empty tmpfs over /run/netns, /run/nsnet and /etc/netns, so nothing done inside reaches
 # the real host's interfaces, namespaces, routes, sysctls or firewall. When
 # the command ends, everything made inside is gone.
 #
@@ -17,7 +17,9 @@ if [[ ${NSNET_SANDBOX_INSIDE:-} != 1 ]]; then
 fi
 unset NSNET_SANDBOX_INSIDE
 
-for dir in /run/netns /run/nsnet; do
+# /etc/netns (per-namespace resolv.conf and hosts) is made once, empty, on
+# the real machine if missing: a tmpfs needs a directory to cover.
+for dir in /run/netns /run/nsnet /etc/netns; do
     mkdir -p "$dir"
     mount -t tmpfs -o mode=0755,size=16m nsnet-sandbox "$dir"
 done

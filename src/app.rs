@@ -182,13 +182,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => {
             crate::manual::completions(*shell, &mut std::io::stdout())?
         }
-        Command::Man { dir } => {
-            for path in crate::manual::man_pages(dir)? {
-                if !g.quiet {
-                    println!("{}", path.display());
+        Command::Man { command, dir } => match dir {
+            Some(dir) => {
+                for path in crate::manual::man_pages(dir)? {
+                    if !g.quiet {
+                        println!("{}", path.display());
+                    }
                 }
             }
-        }
+            None => {
+                use std::io::Write;
+                std::io::stdout().write_all(&crate::manual::man_page(command)?)?;
+            }
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

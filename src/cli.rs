@@ -94,11 +94,14 @@ pub enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Write man pages: nsnet.1 and one per command (nsnet-bridge-up.1, ...)
+    /// Print a man page (`nsnet man bridge up | man -l -`), or write them all with --dir
     Man {
-        /// The directory to write them into
-        #[arg(long, default_value = ".")]
-        dir: std::path::PathBuf,
+        /// The command whose page to print, e.g. `bridge up` (default: nsnet's own page)
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+        /// Write every page into this directory instead: nsnet.1 and one per command (nsnet-bridge-up.1, ...)
+        #[arg(long, conflicts_with = "command")]
+        dir: Option<std::path::PathBuf>,
     },
 }
 

@@ -26,4 +26,5 @@ pub mod signals;
 pub mod state;
 pub mod status;
 pub mod style;
+pub mod usage;
 pub mod validate;

@@ -8,7 +8,7 @@
 use clap::Parser;
 use clap::error::ErrorKind;
 use nsnet::style::{self, Tone};
-use nsnet::{app, cli, exec, validate};
+use nsnet::{app, cli, exec, usage, validate};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -54,26 +54,9 @@ fn usage_error(err: clap::Error) -> ExitCode {
         }
         _ => {}
     }
-    // clap renders: the message (maybe over several lines), a blank line,
-    // perhaps "  tip: …", then "Usage: nsnet SUBCOMMAND… [OPTIONS] …".
-    let text = err.render().to_string();
-    let mut lines = text.lines().map(str::trim);
-    let message: Vec<&str> = lines.by_ref().take_while(|l| !l.is_empty()).collect();
-    let rest: Vec<&str> = lines.collect();
-    let mut message = message.join(" ");
-    for tip in rest.iter().filter(|l| l.starts_with("tip:")) {
-        message = format!("{message}; {tip}");
-    }
-    let message = message.strip_prefix("error: ").unwrap_or(&message);
-    let command: Vec<&str> = rest
-        .iter()
-        .find_map(|l| l.strip_prefix("Usage: "))
-        .unwrap_or("nsnet")
-        .split_whitespace()
-        .take_while(|w| !w.starts_with(['[', '<']))
-        .collect();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let label = style::paint("nsnet:", Tone::Bad, style::colour(false));
-    eprintln!("{label} {message} (see `{} --help`)", command.join(" "));
+    eprintln!("{label} {}", usage::line(&err, &args));
     ExitCode::from(2)
 }
 

@@ -3,6 +3,7 @@
 //! command tree, so they cannot drift from the real options.
 
 use crate::cli::Cli;
+use crate::validate::InputError;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::io::Write;
@@ -13,6 +14,35 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<(
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "nsnet", out);
     Ok(())
+}
+
+/// The man page of the command at `path` (`["bridge", "up"]`; empty for
+/// nsnet's own page), as roff.
+pub fn man_page(path: &[String]) -> Result<Vec<u8>> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut name = "nsnet".to_string();
+    let mut page = &cmd;
+    for word in path {
+        page = page
+            .get_subcommands()
+            .find(|s| s.get_name() == word && s.get_name() != "help")
+            .ok_or_else(|| {
+                let known: Vec<&str> = page
+                    .get_subcommands()
+                    .map(|s| s.get_name())
+                    .filter(|n| *n != "help")
+                    .collect();
+                InputError::UnknownPage {
+                    page: format!("{name} {word}"),
+                    known: known.join(", "),
+                }
+            })?;
+        name = format!("{name}-{word}");
+    }
+    let mut text = Vec::new();
+    clap_mangen::Man::new(page.clone().name(name)).render(&mut text)?;
+    Ok(text)
 }
 
 /// Writes `nsnet.1` and a page for every command and subcommand
@@ -66,6 +96,20 @@ mod tests {
                 "{word} missing from the bash completions"
             );
         }
+    }
+
+    #[test]
+    fn one_page_by_its_command_path() {
+        let page = String::from_utf8(man_page(&["bridge".into(), "up".into()]).unwrap()).unwrap();
+        assert!(page.contains(".TH nsnet\\-bridge\\-up"), "{page}");
+        assert!(page.contains("\\-\\-publish"), "{page}");
+        let top = String::from_utf8(man_page(&[]).unwrap()).unwrap();
+        assert!(top.contains(".TH nsnet "), "{top}");
+        let err = man_page(&["bridge".into(), "sideways".into()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`nsnet bridge sideways` has no man page: its commands are up, down"
+        );
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub enum InputError {
         "subnet `{subnet}` overlaps `{route}`, already routed on this host (choose another --subnet)"
     )]
     Overlap { subnet: Ipv4Net, route: Ipv4Net },
+    #[error("`{page}` has no man page: its commands are {known}")]
+    UnknownPage { page: String, known: String },
     #[error("{0}")]
     Other(String),
 }

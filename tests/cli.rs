@@ -222,12 +222,15 @@ fn bad_input_gets_one_clear_line_exit_status_2_and_changes_nothing() {
 fn explain_and_dry_run_work_without_root_and_change_nothing() {
     let sb = sandbox!();
     let before = sb.snapshot();
+    // A copy nobody can run: the checkout may be one only root can search.
+    let bin = common::public_copy_of_nsnet();
+    let nsnet = bin.path().join("nsnet");
     let nobody = [
         "setpriv",
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
-        env!("CARGO_BIN_EXE_nsnet"),
+        nsnet.to_str().unwrap(),
     ];
     let out = sb
         .command("setpriv")

@@ -15,12 +15,17 @@ const INSIDE: &str = "nsnet -q bridge up red blue && nsnet -q nat up && \
 /// Runs `script` in a lab started (with `launcher` before nsnet, e.g. to
 /// drop privileges) inside the throwaway host; it must succeed, and the host
 /// must be unchanged afterwards. Returns its stdout.
+///
+/// The lab runs a copy of nsnet in a directory every user may enter: the
+/// build's own directory may sit in a checkout no other user can search
+/// (/root is 0700), and the lab puts its binary's directory on PATH.
 fn in_lab(launcher: &str, script: &str) -> Option<String> {
     let sb = common::Sandbox::new()?;
     let before = sb.snapshot();
+    let bin = common::public_copy_of_nsnet();
     let out = sb.sh(&format!(
         "{launcher} {} -q lab -- sh -c '{script}'",
-        env!("CARGO_BIN_EXE_nsnet")
+        bin.path().join("nsnet").display()
     ));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(

@@ -264,6 +264,24 @@ impl Drop for Sandbox {
     }
 }
 
+/// A copy of the nsnet under test, as `DIR/nsnet`, in a fresh directory under
+/// /tmp that every user may enter and run from (0755), for tests that run it
+/// as another user; the build's own directory may be in a checkout only its
+/// owner can search. The directory goes when the returned value is dropped.
+pub fn public_copy_of_nsnet() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("nsnet-test-bin.")
+        .tempdir_in("/tmp")
+        .expect("make a directory under /tmp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod 0755");
+    let bin = dir.path().join("nsnet");
+    std::fs::copy(env!("CARGO_BIN_EXE_nsnet"), &bin).expect("copy nsnet");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod 0755");
+    dir
+}
+
 /// Asserts that two snapshots match, listing the lines that differ.
 #[track_caller]
 pub fn assert_same(before: &[String], after: &[String]) {

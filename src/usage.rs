@@ -1,0 +1,174 @@
+//! Usage errors as one line: what clap found wrong, taken from the error's
+//! context (never by re-reading its rendered text), and a hint naming the
+//! real command path, found by walking the words typed down the clap tree.
+
+use crate::cli::Cli;
+use clap::CommandFactory;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use std::ffi::OsString;
+
+/// The one-line message for a clap error that is not help or version:
+/// ``unexpected argument '--gateway' found (see `nsnet bridge up --help`)``.
+pub fn line(err: &clap::Error, args: &[OsString]) -> String {
+    format!(
+        "{} (see `{} --help`)",
+        message(err),
+        command_path(args).join(" ")
+    )
+}
+
+/// The command path the words name: `nsnet`, then each word that names a
+/// subcommand of the one before; options, their values and positionals are
+/// passed over, and `--` ends the search.
+pub fn command_path(args: &[OsString]) -> Vec<String> {
+    let root = Cli::command();
+    let mut path = vec![root.get_name().to_string()];
+    let mut cmd = &root;
+    for word in args.iter().skip(1) {
+        let Some(word) = word.to_str() else { continue };
+        if word == "--" {
+            break;
+        }
+        if let Some(sub) = cmd
+            .get_subcommands()
+            .find(|s| s.get_name() == word || s.get_all_aliases().any(|a| a == word))
+        {
+            path.push(sub.get_name().to_string());
+            cmd = sub;
+        }
+    }
+    path
+}
+
+/// What is wrong, from the error's kind and context.
+fn message(err: &clap::Error) -> String {
+    let text = |kind| match err.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(list)) => Some(list.join(", ")),
+        Some(ContextValue::StyledStr(s)) => Some(s.to_string()),
+        Some(ContextValue::StyledStrs(list)) => Some(
+            list.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        Some(ContextValue::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let quoted = |list: Option<String>| {
+        list.map(|l| {
+            l.split(", ")
+                .map(|w| format!("'{w}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    };
+    let arg = text(ContextKind::InvalidArg).unwrap_or_default();
+    let value = text(ContextKind::InvalidValue).unwrap_or_default();
+    let mut out = match err.kind() {
+        ErrorKind::ValueValidation => {
+            let why = std::error::Error::source(err)
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "not accepted".into());
+            format!("invalid value '{value}' for '{arg}': {why}")
+        }
+        ErrorKind::InvalidValue => {
+            let mut line = format!("invalid value '{value}' for '{arg}'");
+            if let Some(valid) = text(ContextKind::ValidValue) {
+                line.push_str(&format!("; possible values: {valid}"));
+            }
+            line
+        }
+        ErrorKind::UnknownArgument => format!("unexpected argument '{arg}' found"),
+        ErrorKind::InvalidSubcommand => {
+            let sub = text(ContextKind::InvalidSubcommand).unwrap_or_default();
+            format!("unrecognized subcommand '{sub}'")
+        }
+        ErrorKind::MissingRequiredArgument => {
+            format!("the following required arguments were not provided: {arg}")
+        }
+        ErrorKind::ArgumentConflict => match text(ContextKind::PriorArg) {
+            Some(prior) => format!("the argument '{arg}' cannot be used with '{prior}'"),
+            None => format!("the argument '{arg}' cannot be used here"),
+        },
+        ErrorKind::NoEquals => format!("equal sign is needed when assigning values to '{arg}'"),
+        ErrorKind::TooManyValues => format!("unexpected value '{value}' for '{arg}' found"),
+        ErrorKind::MissingSubcommand => {
+            let sub = text(ContextKind::InvalidSubcommand).unwrap_or_default();
+            format!("'{sub}' requires a subcommand")
+        }
+        kind => match arg.is_empty() {
+            true => kind.to_string(),
+            false => format!("{kind}: '{arg}'"),
+        },
+    };
+    if let Some(similar) = quoted(text(ContextKind::SuggestedSubcommand)) {
+        out.push_str(&format!("; tip: a similar subcommand exists: {similar}"));
+    }
+    if let Some(similar) = quoted(text(ContextKind::SuggestedArg)) {
+        out.push_str(&format!("; tip: a similar argument exists: {similar}"));
+    }
+    if let Some(similar) = quoted(text(ContextKind::SuggestedValue)) {
+        out.push_str(&format!("; tip: a similar value exists: {similar}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split(' ').map(OsString::from).collect()
+    }
+
+    fn usage(line: &str) -> String {
+        let args = words(line);
+        let err = Cli::try_parse_from(&args).unwrap_err();
+        super::line(&err, &args)
+    }
+
+    #[test]
+    fn the_hint_names_the_command_path_not_the_words_typed() {
+        assert_eq!(
+            usage("nsnet bridge up red --gateway x"),
+            "unexpected argument '--gateway' found (see `nsnet bridge up --help`)"
+        );
+        assert_eq!(
+            usage("nsnet --json publish add red 8080 --bridge nsnet0"),
+            "invalid value '8080' for '<HOSTPORT:PORT[/PROTO]>...': `8080` is not a port \
+             mapping: write HOSTPORT:PORT, optionally with /tcp or /udp (e.g. `8080:80/tcp`) (see `nsnet publish add --help`)"
+        );
+    }
+
+    #[test]
+    fn messages_come_from_the_errors_context() {
+        assert_eq!(
+            usage("nsnet netns addd red"),
+            "unrecognized subcommand 'addd'; tip: a similar subcommand exists: 'add' \
+             (see `nsnet netns --help`)"
+        );
+        assert_eq!(
+            usage("nsnet veth add red"),
+            "the following required arguments were not provided: <B> (see `nsnet veth add --help`)"
+        );
+        assert_eq!(
+            usage("nsnet graph --format png"),
+            "invalid value 'png' for '--format <FORMAT>'; possible values: text, dot, mermaid \
+             (see `nsnet graph --help`)"
+        );
+        assert_eq!(
+            usage("nsnet status -q -v"),
+            "the argument '--quiet' cannot be used with '--verbose...' (see `nsnet status --help`)"
+        );
+    }
+
+    #[test]
+    fn words_after_a_double_dash_are_not_commands() {
+        assert_eq!(
+            command_path(&words("nsnet netns exec red -- nsnet bridge up")),
+            ["nsnet", "netns", "exec"]
+        );
+    }
+}
