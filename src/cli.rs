@@ -2,8 +2,8 @@
 //! into a checked type here, so a bad name or subnet stops at the boundary
 //! with exit status 2 and never reaches a command.
 
-use crate::ports::{HostPort, Mapping, NsMapping};
-use crate::validate::{self, End, IfName, NsName};
+use crate::model::ports::{HostPort, Mapping, NsMapping};
+use crate::model::validate::{self, End, IfName, NsName};
 use clap::{Args, Parser, Subcommand};
 use ipnet::Ipv4Net;
 use std::ffi::OsString;

@@ -1,30 +1,29 @@
-//! nsnet as a library: the command line (`cli`), the builders that turn it
-//! into plans (`build`), the executor and its runners (`exec`, `runner`),
-//! and what reads the host (`host`, `live`, `status`, `doctor`). The binary
-//! in `main.rs` only parses arguments, sets up logging and maps errors to
-//! exit statuses; the fuzz targets in `fuzz/` call the parsers directly.
+//! nsnet as a library. The folders are the stages of one pipeline, and
+//! imports only point down this list (reports and host reading sit beside):
+//!
+//! ```text
+//! cli       the clap tree: every value parsed into a checked type
+//! app       one line per command: arguments -> builder input; apply (lock,
+//!           observe, build, reconcile, print or execute); output, usage
+//!           errors, man pages, the lab
+//! builders  pure functions: (arguments, observed host, record) -> (plan, record)
+//! model     the types the rest share: names, subnets, ports, the record,
+//!           the rules and sysctls a record implies
+//! plan      Cmd, Step, Plan: commands as values, printed as a shell script
+//! exec      the executor and rollback, batching, settling, journal,
+//!           signals, and the runners (the only code that starts a tool)
+//! host      reading the live host: `ip -j`, `iptables-save`, /run/netns, /proc
+//! report    status, graph, doctor, terminal style
+//! ```
+//!
+//! The binary in `main.rs` only parses arguments, sets up logging and maps
+//! errors to exit statuses; the fuzz targets in `fuzz/` call the parsers.
 
 pub mod app;
-pub mod batch;
-pub mod build;
+pub mod builders;
 pub mod cli;
-pub mod cmd;
-pub mod doctor;
 pub mod exec;
 pub mod host;
-pub mod journal;
-pub mod lab;
-pub mod live;
-pub mod manual;
-pub mod names;
-pub mod output;
+pub mod model;
 pub mod plan;
-pub mod ports;
-pub mod render;
-pub mod runner;
-pub mod signals;
-pub mod state;
-pub mod status;
-pub mod style;
-pub mod usage;
-pub mod validate;
+pub mod report;

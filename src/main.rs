@@ -7,8 +7,10 @@
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use nsnet::style::{self, Tone};
-use nsnet::{app, cli, exec, usage, validate};
+use nsnet::app::usage;
+use nsnet::model::validate;
+use nsnet::report::style::{self, Tone};
+use nsnet::{app, cli, exec};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;

@@ -4,9 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nsnet::names;
-use nsnet::ports::{HostPort, Mapping};
-use nsnet::validate::{self, End, IFNAME_MAX, IfName, NS_NAME_MAX, NsName};
+use nsnet::model::names;
+use nsnet::model::ports::{HostPort, Mapping};
+use nsnet::model::validate::{self, End, IFNAME_MAX, IfName, NS_NAME_MAX, NsName};
 
 fn safe(name: &str, max: usize) -> bool {
     let mut chars = name.chars();

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use nsnet::host::Firewall;
 use nsnet::plan::Plan;
-use nsnet::state::State;
+use nsnet::model::state::State;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(state) = serde_json::from_slice::<State>(data) {
         for name in state.namespaces.keys() {
-            assert!(name.as_str().parse::<nsnet::validate::NsName>().is_ok());
+            assert!(name.as_str().parse::<nsnet::model::validate::NsName>().is_ok());
         }
         // A loaded record serializes and loads back the same.
         let again: State = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();

@@ -1,0 +1,250 @@
+//! Planning the host settings nsnet's networks need (bridges, `nat`,
+//! `publish`): iptables rules in nsnet's own chains, sysctls and bridge-port
+//! hairpin mode. None of it is built step by step; `rules.rs` derives it from
+//! the record. `reconcile` compares what the
+//! record before a command needs with what the record after it needs, and
+//! plans exactly the difference, so every command (a `bridge down` too)
+//! removes the rules of what it removes and nothing else.
+//!
+//! Invariants:
+//! - nsnet only adds rules to its own chains (`NSNET-…`) and one jump to each
+//!   from a built-in chain, all tagged with a comment naming what they serve;
+//!   it never flushes or reorders a chain and never touches a policy.
+//! - Rules are written as `iptables-save` prints them, so the saved ruleset
+//!   tells which are in place.
+//! - One `iptables-restore --noflush -w` per table and direction: a table's
+//!   changes apply together or not at all. A chain is declared only when it
+//!   does not exist: with --noflush, declaring an existing chain flushes it.
+//! - A sysctl is put back only if nsnet changed it, no network still needs
+//!   it, and it still holds the value nsnet set.
+
+use super::Change;
+use crate::host::{self, Firewall, Host};
+use crate::model::state::State;
+use crate::model::validate::IfName;
+use crate::plan::Step;
+use crate::plan::cmd::Cmd;
+use anyhow::{Result, bail};
+use std::collections::BTreeSet;
+
+pub use crate::model::rules::{Rule, hairpins, rules, sysctls};
+
+/// Adds to `change` the steps that take the host's rules, sysctls and
+/// hairpin settings from what `before` needs to what `change.state` needs:
+/// removals first (before anything they serve goes), additions last.
+pub fn reconcile(change: &mut Change, before: &State, host: &Host) -> Result<()> {
+    let (old, new) = (rules(before), rules(&change.state));
+    let mut front = Vec::new();
+    let mut back = Vec::new();
+    if old != new {
+        let Some(fw) = &host.firewall else {
+            bail!("internal error: the firewall was not read before planning rules");
+        };
+        let present = |r: &Rule| fw.rules.contains(&(r.table.to_string(), r.saved_line()));
+        let adds: Vec<&Rule> = new.difference(&old).filter(|r| !present(r)).collect();
+        let dels: Vec<&Rule> = old.difference(&new).filter(|r| present(r)).collect();
+        for table in ["raw", "nat", "filter"] {
+            let adds: Vec<&Rule> = adds.iter().copied().filter(|r| r.table == table).collect();
+            let dels: Vec<&Rule> = dels.iter().copied().filter(|r| r.table == table).collect();
+            if let Some(step) = removal(table, &dels, &new, fw) {
+                front.push(step);
+            }
+            if let Some(step) = addition(table, &adds, fw) {
+                back.push(step);
+            }
+        }
+    }
+    let (old_h, new_h) = (hairpins(before), hairpins(&change.state));
+    for port in old_h
+        .difference(&new_h)
+        // Only a port still on a bridge has a hairpin mode to turn off.
+        .filter(|p| {
+            host.links
+                .get(p.as_str())
+                .is_some_and(|l| l.master.is_some())
+        })
+    {
+        front.push(hairpin(port, false));
+    }
+    for port in new_h.difference(&old_h) {
+        back.push(hairpin(port, true));
+    }
+    let (old_s, new_s) = (sysctls(before), sysctls(&change.state));
+    for (key, value) in &old_s {
+        if new_s.contains_key(key) {
+            continue;
+        }
+        let Some(original) = change.state.saved.remove(key) else {
+            continue;
+        };
+        if host.sysctls.get(key).map(String::as_str) == Some(*value) {
+            let why = format!(
+                "No nsnet network needs {key} any more: put back the value it had before nsnet."
+            );
+            front.insert(
+                0,
+                Step::new(Cmd::sysctl(key, &original), why).undo(Cmd::sysctl(key, value)),
+            );
+        }
+    }
+    for (key, value) in &new_s {
+        let current = host.sysctls.get(key).cloned().unwrap_or_else(|| "0".into());
+        if current != *value {
+            change
+                .state
+                .saved
+                .entry(key.clone())
+                .or_insert_with(|| current.clone());
+            back.push(
+                Step::new(Cmd::sysctl(key, value), sysctl_why(key))
+                    .undo(Cmd::sysctl(key, &current)),
+            );
+        }
+    }
+    change.plan.steps.splice(0..0, front);
+    change.plan.extend(back);
+    Ok(())
+}
+
+fn sysctl_why(key: &str) -> String {
+    if key == host::FORWARDING {
+        "Let the host route packets between interfaces (it is a router for the namespaces):\n\
+         without ip_forward it drops everything that is neither from it nor for it."
+            .into()
+    } else {
+        format!(
+            "Let 127.0.0.0/8 be routed through the bridge ({key}), so that a connection to\n\
+             127.0.0.1 on the host can be DNATed to a namespace. Set on this bridge only, never on\n\
+             `all`; the NSNET-INPUT rule drops what namespaces send to the host's 127.0.0.0/8."
+        )
+    }
+}
+
+fn hairpin(port: &IfName, on: bool) -> Step {
+    let set = |on: bool| {
+        Cmd::ip([
+            "link",
+            "set",
+            port.as_str(),
+            "type",
+            "bridge_slave",
+            "hairpin",
+            if on { "on" } else { "off" },
+        ])
+    };
+    let why = if on {
+        format!(
+            "Hairpin mode on {port}: the bridge may send a frame back out of the port it came in by.\n\
+             Where br_netfilter passes bridged traffic through iptables, a namespace reaching its own\n\
+             published port through a host address is DNATed back to itself that way."
+        )
+    } else {
+        format!("{port} no longer serves a published port: hairpin mode off again.")
+    };
+    Step::new(set(on), why).undo(set(!on))
+}
+
+fn batch(table: &str, lines: impl IntoIterator<Item = String>) -> String {
+    let mut text = format!("*{table}\n");
+    for line in lines {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push_str("COMMIT\n");
+    text
+}
+
+/// Adds `adds` to `table`, declaring the nsnet chains that do not exist yet.
+fn addition(table: &str, adds: &[&Rule], fw: &Firewall) -> Option<Step> {
+    if adds.is_empty() {
+        return None;
+    }
+    let chains: BTreeSet<&str> = adds
+        .iter()
+        .map(|r| r.chain)
+        .filter(|c| {
+            c.starts_with("NSNET-") && !fw.chains.contains(&(table.to_string(), c.to_string()))
+        })
+        .collect();
+    // Rules into nsnet's chains first, then the jumps that make them live.
+    let mut ordered: Vec<&Rule> = adds.to_vec();
+    ordered.sort_by_key(|r| r.is_jump());
+    let apply = chains
+        .iter()
+        .map(|c| format!(":{c} - [0:0]"))
+        .chain(ordered.iter().map(|r| r.add_line()));
+    let undo = ordered
+        .iter()
+        .rev()
+        .map(|r| r.del_line())
+        .chain(chains.iter().map(|c| format!("-X {c}")));
+    let why = format!(
+        "Add nsnet's {table} rules in one iptables-restore: all of them apply, or none. Only nsnet's\n\
+         NSNET-* chains change, plus one jump to each from a built-in chain; every rule carries an\n\
+         nsnet comment naming the bridge, namespace or port it serves.{}",
+        rules_why(table)
+    );
+    Some(
+        Step::new(Cmd::iptables_restore(batch(table, apply)), why)
+            .undo(Cmd::iptables_restore(batch(table, undo))),
+    )
+}
+
+/// Deletes `dels` from `table`, and the nsnet chains that end up empty.
+fn removal(table: &str, dels: &[&Rule], new: &BTreeSet<Rule>, fw: &Firewall) -> Option<Step> {
+    if dels.is_empty() {
+        return None;
+    }
+    let gone: BTreeSet<String> = dels.iter().map(|r| r.saved_line()).collect();
+    let chains: BTreeSet<&str> = dels
+        .iter()
+        .map(|r| r.chain)
+        .filter(|c| {
+            c.starts_with("NSNET-") && !new.iter().any(|r| r.table == table && r.chain == *c)
+        })
+        .filter(|c| {
+            let prefix = format!("-A {c} ");
+            let left = fw
+                .rules
+                .iter()
+                .filter(|(t, line)| t == table && line.starts_with(&prefix));
+            left.into_iter().all(|(_, line)| gone.contains(line))
+        })
+        .collect();
+    let mut ordered: Vec<&Rule> = dels.to_vec();
+    ordered.sort_by_key(|r| !r.is_jump());
+    let apply = ordered
+        .iter()
+        .map(|r| r.del_line())
+        .chain(chains.iter().map(|c| format!("-X {c}")));
+    let undo = chains
+        .iter()
+        .map(|c| format!(":{c} - [0:0]"))
+        .chain(ordered.iter().rev().map(|r| r.add_line()));
+    let why = format!(
+        "Remove the {table} rules nsnet no longer needs, and its chains left empty, in one iptables-restore."
+    );
+    Some(
+        Step::new(Cmd::iptables_restore(batch(table, apply)), why)
+            .undo(Cmd::iptables_restore(batch(table, undo))),
+    )
+}
+
+fn rules_why(table: &str) -> &'static str {
+    match table {
+        "nat" => {
+            "\nNSNET-DNAT (from PREROUTING and OUTPUT, only for packets to the host's own addresses, so\n\
+             a connection to another machine's port is never hijacked) sends published ports to their\n\
+             namespace. NSNET-POSTROUTING masquerades the subnet on its way out, connections from\n\
+             127.0.0.1, and hairpin connections from the subnet back into it."
+        }
+        "filter" => {
+            "\nNSNET-FORWARD accepts traffic between a bridge's namespaces and, with nat or publish, into\n\
+             and out of the bridge, even under a FORWARD policy of DROP with br_netfilter on (Docker\n\
+             hosts). NSNET-INPUT drops packets from the bridge to the host's 127.0.0.0/8."
+        }
+        _ => {
+            "\nNSNET-PREROUTING (raw) drops packets from other machines to a port published on loopback only."
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `publish`: ports of namespaces reachable through ports of the host. The
+//! builder records the mappings; `firewall::reconcile` makes the rules.
+
+use super::Change;
+use crate::host::Host;
+use crate::model::ports::{HostPort, Mapping};
+use crate::model::state::{Published, State};
+use crate::model::validate::{IfName, InputError, NsName};
+use anyhow::{Result, bail};
+use std::net::Ipv4Addr;
+
+/// Arguments of `publish add`, parsed.
+pub struct Add<'a> {
+    pub ns: &'a NsName,
+    pub mappings: &'a [Mapping],
+    pub host_ip: Option<Ipv4Addr>,
+    /// The bridge to publish through; by default the namespace's first.
+    pub bridge: Option<&'a IfName>,
+}
+
+/// `publish add`: records the mappings, refusing a host port another
+/// namespace (or another mapping) already holds.
+pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
+    let mut change = Change::from(state);
+    let ns = args.ns;
+    let bridge = match args.bridge {
+        Some(name) => {
+            let on = state
+                .bridges
+                .get(name)
+                .is_some_and(|b| b.ports.iter().any(|p| &p.ns == ns));
+            if !on {
+                bail!(
+                    "namespace `{ns}` is not on nsnet bridge `{name}` (put it there with `nsnet bridge up {ns} --bridge {name}`)"
+                );
+            }
+            name.clone()
+        }
+        None => {
+            let ports = state
+                .bridges
+                .iter()
+                .flat_map(|(b, br)| br.ports.iter().map(move |p| (b, p)));
+            let mut ports: Vec<_> = ports.filter(|(_, p)| &p.ns == ns).collect();
+            ports.sort_by_key(|(_, p)| !p.default_route);
+            match ports.first() {
+                Some((b, _)) => (*b).clone(),
+                None => bail!(
+                    "namespace `{ns}` is on no nsnet bridge (put it on one with `nsnet bridge up {ns}`)"
+                ),
+            }
+        }
+    };
+    if let Some(ip) = args.host_ip.filter(|ip| !host.is_local(*ip)) {
+        bail!(InputError::Other(format!(
+            "--host-ip `{ip}` is not an address of this host (see `ip -4 addr`)"
+        )));
+    }
+    for m in args.mappings {
+        let wanted = Published {
+            ns: ns.clone(),
+            host_ip: args.host_ip,
+            host_port: m.host_port,
+            port: m.port,
+            proto: m.proto,
+        };
+        let all = change.state.bridges.values().flat_map(|b| &b.published);
+        if all.clone().any(|p| *p == wanted) {
+            continue;
+        }
+        if let Some(other) = all.into_iter().find(|p| p.clashes(&wanted)) {
+            let at = other.host_ip.map(|ip| format!("{ip}:")).unwrap_or_default();
+            bail!(
+                "host port {at}{}/{} is already published for `{}` (free it with `nsnet publish del {} {}/{}`)",
+                other.host_port,
+                other.proto,
+                other.ns,
+                other.ns,
+                other.host_port,
+                other.proto
+            );
+        }
+        let entry = change
+            .state
+            .bridges
+            .get_mut(&bridge)
+            .expect("bridge recorded");
+        entry.published.push(wanted);
+    }
+    Ok(change)
+}
+
+/// `publish del`: forgets the namespace's mappings of these host ports.
+pub fn del(ns: &NsName, ports: &[HostPort], state: &State) -> Result<Change> {
+    let mut change = Change::from(state);
+    for hp in ports {
+        let mut found = false;
+        for bridge in change.state.bridges.values_mut() {
+            let before = bridge.published.len();
+            bridge
+                .published
+                .retain(|p| !(&p.ns == ns && p.host_port == hp.port && p.proto == hp.proto));
+            found |= bridge.published.len() != before;
+        }
+        if !found {
+            change.notes.push(format!(
+                "`{ns}` has no published port {}/{}; nothing to do for it",
+                hp.port, hp.proto
+            ));
+        }
+    }
+    Ok(change)
+}

@@ -1,0 +1,411 @@
+//! Builder tests: the exact plan for a given host and record.
+
+use super::*;
+use crate::host::{Link, Route};
+use crate::model::validate::{End, InputError};
+
+fn ns(s: &str) -> NsName {
+    s.parse().unwrap()
+}
+
+fn nss(list: &[&str]) -> Vec<NsName> {
+    list.iter().map(|s| ns(s)).collect()
+}
+
+fn ifname(s: &str) -> IfName {
+    s.parse().unwrap()
+}
+
+/// Compares a plan with the expected script and shows both on mismatch.
+#[track_caller]
+fn assert_script(change: &Change, expected: &str) {
+    let actual = change.plan.script(false);
+    assert!(
+        actual == expected,
+        "plan differs\n--- expected\n{expected}--- actual\n{actual}"
+    );
+}
+
+fn up(host: &Host, state: &State, names: &[&str], subnet: Option<&str>) -> Result<Change> {
+    let (br, eth0) = (ifname("nsnet0"), ifname("eth0"));
+    let namespaces = nss(names);
+    let args = bridge::Up {
+        bridge: &br,
+        subnet: subnet.map(|s| s.parse().unwrap()),
+        ifname: &eth0,
+        namespaces: &namespaces,
+    };
+    bridge::up(&args, host, state)
+}
+
+/// The host after `change` ran: its namespaces and links exist.
+fn after(host: &Host, change: &Change) -> Host {
+    let mut host = host.clone();
+    host.namespaces
+        .extend(change.state.namespaces.keys().map(ToString::to_string));
+    for (name, bridge) in &change.state.bridges {
+        host.links.insert(
+            name.to_string(),
+            Link {
+                kind: Some("bridge".into()),
+                master: None,
+            },
+        );
+        for port in &bridge.ports {
+            host.links.insert(
+                port.host_ifname.to_string(),
+                Link {
+                    kind: Some("veth".into()),
+                    master: Some(name.to_string()),
+                },
+            );
+        }
+    }
+    host
+}
+
+#[test]
+fn bridge_up_builds_the_tutorial_network() {
+    let change = up(
+        &Host::default(),
+        &State::default(),
+        &["red", "blue"],
+        Some("192.168.15.0/24"),
+    )
+    .unwrap();
+    assert_script(
+        &change,
+        "ip link add nsnet0 type bridge
+ip addr add 192.168.15.1/24 dev nsnet0
+ip link set nsnet0 up
+ip netns add red
+ip link add nv-red type veth peer name eth0 netns red
+ip link set nv-red master nsnet0
+ip link set nv-red up
+ip netns add blue
+ip link add nv-blue type veth peer name eth0 netns blue
+ip link set nv-blue master nsnet0
+ip link set nv-blue up
+ip -n red link set lo up
+ip -n red addr add 192.168.15.2/24 dev eth0
+ip -n red link set eth0 up
+ip -n red route add default via 192.168.15.1
+ip -n blue link set lo up
+ip -n blue addr add 192.168.15.3/24 dev eth0
+ip -n blue link set eth0 up
+ip -n blue route add default via 192.168.15.1
+",
+    );
+}
+
+#[test]
+fn bridge_up_again_changes_nothing_and_more_namespaces_attach() {
+    let first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
+    let host = after(&Host::default(), &first);
+    let again = up(&host, &first.state, &["red", "blue"], None).unwrap();
+    assert!(again.plan.steps.is_empty());
+    assert_eq!(again.state, first.state);
+    let more = up(&host, &first.state, &["blue", "green"], None).unwrap();
+    assert_script(
+        &more,
+        "ip netns add green
+ip link add nv-green type veth peer name eth0 netns green
+ip link set nv-green master nsnet0
+ip link set nv-green up
+ip -n green link set lo up
+ip -n green addr add 10.200.0.4/24 dev eth0
+ip -n green link set eth0 up
+ip -n green route add default via 10.200.0.1
+",
+    );
+}
+
+#[test]
+fn the_default_subnet_avoids_routes_on_the_host() {
+    let mut host = Host::default();
+    for dst in ["10.200.0.0/24", "10.200.1.7/32", "10.0.0.0/8"] {
+        host.routes.push(Route {
+            dst: dst.parse().unwrap(),
+            dev: None,
+            local: false,
+        });
+    }
+    let change = up(&host, &State::default(), &["red"], None).unwrap();
+    assert_eq!(
+        change.state.bridges[&ifname("nsnet0")].subnet.to_string(),
+        "172.30.0.0/24"
+    );
+}
+
+#[test]
+fn a_given_subnet_that_overlaps_a_route_is_refused() {
+    let mut host = Host::default();
+    host.routes.push(Route {
+        dst: "192.168.0.0/16".parse().unwrap(),
+        dev: Some("eth0".into()),
+        local: false,
+    });
+    let err = up(&host, &State::default(), &["red"], Some("192.168.15.0/24")).unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<InputError>()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some(
+            "subnet `192.168.15.0/24` overlaps `192.168.0.0/16`, already routed on this host (choose another --subnet)"
+        )
+    );
+}
+
+#[test]
+fn a_subnet_too_small_for_the_namespaces_is_refused() {
+    let err = up(
+        &Host::default(),
+        &State::default(),
+        &["a", "b"],
+        Some("10.9.0.0/30"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "subnet `10.9.0.0/30` has room for 1 namespace(s) besides the gateway; 2 needed (use a larger --subnet)"
+    );
+}
+
+#[test]
+fn a_bridge_nsnet_did_not_make_is_left_alone() {
+    let mut host = Host::default();
+    host.links.insert(
+        "nsnet0".into(),
+        Link {
+            kind: Some("bridge".into()),
+            master: None,
+        },
+    );
+    assert!(up(&host, &State::default(), &["red"], None).is_err());
+    let err = bridge::down(&ifname("nsnet0"), &[], false, &host, &State::default()).unwrap_err();
+    assert!(err.to_string().contains("not created by nsnet"), "{err}");
+}
+
+#[test]
+fn bridge_down_removes_ports_namespaces_and_bridge_and_each_undo_rebuilds() {
+    let first = up(
+        &Host::default(),
+        &State::default(),
+        &["red"],
+        Some("10.1.0.0/24"),
+    )
+    .unwrap();
+    let host = after(&Host::default(), &first);
+    let down = bridge::down(&ifname("nsnet0"), &[], false, &host, &first.state).unwrap();
+    // red goes, and its veth pair with it: no `ip link del nv-red`, but
+    // nsnet waits for the kernel to remove the host end.
+    assert_script(&down, "ip netns del red\nip link del nsnet0\n");
+    assert_eq!(down.state, State::default());
+    assert_eq!(down.plan.steps[0].settle, ["nv-red"]);
+    let undo = |i: usize| -> Vec<String> {
+        down.plan.steps[i]
+            .undo
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        undo(1),
+        [
+            "ip link add nsnet0 type bridge",
+            "ip addr add 10.1.0.1/24 dev nsnet0",
+            "ip link set nsnet0 up"
+        ]
+    );
+    assert_eq!(
+        undo(0),
+        [
+            "ip netns add red",
+            "ip -n red link set lo up",
+            "ip link add nv-red type veth peer name eth0 netns red",
+            "ip link set nv-red master nsnet0",
+            "ip link set nv-red up",
+            "ip -n red addr add 10.1.0.2/24 dev eth0",
+            "ip -n red link set eth0 up",
+            "ip -n red route add default via 10.1.0.1",
+        ],
+        "deleting the namespace is undone by making it and replugging it"
+    );
+}
+
+#[test]
+fn a_namespace_with_processes_is_unplugged_before_it_goes() {
+    let first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
+    let mut host = after(&Host::default(), &first);
+    host.pids.insert("red".into(), vec![42]);
+    let down = bridge::down(&ifname("nsnet0"), &[], true, &host, &first.state).unwrap();
+    // A process keeps the namespace, and so the veth, alive: unplug first.
+    assert_script(
+        &down,
+        "ip link del nv-red\nip netns del red\nip link del nsnet0\n",
+    );
+    assert!(down.plan.steps.iter().all(|s| s.settle.is_empty()));
+    assert_eq!(
+        down.plan.steps[0].undo.len(),
+        6,
+        "unplugging is undone by replugging"
+    );
+}
+
+#[test]
+fn bridge_down_of_one_namespace_keeps_the_rest_and_explicit_namespaces() {
+    let state = netns::add(&nss(&["red"]), &Host::default(), &State::default())
+        .unwrap()
+        .state;
+    let host = Host {
+        namespaces: ["red".to_string()].into(),
+        ..Host::default()
+    };
+    let first = up(&host, &state, &["red", "blue"], None).unwrap();
+    let host = after(&host, &first);
+    let down = bridge::down(
+        &ifname("nsnet0"),
+        &nss(&["red", "blue"]),
+        false,
+        &host,
+        &first.state,
+    )
+    .unwrap();
+    assert_script(&down, "ip link del nv-red\nip netns del blue\n");
+    assert!(down.state.bridges[&ifname("nsnet0")].ports.is_empty());
+    assert!(
+        down.state.namespaces.contains_key(&ns("red")),
+        "red was made by `netns add`"
+    );
+}
+
+#[test]
+fn teardown_skips_what_is_already_gone() {
+    let first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
+    let mut host = after(&Host::default(), &first);
+    host.namespaces.clear();
+    host.links.remove("nv-red");
+    let down = bridge::down(&ifname("nsnet0"), &[], false, &host, &first.state).unwrap();
+    assert_script(&down, "ip link del nsnet0\n");
+}
+
+#[test]
+fn veth_between_namespaces_is_made_from_one_side() {
+    let (red, blue) = (End::Ns(ns("red")), End::Ns(ns("blue")));
+    let change = veth::add(
+        &red,
+        &blue,
+        Some("192.168.15.0/24".parse().unwrap()),
+        &Host::default(),
+        &State::default(),
+    )
+    .unwrap();
+    assert_script(
+        &change,
+        "ip netns add red
+ip -n red link set lo up
+ip netns add blue
+ip -n blue link set lo up
+ip -n red link add vc-blue type veth peer name vc-red netns blue
+ip -n red addr add 192.168.15.1/24 dev vc-blue
+ip -n blue addr add 192.168.15.2/24 dev vc-red
+ip -n red link set vc-blue up
+ip -n blue link set vc-red up
+",
+    );
+    let host = Host {
+        namespaces: ["red".into(), "blue".into()].into(),
+        ..Host::default()
+    };
+    let del = veth::del(&blue, &red, false, &host, &change.state).unwrap();
+    assert_script(
+        &del,
+        "ip -n red link del vc-blue\nip netns del red\nip netns del blue\n",
+    );
+    assert_eq!(del.state, State::default());
+}
+
+#[test]
+fn veth_to_the_host_starts_on_the_host() {
+    let change = veth::add(
+        &End::Ns(ns("red")),
+        &End::Host,
+        None,
+        &Host::default(),
+        &State::default(),
+    )
+    .unwrap();
+    assert_script(
+        &change,
+        "ip netns add red
+ip -n red link set lo up
+ip link add vc-red type veth peer name vc-host netns red
+ip -n red link set vc-host up
+ip link set vc-red up
+",
+    );
+}
+
+#[test]
+fn veth_refuses_a_loop_and_a_host_subnet_that_overlaps() {
+    let red = End::Ns(ns("red"));
+    assert!(veth::add(&red, &red, None, &Host::default(), &State::default()).is_err());
+    let mut host = Host::default();
+    host.routes.push(Route {
+        dst: "10.0.0.0/8".parse().unwrap(),
+        dev: None,
+        local: false,
+    });
+    let err = veth::add(
+        &End::Host,
+        &red,
+        Some("10.1.0.0/24".parse().unwrap()),
+        &host,
+        &State::default(),
+    )
+    .unwrap_err();
+    assert!(err.downcast_ref::<InputError>().is_some(), "{err}");
+}
+
+#[test]
+fn netns_del_takes_the_namespace_off_its_bridge() {
+    let first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
+    let host = after(&Host::default(), &first);
+    let del = netns::del(&nss(&["red"]), false, &host, &first.state).unwrap();
+    // The veth pair goes with the namespace; nsnet waits for its host end.
+    assert_script(&del, "ip netns del red\n");
+    assert_eq!(del.plan.steps[0].settle, ["nv-red"]);
+    assert_eq!(del.state.bridges[&ifname("nsnet0")].ports.len(), 1);
+}
+
+mod firewall;
+
+#[test]
+fn down_removes_cables_then_namespaces_then_bridges() {
+    let first = up(
+        &Host::default(),
+        &State::default(),
+        &["red"],
+        Some("10.1.0.0/24"),
+    )
+    .unwrap();
+    let cable = veth::add(
+        &End::Ns(ns("red")),
+        &End::Ns(ns("blue")),
+        None,
+        &Host::default(),
+        &first.state,
+    )
+    .unwrap();
+    let added = netns::add(&nss(&["lonely"]), &Host::default(), &cable.state).unwrap();
+    let mut host = after(&Host::default(), &added);
+    host.namespaces
+        .extend(["blue".to_string(), "lonely".to_string()]);
+    let down = down(false, &host, &added.state).unwrap();
+    assert_script(
+        &down,
+        "ip -n red link del vc-blue\nip netns del blue\nip netns del lonely\nip netns del red\nip link del nsnet0\n",
+    );
+    assert_eq!(down.state, State::default());
+}
+mod model;

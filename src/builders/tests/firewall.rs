@@ -1,0 +1,276 @@
+//! Plans for `nat` and `publish`: the rules, sysctls and hairpin settings
+//! that `firewall::reconcile` derives from the record.
+
+use super::*;
+use crate::builders::{firewall, nat, publish};
+
+/// A host with nsnet0 (10.1.0.0/24, red at .2), forwarding off, and only
+/// the bridge's own accept rule in place.
+fn bridged() -> (Host, State) {
+    let first = up(
+        &Host::default(),
+        &State::default(),
+        &["red"],
+        Some("10.1.0.0/24"),
+    )
+    .unwrap();
+    let mut host = after(&Host::default(), &first);
+    host.sysctls
+        .insert("net.ipv4.ip_forward".into(), "0".into());
+    host.sysctls
+        .insert("net.ipv4.conf.nsnet0.route_localnet".into(), "0".into());
+    host.firewall = Some(crate::host::Firewall::default());
+    let host = installed(&host, &first.state);
+    (host, first.state)
+}
+
+/// The host as `iptables-save` shows it once `state`'s rules are in place.
+fn installed(host: &Host, state: &State) -> Host {
+    let mut host = host.clone();
+    let fw = host.firewall.get_or_insert_with(Default::default);
+    for rule in firewall::rules(state) {
+        fw.chains.insert((rule.table.into(), rule.chain.into()));
+        fw.rules.insert((
+            rule.table.into(),
+            format!("-A {} {}", rule.chain, rule.spec),
+        ));
+    }
+    host
+}
+
+fn reconciled(mut change: Change, before: &State, host: &Host) -> Change {
+    firewall::reconcile(&mut change, before, host).unwrap();
+    change
+}
+
+/// The plan for `nat up` on nsnet0.
+fn nat_up(host: &Host, state: &State) -> Change {
+    reconciled(
+        nat::up(&ifname("nsnet0"), None, host, state).unwrap(),
+        state,
+        host,
+    )
+}
+
+/// The plan for `publish add red 8080:80 [--host-ip IP]`.
+fn publish_8080(host: &Host, state: &State, host_ip: Option<&str>) -> Change {
+    let mappings = ["8080:80".parse().unwrap()];
+    let args = publish::Add {
+        ns: &ns("red"),
+        mappings: &mappings,
+        host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+        bridge: None,
+    };
+    reconciled(publish::add(&args, host, state).unwrap(), state, host)
+}
+
+const NAT_UP: &str = r#"iptables-restore --noflush -w <<'EOF'
+*nat
+:NSNET-POSTROUTING - [0:0]
+-A NSNET-POSTROUTING -s 10.1.0.0/24 ! -o nsnet0 -m comment --comment "nsnet:nat:nsnet0" -j MASQUERADE
+-A POSTROUTING -m comment --comment nsnet -j NSNET-POSTROUTING
+COMMIT
+EOF
+iptables-restore --noflush -w <<'EOF'
+*filter
+-A NSNET-FORWARD -i nsnet0 ! -o nsnet0 -m comment --comment "nsnet:nat:nsnet0" -j ACCEPT
+-A NSNET-FORWARD -i nsnet0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "nsnet:nsnet0" -j ACCEPT
+-A NSNET-FORWARD -o nsnet0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "nsnet:nsnet0" -j ACCEPT
+COMMIT
+EOF
+sysctl -w net.ipv4.ip_forward=1
+"#;
+
+#[test]
+fn nat_up_is_one_batch_per_table_then_forwarding() {
+    let (host, state) = bridged();
+    let change = nat_up(&host, &state);
+    assert_script(&change, NAT_UP);
+    assert_eq!(
+        change
+            .state
+            .saved
+            .get("net.ipv4.ip_forward")
+            .map(String::as_str),
+        Some("0")
+    );
+    let undo: Vec<String> = change.plan.steps[0]
+        .undo
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let expected = "iptables-restore --noflush -w <<'EOF'\n*nat\n\
+                    -D POSTROUTING -m comment --comment nsnet -j NSNET-POSTROUTING\n\
+                    -D NSNET-POSTROUTING -s 10.1.0.0/24 ! -o nsnet0 -m comment --comment \"nsnet:nat:nsnet0\" -j MASQUERADE\n\
+                    -X NSNET-POSTROUTING\nCOMMIT\nEOF";
+    assert_eq!(undo, [expected]);
+}
+
+#[test]
+fn nat_down_removes_what_nat_up_added_and_puts_forwarding_back() {
+    let (host, state) = bridged();
+    let up = nat_up(&host, &state);
+    let mut host = installed(&host, &up.state);
+    host.sysctls
+        .insert("net.ipv4.ip_forward".into(), "1".into());
+    let down = reconciled(
+        nat::down(&ifname("nsnet0"), &up.state).unwrap(),
+        &up.state,
+        &host,
+    );
+    let script = down.plan.script(false);
+    assert!(
+        script.starts_with("sysctl -w net.ipv4.ip_forward=0\n"),
+        "{script}"
+    );
+    assert!(
+        script.contains("-D POSTROUTING -m comment --comment nsnet -j NSNET-POSTROUTING\n"),
+        "{script}"
+    );
+    // NSNET-FORWARD stays: it holds the bridge's own accept rule until bridge down.
+    assert!(
+        script.contains("-X NSNET-POSTROUTING\n") && !script.contains("-X NSNET-FORWARD\n"),
+        "{script}"
+    );
+    assert_eq!(down.state, state, "the record is the bridged one again");
+    // nat up on a host that has the rules already plans nothing.
+    let again = reconciled(
+        nat::up(&ifname("nsnet0"), None, &host, &up.state).unwrap(),
+        &up.state,
+        &host,
+    );
+    assert!(again.plan.steps.is_empty(), "{}", again.plan.script(false));
+}
+
+#[test]
+fn forwarding_already_on_is_neither_set_nor_put_back() {
+    let (mut host, state) = bridged();
+    host.sysctls
+        .insert("net.ipv4.ip_forward".into(), "1".into());
+    let up = nat_up(&host, &state);
+    assert!(!up.plan.script(false).contains("sysctl"));
+    assert!(up.state.saved.is_empty());
+}
+
+#[test]
+fn a_rule_removed_by_hand_is_not_deleted_again() {
+    let (host, state) = bridged();
+    let up = nat_up(&host, &state);
+    let mut host = installed(&host, &up.state);
+    let fw = host.firewall.as_mut().unwrap();
+    fw.rules.retain(|(table, _)| table != "nat");
+    let down = reconciled(
+        nat::down(&ifname("nsnet0"), &up.state).unwrap(),
+        &up.state,
+        &host,
+    );
+    assert!(
+        !down.plan.script(false).contains("*nat"),
+        "a batch deleting a missing rule would fail whole"
+    );
+}
+
+#[test]
+fn publish_dnats_only_local_destinations_and_sets_hairpin_and_route_localnet() {
+    let (host, state) = bridged();
+    let script = publish_8080(&host, &state, None).plan.script(false);
+    for line in [
+        "-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment nsnet -j NSNET-DNAT\n",
+        "-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment nsnet -j NSNET-DNAT\n",
+        "-A NSNET-DNAT -p tcp -m tcp --dport 8080 -m comment --comment \"nsnet:publish:red:8080/tcp\" -j DNAT --to-destination 10.1.0.2:80\n",
+        "-A NSNET-POSTROUTING -s 10.1.0.0/24 -o nsnet0 -m conntrack --ctstate DNAT -m comment --comment \"nsnet:publish:nsnet0\" -j MASQUERADE\n",
+        "-A NSNET-POSTROUTING -s 127.0.0.0/8 -o nsnet0 -m comment --comment \"nsnet:publish:nsnet0\" -j MASQUERADE\n",
+        "-A NSNET-INPUT ! -s 127.0.0.0/8 -d 127.0.0.0/8 -i nsnet0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment \"nsnet:publish:nsnet0\" -j DROP\n",
+        "ip link set nv-red type bridge_slave hairpin on\n",
+        "sysctl -w net.ipv4.conf.nsnet0.route_localnet=1\n",
+        "sysctl -w net.ipv4.ip_forward=1\n",
+    ] {
+        assert!(script.contains(line), "missing {line}in\n{script}");
+    }
+    assert!(
+        !script.contains("*raw"),
+        "no raw rule without a loopback --host-ip"
+    );
+    assert!(
+        !script.contains("conf.all"),
+        "route_localnet is never set on all"
+    );
+}
+
+#[test]
+fn a_port_published_on_another_address_needs_no_loopback_rules() {
+    let (mut host, state) = bridged();
+    let local = Route {
+        dst: "172.31.0.1/32".parse().unwrap(),
+        dev: Some("wan0".into()),
+        local: true,
+    };
+    host.routes.push(local);
+    let script = publish_8080(&host, &state, Some("172.31.0.1"))
+        .plan
+        .script(false);
+    assert!(
+        script.contains("-A NSNET-DNAT -d 172.31.0.1/32 -p tcp -m tcp --dport 8080"),
+        "{script}"
+    );
+    assert!(
+        !script.contains("route_localnet") && !script.contains("127.0.0.0/8"),
+        "{script}"
+    );
+}
+
+#[test]
+fn a_bridge_name_with_a_dot_gets_a_slash_sysctl_key() {
+    let first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
+    let mut state = first.state;
+    let br = state.bridges.remove(&ifname("nsnet0")).unwrap();
+    state.bridges.insert(ifname("br.1"), br);
+    let mut host = Host {
+        firewall: Some(Default::default()),
+        ..Host::default()
+    };
+    host.sysctls
+        .insert("net/ipv4/conf/br.1/route_localnet".into(), "0".into());
+    let script = publish_8080(&host, &state, None).plan.script(false);
+    assert!(
+        script.contains("sysctl -w net/ipv4/conf/br.1/route_localnet=1\n"),
+        "{script}"
+    );
+}
+
+#[test]
+fn every_bridge_accepts_traffic_between_its_namespaces_until_it_goes() {
+    let host = Host {
+        firewall: Some(Default::default()),
+        ..Host::default()
+    };
+    let change = reconciled(
+        up(&host, &State::default(), &["red"], Some("10.1.0.0/24")).unwrap(),
+        &State::default(),
+        &host,
+    );
+    let script = change.plan.script(false);
+    assert!(
+        script.ends_with(
+            "iptables-restore --noflush -w <<'EOF'\n*filter\n:NSNET-FORWARD - [0:0]\n\
+             -A NSNET-FORWARD -i nsnet0 -o nsnet0 -m comment --comment \"nsnet:nsnet0\" -j ACCEPT\n\
+             -I FORWARD 1 -m comment --comment nsnet -j NSNET-FORWARD\nCOMMIT\nEOF\n"
+        ),
+        "{script}"
+    );
+    let host = installed(&after(&host, &change), &change.state);
+    let down = reconciled(
+        bridge::down(&ifname("nsnet0"), &[], false, &host, &change.state).unwrap(),
+        &change.state,
+        &host,
+    );
+    let script = down.plan.script(false);
+    assert!(
+        script.starts_with("iptables-restore --noflush -w <<'EOF'\n*filter\n-D FORWARD"),
+        "{script}"
+    );
+    assert!(
+        script.contains("-X NSNET-FORWARD\n") && script.ends_with("ip link del nsnet0\n"),
+        "{script}"
+    );
+}

@@ -1,0 +1,408 @@
+//! Faults at every step, in-process: a model host that the commands of
+//! nsnet's plans act on (namespaces, links with their veth peers, addresses,
+//! routes, iptables chains and rules, sysctls, hairpin), so that "the host is
+//! as before" can be checked without a kernel. The same model stands in for
+//! the observed host when the next command is built.
+
+use super::*;
+use crate::builders::{self, firewall, nat, publish};
+use crate::exec::runner::{RunError, Runner};
+use crate::exec::{Watch, execute};
+use crate::host::{Firewall, Link};
+use crate::plan::cmd::{Cmd, Tool};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An interface: its namespace (`None`: the host) and name.
+type Dev = (Option<String>, String);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Model {
+    netns: BTreeSet<String>,
+    /// Kind (`bridge`, `veth`), master, veth peer.
+    links: BTreeMap<Dev, (String, Option<String>, Option<Dev>)>,
+    up: BTreeSet<Dev>,
+    hairpin: BTreeSet<Dev>,
+    addrs: BTreeSet<(Dev, String)>,
+    routes: BTreeSet<(Option<String>, String)>,
+    chains: BTreeSet<(String, String)>,
+    rules: BTreeSet<(String, String)>,
+    sysctls: BTreeMap<String, String>,
+}
+
+impl Model {
+    fn del_link(&mut self, dev: &Dev) {
+        if let Some((_, _, peer)) = self.links.remove(dev) {
+            self.forget(dev);
+            if let Some(peer) = peer {
+                self.links.remove(&peer);
+                self.forget(&peer);
+            }
+        }
+    }
+
+    fn forget(&mut self, dev: &Dev) {
+        self.up.remove(dev);
+        self.hairpin.remove(dev);
+        // As the kernel does: a route via a gateway goes with the interface
+        // whose subnet holds the gateway.
+        let nets: Vec<ipnet::Ipv4Net> = self
+            .addrs
+            .iter()
+            .filter(|(d, _)| d == dev)
+            .filter_map(|(_, a)| a.parse().ok())
+            .collect();
+        let (ns, name) = dev;
+        self.routes.retain(|(n, r)| {
+            let gw = r
+                .strip_prefix("default via ")
+                .and_then(|g| g.parse::<std::net::Ipv4Addr>().ok());
+            !(n == ns && gw.is_some_and(|gw| nets.iter().any(|net| net.contains(&gw))))
+        });
+        self.addrs.retain(|(d, _)| d != dev);
+        if ns.is_none() {
+            let key = crate::host::route_localnet(name);
+            self.sysctls.remove(&key);
+        }
+        for (_, master, _) in self.links.values_mut() {
+            if master.as_deref() == Some(name.as_str()) && ns.is_none() {
+                *master = None;
+            }
+        }
+    }
+
+    fn apply(&mut self, cmd: &Cmd) -> Result<(), String> {
+        let mut args: Vec<&str> = cmd.args.iter().map(String::as_str).collect();
+        match cmd.tool {
+            Tool::Sysctl => {
+                let (key, value) = args[1].split_once('=').ok_or("sysctl without =")?;
+                self.sysctls.insert(key.into(), value.into());
+                return Ok(());
+            }
+            Tool::IptablesRestore => return self.restore(cmd.stdin.as_deref().unwrap_or("")),
+            Tool::Ip => {}
+            _ => return Err(format!("unexpected {cmd}")),
+        }
+        let ns = if args[0] == "-n" {
+            Some(args.drain(..2).nth(1).unwrap().to_string())
+        } else {
+            None
+        };
+        let dev = |name: &str| (ns.clone(), name.to_string());
+        match args.as_slice() {
+            ["netns", "add", name] | ["netns", "attach", name, _] => {
+                if !self.netns.insert(name.to_string()) {
+                    return Err(format!("namespace {name} exists"));
+                }
+            }
+            ["netns", "del", name] => {
+                self.netns.remove(*name);
+                let inside: Vec<Dev> = self
+                    .links
+                    .keys()
+                    .filter(|(n, _)| n.as_deref() == Some(*name))
+                    .cloned()
+                    .collect();
+                for d in inside {
+                    self.del_link(&d);
+                }
+                self.up.retain(|(n, _)| n.as_deref() != Some(*name));
+                self.routes.retain(|(n, _)| n.as_deref() != Some(*name));
+            }
+            ["link", "add", name, "type", "bridge"] => {
+                self.links.insert(dev(name), ("bridge".into(), None, None));
+            }
+            [
+                "link",
+                "add",
+                name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer,
+                "netns",
+                there,
+            ] => {
+                let (a, b) = (dev(name), (Some(there.to_string()), peer.to_string()));
+                if self.links.contains_key(&a) || self.links.contains_key(&b) {
+                    return Err(format!("{cmd}: exists"));
+                }
+                self.links
+                    .insert(a.clone(), ("veth".into(), None, Some(b.clone())));
+                self.links.insert(b, ("veth".into(), None, Some(a)));
+            }
+            ["link", "del", name] => self.del_link(&dev(name)),
+            ["link", "set", name, "master", master] => {
+                self.link(&dev(name))?.1 = Some(master.to_string())
+            }
+            ["link", "set", name, "nomaster"] => self.link(&dev(name))?.1 = None,
+            ["link", "set", name, "up"] => {
+                self.up.insert(dev(name));
+            }
+            ["link", "set", name, "down"] => {
+                self.up.remove(&dev(name));
+            }
+            ["link", "set", name, "type", "bridge_slave", "hairpin", on] => {
+                self.link(&dev(name))?;
+                if *on == "on" {
+                    self.hairpin.insert(dev(name))
+                } else {
+                    self.hairpin.remove(&dev(name))
+                };
+            }
+            ["addr", "add", addr, "dev", name] => {
+                self.link(&dev(name))?;
+                self.addrs.insert((dev(name), addr.to_string()));
+            }
+            ["addr", "del", addr, "dev", name] => {
+                self.addrs.remove(&(dev(name), addr.to_string()));
+            }
+            ["route", "add", "default", "via", gw] => {
+                self.routes
+                    .insert((ns.clone(), format!("default via {gw}")));
+            }
+            ["route", "del", "default", "via", gw] => {
+                self.routes
+                    .remove(&(ns.clone(), format!("default via {gw}")));
+            }
+            other => return Err(format!("the model does not know `{}`", other.join(" "))),
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, dev: &Dev) -> Result<&mut (String, Option<String>, Option<Dev>), String> {
+        self.links
+            .get_mut(dev)
+            .ok_or_else(|| format!("no link {dev:?}"))
+    }
+
+    fn restore(&mut self, batch: &str) -> Result<(), String> {
+        let mut table = String::new();
+        let mut next = self.clone();
+        for line in batch.lines() {
+            if let Some(t) = line.strip_prefix('*') {
+                table = t.to_string();
+            } else if let Some(chain) = line.strip_prefix(':') {
+                next.chains.insert((
+                    table.clone(),
+                    chain.split_whitespace().next().unwrap().to_string(),
+                ));
+            } else if let Some(rule) = line.strip_prefix("-A ") {
+                next.rules.insert((table.clone(), rule.to_string()));
+            } else if let Some(rule) = line.strip_prefix("-I ") {
+                let (chain, rest) = rule.split_once(" 1 ").ok_or("-I without position")?;
+                next.rules
+                    .insert((table.clone(), format!("{chain} {rest}")));
+            } else if let Some(rule) = line.strip_prefix("-D ") {
+                if !next.rules.remove(&(table.clone(), rule.to_string())) {
+                    return Err(format!("no rule {rule}"));
+                }
+            } else if let Some(chain) = line.strip_prefix("-X ") {
+                next.chains.remove(&(table.clone(), chain.to_string()));
+            }
+        }
+        *self = next; // a batch applies whole or not at all
+        Ok(())
+    }
+
+    /// The model as the observed host that builders take.
+    fn host(&self) -> Host {
+        let mut host = Host {
+            namespaces: self.netns.clone(),
+            firewall: Some(Firewall::default()),
+            ..Host::default()
+        };
+        for ((ns, name), (kind, master, _)) in &self.links {
+            if ns.is_none() {
+                host.links.insert(
+                    name.clone(),
+                    Link {
+                        kind: Some(kind.clone()),
+                        master: master.clone(),
+                    },
+                );
+                if kind == "bridge" {
+                    let key = crate::host::route_localnet(name);
+                    host.sysctls.insert(
+                        key.clone(),
+                        self.sysctls.get(&key).cloned().unwrap_or("0".into()),
+                    );
+                }
+            }
+        }
+        let forwarding = crate::host::FORWARDING.to_string();
+        host.sysctls.insert(
+            forwarding.clone(),
+            self.sysctls.get(&forwarding).cloned().unwrap_or("0".into()),
+        );
+        let fw = host.firewall.as_mut().unwrap();
+        fw.chains = self.chains.clone();
+        fw.rules = self
+            .rules
+            .iter()
+            .map(|(t, r)| (t.clone(), format!("-A {r}")))
+            .collect();
+        host
+    }
+}
+
+/// Runs commands against the model, batches as `ip` and `sysctl` would.
+struct ModelRunner<'a> {
+    model: &'a mut Model,
+}
+
+impl Runner for ModelRunner<'_> {
+    fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
+        let model = &mut *self.model;
+        crate::exec::batch::emulate(cmd, |one| model.apply(one))
+            .map(|()| String::new())
+            .map_err(|why| RunError::Failed {
+                cmd: cmd.to_string(),
+                status: "model".into(),
+                stderr: why,
+            })
+    }
+}
+
+/// Plans a command on the model host (builder, then reconcile).
+fn plan(model: &Model, state: &State, build: impl Fn(&Host, &State) -> Result<Change>) -> Change {
+    let host = model.host();
+    let mut change = build(&host, state).unwrap();
+    firewall::reconcile(&mut change, state, &host).unwrap();
+    change
+}
+
+/// Runs `change` on `model`; with `fail_at`, checks that the model ends as
+/// it began. Returns the number of steps.
+fn run(model: &mut Model, change: &Change, fail_at: Option<usize>) -> usize {
+    let before = model.clone();
+    let mut runner = ModelRunner { model };
+    let mut applied = |_, _| {};
+    let mut watch = Watch {
+        interrupted: &|| None,
+        applied: &mut applied,
+        fail_at,
+    };
+    let result = execute(&change.plan, &mut runner, &mut watch);
+    match fail_at {
+        None => result.unwrap_or_else(|e| panic!("{e}\n{}", change.plan.script(false))),
+        Some(k) => {
+            let err = result.unwrap_err();
+            assert!(err.undo_errors.is_empty(), "fail at {k}: {err}");
+            assert_eq!(
+                *runner.model,
+                before,
+                "fail at step {k} of\n{}",
+                change.plan.script(false)
+            );
+        }
+    }
+    change.plan.steps.len()
+}
+
+type Build = Box<dyn Fn(&Host, &State) -> Result<Change>>;
+
+/// Each command of a full session, in order, as a builder.
+fn session() -> Vec<(&'static str, Build)> {
+    let br = || ifname("nsnet0");
+    let m = |s: &[&str]| {
+        s.iter()
+            .map(|x| x.parse().unwrap())
+            .collect::<Vec<crate::model::ports::Mapping>>()
+    };
+    vec![
+        (
+            "bridge up red blue green",
+            Box::new(|h, s| up(h, s, &["red", "blue", "green"], None)),
+        ),
+        (
+            "veth add red host",
+            Box::new(|h, s| {
+                veth::add(
+                    &End::Ns(ns("red")),
+                    &End::Host,
+                    Some("10.60.0.0/30".parse().unwrap()),
+                    h,
+                    s,
+                )
+            }),
+        ),
+        ("nat up", Box::new(move |h, s| nat::up(&br(), None, h, s))),
+        (
+            "publish add red",
+            Box::new(move |h, s| {
+                let maps = m(&["8080:80", "5353:53/udp"]);
+                publish::add(
+                    &publish::Add {
+                        ns: &ns("red"),
+                        mappings: &maps,
+                        host_ip: None,
+                        bridge: None,
+                    },
+                    h,
+                    s,
+                )
+            }),
+        ),
+        (
+            "publish add blue on loopback",
+            Box::new(move |h, s| {
+                let maps = m(&["9090:90"]);
+                let ip = Some("127.0.0.1".parse().unwrap());
+                publish::add(
+                    &publish::Add {
+                        ns: &ns("blue"),
+                        mappings: &maps,
+                        host_ip: ip,
+                        bridge: None,
+                    },
+                    h,
+                    s,
+                )
+            }),
+        ),
+        (
+            "publish del red",
+            Box::new(|_, s| publish::del(&ns("red"), &["8080".parse().unwrap()], s)),
+        ),
+        ("nat down", Box::new(move |_, s| nat::down(&br(), s))),
+        (
+            "bridge down blue",
+            Box::new(move |h, s| bridge::down(&br(), &nss(&["blue"]), false, h, s)),
+        ),
+        (
+            "netns del green",
+            Box::new(|h, s| netns::del(&nss(&["green"]), false, h, s)),
+        ),
+        (
+            "veth del red host",
+            Box::new(|h, s| veth::del(&End::Ns(ns("red")), &End::Host, false, h, s)),
+        ),
+        ("down", Box::new(|h, s| builders::down(false, h, s))),
+    ]
+}
+
+#[test]
+fn every_step_of_every_command_rolls_back_to_the_same_host() {
+    let (mut model, mut state) = (Model::default(), State::default());
+    let mut faults = 0;
+    for (name, build) in session() {
+        let change = plan(&model, &state, &build);
+        let steps = change.plan.steps.len();
+        assert!(steps > 0, "`{name}` planned nothing");
+        for k in 1..=steps {
+            run(&mut model.clone(), &change, Some(k));
+            faults += 1;
+        }
+        run(&mut model, &change, None);
+        state = change.state;
+    }
+    // A sysctl put back to 0 is the kernel's default, as if never set.
+    model.sysctls.retain(|_, v| v != "0");
+    assert_eq!(model, Model::default(), "the session ends where it began");
+    assert!(faults >= 60, "{faults}");
+    eprintln!(
+        "reliability: in-process: {faults} faults injected over {} commands, 0 leftovers",
+        session().len()
+    );
+}

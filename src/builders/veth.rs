@@ -1,0 +1,159 @@
+//! `veth`: a cable (veth pair) straight between two namespaces, or between a
+//! namespace and the host, with addresses from an optional subnet.
+
+use super::{Change, netns, release};
+use crate::host::Host;
+use crate::model::names;
+use crate::model::state::{Cable, State};
+use crate::model::validate::{End, InputError};
+use crate::plan::cmd::Cmd;
+use crate::plan::{Step, teardown};
+use anyhow::{Result, bail};
+use ipnet::Ipv4Net;
+
+/// The steps that lay `cable` and configure both its ends.
+pub fn cable_steps(cable: &Cable) -> Vec<Step> {
+    let (a, b) = (&cable.a, &cable.b);
+    let (a_if, b_if) = (cable.a_ifname.as_str(), cable.b_ifname.as_str());
+    // Make the pair from one side and move the peer to the other in the same
+    // call; the host has no name to move a peer into, so start from the host.
+    let (side, near, far, far_ns) = match (a.ns(), b.ns()) {
+        (None, Some(b_ns)) => (None, a_if, b_if, b_ns),
+        (Some(a_ns), None) => (None, b_if, a_if, a_ns),
+        (Some(a_ns), Some(b_ns)) => (Some(a_ns), a_if, b_if, b_ns),
+        (None, None) => unreachable!("a cable has a namespace at one end at least"),
+    };
+    let mut steps = vec![
+        Step::new(
+            Cmd::ip_in(side, ["link", "add", near, "type", "veth", "peer", "name", far, "netns", far_ns]),
+            format!(
+                "Make a veth pair, a virtual cable with an end in {a} ({a_if}) and one in {b} ({b_if}):\n\
+                 what goes in one end comes out of the other."
+            ),
+        )
+        .undo(Cmd::ip_in(side, ["link", "del", near])),
+    ];
+    if let Some(subnet) = cable.subnet {
+        let mut hosts = subnet.hosts();
+        for (end, ifname) in [(a, a_if), (b, b_if)] {
+            let addr = format!(
+                "{}/{}",
+                hosts.next().expect("a /30 has two hosts"),
+                subnet.prefix_len()
+            );
+            steps.push(Step::new(
+                Cmd::ip_in(end.ns(), ["addr", "add", &addr, "dev", ifname]),
+                format!(
+                    "Address {ifname} in {end}. The /{} prefix adds a link-scope route: the other end's\n\
+                     address on {subnet} is reached directly through the cable.",
+                    subnet.prefix_len()
+                ),
+            ));
+        }
+    }
+    for (end, ifname) in [(a, a_if), (b, b_if)] {
+        steps.push(Step::new(
+            Cmd::ip_in(end.ns(), ["link", "set", ifname, "up"]),
+            format!("Bring {ifname} up in {end}: a veth carries traffic only with both ends up."),
+        ));
+    }
+    steps
+}
+
+/// The step that removes `cable`: deleting one end deletes both.
+pub fn remove_step(cable: &Cable) -> Step {
+    teardown(
+        Cmd::ip_in(cable.a.ns(), ["link", "del", cable.a_ifname.as_str()]),
+        &cable_steps(cable),
+        format!(
+            "Remove the cable between {} and {}: deleting one end of a veth pair deletes both.",
+            cable.a, cable.b
+        ),
+    )
+}
+
+/// `veth add`: lays a cable between `a` and `b`, creating missing namespaces.
+pub fn add(
+    a: &End,
+    b: &End,
+    subnet: Option<Ipv4Net>,
+    host: &Host,
+    state: &State,
+) -> Result<Change> {
+    let mut change = Change::from(state);
+    if a == b {
+        bail!(InputError::Other(format!(
+            "both ends are `{a}`: a cable joins two different namespaces"
+        )));
+    }
+    // A cable with an end in a namespace deleted by hand went with it.
+    let gone = |e: &End| e.ns().is_some_and(|n| !host.has_ns(n));
+    if let Some(existing) = state.cables.iter().find(|c| c.joins(a, b)) {
+        if gone(&existing.a) || gone(&existing.b) {
+            change.notes.push(format!(
+                "the cable between `{a}` and `{b}` was broken by hand; laying it again"
+            ));
+            change.state.cables.retain(|c| !c.joins(a, b));
+        } else if existing.subnet == subnet {
+            return Ok(change);
+        } else {
+            bail!(
+                "a cable between `{a}` and `{b}` already exists with another subnet (remove it with `nsnet veth del {a} {b}` first)"
+            );
+        }
+    }
+    let cable = Cable {
+        a: a.clone(),
+        b: b.clone(),
+        a_ifname: names::cable(b),
+        b_ifname: names::cable(a),
+        subnet,
+    };
+    for (end, ifname) in [(a, &cable.a_ifname), (b, &cable.b_ifname)] {
+        match end {
+            End::Host => {
+                if host.links.contains_key(ifname.as_str()) {
+                    bail!(
+                        "interface `{ifname}` already exists on the host (remove it, or rename the namespace)"
+                    );
+                }
+                if let Some(subnet) = subnet {
+                    let route = host.routes.iter().find(|r| {
+                        r.dst.contains(&subnet.network()) || subnet.contains(&r.dst.network())
+                    });
+                    if let Some(route) = route {
+                        bail!(InputError::Overlap {
+                            subnet,
+                            route: route.dst
+                        });
+                    }
+                }
+            }
+            End::Ns(ns) => {
+                netns::ensure(&mut change, host, ns)?;
+            }
+        }
+    }
+    change.plan.extend(cable_steps(&cable));
+    change.state.cables.push(cable);
+    Ok(change)
+}
+
+/// `veth del`: removes the cable between `a` and `b`, and the namespaces
+/// nsnet made only for it.
+pub fn del(a: &End, b: &End, force: bool, host: &Host, state: &State) -> Result<Change> {
+    let mut change = Change::from(state);
+    let cables: Vec<Cable> = state
+        .cables
+        .iter()
+        .filter(|c| c.joins(a, b))
+        .cloned()
+        .collect();
+    if cables.is_empty() {
+        change.notes.push(format!(
+            "there is no cable between `{a}` and `{b}`; nothing to do"
+        ));
+    }
+    release(&mut change, host, &[], &cables, &[], force)?;
+    Ok(change)
+}

@@ -1,0 +1,213 @@
+//! The journal: what lets the next nsnet finish the rollback of a plan whose
+//! process was killed (SIGKILL, a crash, a power cut of the VM) half-way.
+//!
+//! Before its first step a plan is written to `journal.json` in the state
+//! directory, with the record as it will be once the plan succeeds. Before
+//! every batch and after every undo, `journal.applied` holds two counts,
+//! `CERTAIN POSSIBLY`: the plan's first CERTAIN steps are in effect, and the
+//! steps up to POSSIBLY may be (a batch was under way). It is a tiny file,
+//! so a long plan costs no more per batch than a short one. Both files go
+//! when the plan has ended: after the record is saved on success, after the
+//! rollback on failure.
+//!
+//! If the journal is still there, the plan did not end. `recover` undoes the
+//! steps that may be in effect (tolerating failures for those in doubt),
+//! last first, unless every step ran and the record was already saved, when
+//! there is nothing left to do but drop the journal.
+
+use crate::exec;
+use crate::exec::runner::Runner;
+use crate::model::state::State;
+use crate::plan::Plan;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    plan: Plan,
+    state_after: State,
+}
+
+/// The journal files of a state directory.
+pub struct Journal {
+    plan: PathBuf,
+    applied: PathBuf,
+}
+
+fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, path)
+}
+
+impl Journal {
+    pub fn at(dir: &Path) -> Journal {
+        Journal {
+            plan: dir.join("journal.json"),
+            applied: dir.join("journal.applied"),
+        }
+    }
+
+    /// Records `plan` and the record it leads to, before its first step.
+    pub fn begin(&self, plan: &Plan, state_after: &State) -> Result<()> {
+        let entry = Entry {
+            plan: plan.clone(),
+            state_after: state_after.clone(),
+        };
+        let text = serde_json::to_string(&entry).expect("a plan serializes");
+        replace(&self.applied, "0")
+            .and_then(|_| replace(&self.plan, &text))
+            .with_context(|| format!("cannot write the journal `{}`", self.plan.display()))
+    }
+
+    /// Records that the plan's first `certain` steps are in effect and
+    /// those up to `possibly` may be.
+    pub fn applied(&self, certain: usize, possibly: usize) {
+        if let Err(err) = replace(&self.applied, &format!("{certain} {possibly}")) {
+            tracing::warn!("cannot update the journal: {err}");
+        }
+    }
+
+    /// The plan has ended: forget it.
+    pub fn end(&self) {
+        let _ = fs::remove_file(&self.plan);
+        let _ = fs::remove_file(&self.applied);
+    }
+
+    /// How many steps of an unfinished plan may be in effect, and of how many.
+    pub fn pending(&self) -> Option<(usize, usize)> {
+        let entry = self.read().ok()??;
+        Some((self.counts().1, entry.plan.steps.len()))
+    }
+
+    fn read(&self) -> Result<Option<Entry>> {
+        match fs::read_to_string(&self.plan) {
+            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "the journal `{}` is damaged (move it away after checking the host)",
+                    self.plan.display()
+                )
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read `{}`", self.plan.display())),
+        }
+    }
+
+    /// `(certain, possibly)`. A single count (an older nsnet's journal)
+    /// means its last step was in doubt.
+    fn counts(&self) -> (usize, usize) {
+        let text = fs::read_to_string(&self.applied).unwrap_or_default();
+        let numbers: Vec<usize> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match numbers[..] {
+            [certain, possibly] => (certain.min(possibly), possibly),
+            [n] => (n.saturating_sub(1), n),
+            _ => (0, 0),
+        }
+    }
+
+    /// Finishes an unfinished plan; says what it did, if anything.
+    pub fn recover(&self, runner: &mut dyn Runner, state: &State) -> Result<Option<String>> {
+        let Some(entry) = self.read()? else {
+            return Ok(None);
+        };
+        let total = entry.plan.steps.len();
+        let (certain, possibly) = self.counts();
+        let (certain, done) = (certain.min(total), possibly.min(total));
+        if done == total && *state == entry.state_after {
+            self.end();
+            return Ok(Some(format!(
+                "an earlier nsnet stopped right after completing its {total} steps; nothing to undo"
+            )));
+        }
+        let mut applied = |c, p| self.applied(c, p);
+        let errors = exec::rollback(&entry.plan, certain, done, runner, &mut applied);
+        self.end();
+        if !errors.is_empty() {
+            let list: Vec<String> = errors.iter().map(|e| format!("[{e}]")).collect();
+            bail!(
+                "an earlier nsnet was stopped after {done} of {total} steps; undoing them failed for: {} (see `nsnet status`)",
+                list.join(" ")
+            );
+        }
+        Ok(Some(format!(
+            "an earlier nsnet was stopped after {done} of {total} steps; undid them"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::runner::Recorder;
+    use crate::plan::Step;
+    use crate::plan::cmd::Cmd;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("nsnet-journal-{name}-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The record the plan would have left: not the one on disk.
+    fn after() -> State {
+        let mut state = State::default();
+        let entry = crate::model::state::Namespace {
+            pid: None,
+            explicit: true,
+        };
+        state.namespaces.insert("red".parse().unwrap(), entry);
+        state
+    }
+
+    fn plan() -> Plan {
+        let mut plan = Plan::default();
+        for n in 1..=4 {
+            plan.push(
+                Step::new(Cmd::ip([format!("apply-{n}")]), "").undo(Cmd::ip([format!("undo-{n}")])),
+            );
+        }
+        plan
+    }
+
+    #[test]
+    fn a_batch_cut_short_is_undone_tolerantly_and_the_rest_strictly() {
+        let dir = dir("batch");
+        let journal = Journal::at(&dir);
+        journal.begin(&plan(), &after()).unwrap();
+        // Steps 1 and 2 surely ran; the batch of 3 and 4 was under way.
+        journal.applied(2, 4);
+        // undo-4 and undo-3 fail (never applied): not errors.
+        let mut rec = Recorder::failing_on([1, 2]);
+        let message = journal.recover(&mut rec, &State::default()).unwrap();
+        assert_eq!(
+            rec.calls,
+            ["ip undo-4", "ip undo-3", "ip undo-2", "ip undo-1"]
+        );
+        assert_eq!(
+            message.as_deref(),
+            Some("an earlier nsnet was stopped after 4 of 4 steps; undid them")
+        );
+        assert_eq!(journal.pending(), None, "the journal is gone");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_older_single_count_leaves_its_last_step_in_doubt() {
+        let dir = dir("old");
+        let journal = Journal::at(&dir);
+        journal.begin(&plan(), &after()).unwrap();
+        fs::write(dir.join("journal.applied"), "2").unwrap();
+        assert_eq!(journal.counts(), (1, 2));
+        // The in-doubt step's undo may fail; the certain one's may not.
+        let mut rec = Recorder::failing_on([2]);
+        let err = journal.recover(&mut rec, &State::default()).unwrap_err();
+        assert_eq!(rec.calls, ["ip undo-2", "ip undo-1"]);
+        assert!(err.to_string().contains("`ip undo-1`"), "{err}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,195 @@
+//! Runners: the only code that starts processes. `System` runs the real tools,
+//! found by absolute path in trusted system directories and started with an
+//! argument vector and a scrubbed environment; `Recorder` writes down what it
+//! was asked to run and can be told to fail, for tests of plans and rollback.
+
+use crate::plan::cmd::{Cmd, Tool};
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use thiserror::Error;
+
+/// Directories nsnet takes its tools from, and nothing else: not the caller's
+/// PATH, which `sudo -E` or a script could point anywhere.
+pub const TRUSTED_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(
+        "`{program}` is not installed (install the `{package}` package, e.g. `apt-get install {package}`)"
+    )]
+    Missing {
+        program: &'static str,
+        package: &'static str,
+    },
+    #[error("refusing to run `{path}`: it is writable by users other than root")]
+    Untrusted { path: PathBuf },
+    #[error("cannot start `{cmd}`: {source}")]
+    Spawn {
+        cmd: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{cmd}` failed ({status}): {stderr}")]
+    Failed {
+        cmd: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+/// Runs commands to completion and returns their standard output.
+pub trait Runner {
+    fn run(&mut self, cmd: &Cmd) -> Result<String, RunError>;
+
+    /// Waits until none of `links` is an interface of the host, for a
+    /// while; returns those still there. A stand-in host removes at once.
+    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
+        let _ = links;
+        Vec::new()
+    }
+}
+
+/// Runs the real programs.
+#[derive(Default)]
+pub struct System {
+    paths: HashMap<Tool, PathBuf>,
+}
+
+impl System {
+    /// The absolute path of `tool`, checked once per process.
+    pub fn resolve(&mut self, tool: Tool) -> Result<PathBuf, RunError> {
+        if let Some(path) = self.paths.get(&tool) {
+            return Ok(path.clone());
+        }
+        let path = which::which_in(tool.program(), Some(TRUSTED_PATH), "/").map_err(|_| {
+            RunError::Missing {
+                program: tool.program(),
+                package: tool.package(),
+            }
+        })?;
+        let mode = std::fs::metadata(&path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0o022);
+        if mode & 0o022 != 0 {
+            return Err(RunError::Untrusted { path });
+        }
+        self.paths.insert(tool, path.clone());
+        Ok(path)
+    }
+}
+
+/// How long nsnet waits for the kernel to remove a deleted namespace's veths.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Runner for System {
+    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
+        crate::host::wait_gone(self, links, SETTLE).unwrap_or_else(|err| {
+            tracing::warn!("cannot list the host's interfaces: {err:#}");
+            links.to_vec()
+        })
+    }
+
+    fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
+        let path = self.resolve(cmd.tool)?;
+        tracing::debug!("exec: {cmd}");
+        let spawn_error = |source| RunError::Spawn {
+            cmd: cmd.to_string(),
+            source,
+        };
+        let mut child = Command::new(&path)
+            .args(&cmd.args)
+            .env_clear()
+            .env("PATH", TRUSTED_PATH)
+            .env("LC_ALL", "C")
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Out of the terminal's process group: Ctrl-C reaches nsnet, which
+            // rolls back, and never kills a command (an undo) half-way.
+            .process_group(0)
+            .spawn()
+            .map_err(spawn_error)?;
+        if let (Some(text), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
+            // A batch is small: the program reads it all before writing much.
+            stdin.write_all(text.as_bytes()).map_err(spawn_error)?;
+        }
+        let output = child.wait_with_output().map_err(spawn_error)?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        let status = match output.status.code() {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".to_string(),
+        };
+        tracing::debug!("failed: {cmd}: {status}: {stderr}");
+        Err(RunError::Failed {
+            cmd: cmd.to_string(),
+            status,
+            stderr: if stderr.is_empty() {
+                "no error output".into()
+            } else {
+                stderr
+            },
+        })
+    }
+}
+
+/// Records every command and succeeds, except for the commands it is told
+/// to fail (counted from 1 over all commands, undo commands included). A
+/// batch is recorded line by line and fails as `ip` or `sysctl` would.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub calls: Vec<String>,
+    pub fail_on: Vec<usize>,
+    /// How many processes would have been started.
+    pub processes: usize,
+}
+
+#[cfg(test)]
+impl Recorder {
+    pub fn failing_on(calls: impl IntoIterator<Item = usize>) -> Recorder {
+        Recorder {
+            fail_on: calls.into_iter().collect(),
+            ..Recorder::default()
+        }
+    }
+}
+
+#[cfg(test)]
+impl Runner for Recorder {
+    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
+        self.calls
+            .push(format!("(wait until {} gone)", links.join(", ")));
+        Vec::new()
+    }
+
+    fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
+        self.processes += 1;
+        let (calls, fail_on) = (&mut self.calls, &self.fail_on);
+        crate::exec::batch::emulate(cmd, |one| {
+            calls.push(one.to_string());
+            if fail_on.contains(&calls.len()) {
+                Err("injected failure".into())
+            } else {
+                Ok(())
+            }
+        })
+        .map(|()| String::new())
+        .map_err(|stderr| RunError::Failed {
+            cmd: cmd.to_string(),
+            status: "exit status 2".into(),
+            stderr,
+        })
+    }
+}

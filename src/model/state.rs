@@ -1,0 +1,290 @@
+//! nsnet's record of what it created: namespaces, bridges and their ports,
+//! cables. It lives in /run/nsnet (a tmpfs: it vanishes on reboot together
+//! with everything it describes), is replaced atomically, and is only written
+//! while holding the lock, so two nsnet processes never interleave changes.
+//!
+//! The record is what makes "never delete what nsnet did not create" hold:
+//! teardown removes only what is written here.
+
+use crate::model::ports::Proto;
+use crate::model::validate::{End, IfName, NsName};
+use anyhow::{Context, Result};
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// Where nsnet keeps its record unless `NSNET_STATE_DIR` says otherwise.
+pub const DEFAULT_DIR: &str = "/run/nsnet";
+
+/// Everything nsnet has made and not yet removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub namespaces: BTreeMap<NsName, Namespace>,
+    #[serde(default)]
+    pub bridges: BTreeMap<IfName, Bridge>,
+    #[serde(default)]
+    pub cables: Vec<Cable>,
+    /// Host settings nsnet changed, with the value each had before, so the
+    /// last network that needs one can put it back.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub saved: BTreeMap<String, String>,
+}
+
+/// A namespace nsnet created or attached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Namespace {
+    /// Set for `netns attach`: the process whose namespace this name points to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Asked for by name (`netns add`/`attach`), so it stays until `netns
+    /// del`. Otherwise it was made for a bridge port or a cable and goes when
+    /// the last of those goes.
+    pub explicit: bool,
+}
+
+/// A bridge nsnet created, and the namespaces it connects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bridge {
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    #[serde(default)]
+    pub ports: Vec<Port>,
+    /// Outbound NAT for the bridge's subnet (`nat up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<Nat>,
+    /// Ports of its namespaces published on the host (`publish add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
+}
+
+/// Outbound NAT: the subnet is masqueraded on its way out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nat {
+    /// Only through this interface; `None`: through any but the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<IfName>,
+}
+
+/// A port of a namespace reachable through a port of the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub ns: NsName,
+    /// Only this host address; `None`: every address of the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub port: u16,
+    pub proto: Proto,
+}
+
+impl Published {
+    /// Whether the two claim the same host port: same protocol and port, and
+    /// addresses that overlap (no address means all of them).
+    pub fn clashes(&self, other: &Published) -> bool {
+        self.proto == other.proto
+            && self.host_port == other.host_port
+            && (self.host_ip.is_none() || other.host_ip.is_none() || self.host_ip == other.host_ip)
+    }
+}
+
+/// One namespace on a bridge, through a veth pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    pub ns: NsName,
+    /// The veth end inside the namespace (`eth0`).
+    pub ifname: IfName,
+    /// The veth end on the host, enslaved to the bridge.
+    pub host_ifname: IfName,
+    pub address: Ipv4Addr,
+    /// Whether this port gave the namespace its default route: only the
+    /// first port of a namespace does, as a namespace has one default route.
+    pub default_route: bool,
+}
+
+/// A veth pair straight between two ends (`veth add`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cable {
+    #[serde(with = "end_text")]
+    pub a: End,
+    #[serde(with = "end_text")]
+    pub b: End,
+    pub a_ifname: IfName,
+    pub b_ifname: IfName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<Ipv4Net>,
+}
+
+impl Cable {
+    /// Whether this cable joins `x` and `y`, in either order.
+    pub fn joins(&self, x: &End, y: &End) -> bool {
+        (&self.a == x && &self.b == y) || (&self.a == y && &self.b == x)
+    }
+
+    pub fn touches(&self, ns: &NsName) -> bool {
+        [&self.a, &self.b]
+            .iter()
+            .any(|e| e.ns() == Some(ns.as_str()))
+    }
+}
+
+mod end_text {
+    use crate::model::validate::End;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(end: &End, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(end)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<End, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl State {
+    /// How many ports and cables use namespace `ns`.
+    pub fn users(&self, ns: &NsName) -> usize {
+        let ports = self.bridges.values().flat_map(|b| &b.ports);
+        ports.filter(|p| &p.ns == ns).count() + self.cables.iter().filter(|c| c.touches(ns)).count()
+    }
+
+    /// The bridge and port through which `ns` has interface `ifname`, if any.
+    pub fn port_named(&self, ns: &NsName, ifname: &IfName) -> Option<(&IfName, &Port)> {
+        self.bridges.iter().find_map(|(name, bridge)| {
+            let port = bridge
+                .ports
+                .iter()
+                .find(|p| &p.ns == ns && &p.ifname == ifname)?;
+            Some((name, port))
+        })
+    }
+}
+
+/// The state directory, and the lock on it while this process holds one.
+pub struct Store {
+    dir: PathBuf,
+    _lock: Option<File>,
+}
+
+impl Store {
+    pub fn dir() -> PathBuf {
+        std::env::var_os("NSNET_STATE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+    }
+
+    /// Opens the store without locking, for commands that only read.
+    pub fn read_only() -> Store {
+        Store {
+            dir: Store::dir(),
+            _lock: None,
+        }
+    }
+
+    /// Opens the store and takes its lock, waiting for any other nsnet.
+    pub fn locked() -> Result<Store> {
+        let dir = Store::dir();
+        fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "cannot create the state directory `{}` (run nsnet as root)",
+                dir.display()
+            )
+        })?;
+        let path = dir.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| {
+                format!(
+                    "cannot open the lock `{}` (run nsnet as root)",
+                    path.display()
+                )
+            })?;
+        file.lock()
+            .with_context(|| format!("cannot lock `{}`", path.display()))?;
+        Ok(Store {
+            dir,
+            _lock: Some(file),
+        })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// The record; an absent file is an empty record.
+    pub fn load(&self) -> Result<State> {
+        load(&self.path())
+    }
+
+    /// Replaces the record atomically.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let path = self.path();
+        let tmp = self.dir.join("state.json.tmp");
+        let mut text = serde_json::to_string_pretty(state).expect("state serializes");
+        text.push('\n');
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            fs::rename(&tmp, &path)
+        };
+        write().with_context(|| format!("cannot write `{}`", path.display()))
+    }
+}
+
+fn load(path: &Path) -> Result<State> {
+    match fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| {
+            format!(
+                "`{}` is damaged (move it away to start afresh)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let mut state = State::default();
+        let red: NsName = "red".parse().unwrap();
+        state.namespaces.insert(
+            red.clone(),
+            Namespace {
+                pid: None,
+                explicit: false,
+            },
+        );
+        state.cables.push(Cable {
+            a: End::Host,
+            b: End::Ns(red.clone()),
+            a_ifname: "vc-red".parse().unwrap(),
+            b_ifname: "vc-host".parse().unwrap(),
+            subnet: Some("10.0.0.0/24".parse().unwrap()),
+        });
+        let text = serde_json::to_string(&state).unwrap();
+        assert!(text.contains(r#""a":"host""#), "{text}");
+        assert_eq!(serde_json::from_str::<State>(&text).unwrap(), state);
+        assert_eq!(state.users(&red), 1);
+    }
+
+    #[test]
+    fn a_record_with_a_bad_name_is_rejected() {
+        let text = r#"{"namespaces":{"a b":{"explicit":true}}}"#;
+        assert!(serde_json::from_str::<State>(text).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! What nsnet shows people and scripts about the host: `status` (the record
+//! against the live kernel, with drift), its renderings (`render`: text,
+//! graph as text, DOT or Mermaid), `doctor` (what would break nsnet, with
+//! fixes) and the terminal `style` (colour, progress).
+
+pub mod doctor;
+pub mod render;
+pub mod status;
+pub mod style;
