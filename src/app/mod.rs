@@ -299,7 +299,7 @@ fn apply(
     }
     let state = store.load()?;
     let wants = Wants {
-        firewall: wants.firewall || !firewall::rules(&state).is_empty(),
+        firewall: wants.firewall || !crate::model::rules::rules(&state).is_empty(),
         best_effort: dry,
         ..wants
     };

@@ -19,7 +19,7 @@
 //!   it, and it still holds the value nsnet set.
 
 use super::Change;
-use crate::host::{self, Firewall, Host};
+use crate::host::{Firewall, Host};
 use crate::model::state::State;
 use crate::model::validate::IfName;
 use crate::plan::Step;
@@ -27,7 +27,7 @@ use crate::plan::cmd::Cmd;
 use anyhow::{Result, bail};
 use std::collections::BTreeSet;
 
-pub use crate::model::rules::{Rule, hairpins, rules, sysctls};
+use crate::model::rules::{Rule, hairpins, rules, sysctls};
 
 /// Adds to `change` the steps that take the host's rules, sysctls and
 /// hairpin settings from what `before` needs to what `change.state` needs:
@@ -107,7 +107,7 @@ pub fn reconcile(change: &mut Change, before: &State, host: &Host) -> Result<()>
 }
 
 fn sysctl_why(key: &str) -> String {
-    if key == host::FORWARDING {
+    if key == crate::model::rules::FORWARDING {
         "Let the host route packets between interfaces (it is a router for the namespaces):\n\
          without ip_forward it drops everything that is neither from it nor for it."
             .into()

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod journal;
 pub mod runner;
+pub mod settle;
 pub mod signals;
 
 use crate::exec::runner::{RunError, Runner};
@@ -119,26 +120,8 @@ pub fn execute(plan: &Plan, runner: &mut dyn Runner, watch: &mut Watch) -> Resul
             undo_errors,
         });
     }
-    settle(runner, steps);
+    settle::settle(runner, steps);
     Ok(())
-}
-
-/// Waits for the interfaces that `steps` remove asynchronously, so that the
-/// host is as the plan left it when nsnet returns (a script that runs `down`
-/// then `bridge up` must not find the old veths still there).
-fn settle(runner: &mut dyn Runner, steps: &[Step]) {
-    let links: Vec<String> = steps.iter().flat_map(|s| s.settle.clone()).collect();
-    if links.is_empty() {
-        return;
-    }
-    let left = runner.wait_gone(&links);
-    if !left.is_empty() {
-        tracing::warn!(
-            "{} still on the host after its namespace was deleted: a process may hold the \
-             namespace open (see `lsns -t net`), or remove it with `ip link del NAME`",
-            left.join(", ")
-        );
-    }
 }
 
 /// Where a plan stopped: the step that failed or did not run (1-based), why,
@@ -250,7 +233,7 @@ pub fn rollback(
         .flat_map(|i| plan.steps[i].undo.iter().map(move |cmd| (i, cmd)))
         .collect();
     // An undo may make again what a step removed asynchronously.
-    settle(runner, &plan.steps[..possibly]);
+    settle::settle(runner, &plan.steps[..possibly]);
     let mut errors = Vec::new();
     let (mut at, mut told) = (0, usize::MAX);
     while at < undos.len() {
@@ -482,11 +465,7 @@ mod tests {
         run(&plan, &mut rec, &|| None).unwrap();
         assert_eq!(
             rec.calls,
-            [
-                "ip netns del red",
-                "sysctl -w k=1",
-                "(wait until nv-red gone)"
-            ]
+            ["ip netns del red", "sysctl -w k=1", "ip -j link show"]
         );
         let mut rec = Recorder::failing_on([2]);
         run(&plan, &mut rec, &|| None).unwrap_err();
@@ -495,7 +474,7 @@ mod tests {
             [
                 "ip netns del red",
                 "sysctl -w k=1",
-                "(wait until nv-red gone)",
+                "ip -j link show",
                 "ip netns add red"
             ]
         );

@@ -44,13 +44,6 @@ pub enum RunError {
 /// Runs commands to completion and returns their standard output.
 pub trait Runner {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError>;
-
-    /// Waits until none of `links` is an interface of the host, for a
-    /// while; returns those still there. A stand-in host removes at once.
-    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
-        let _ = links;
-        Vec::new()
-    }
 }
 
 /// Runs the real programs.
@@ -82,17 +75,7 @@ impl System {
     }
 }
 
-/// How long nsnet waits for the kernel to remove a deleted namespace's veths.
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
-
 impl Runner for System {
-    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
-        crate::host::wait_gone(self, links, SETTLE).unwrap_or_else(|err| {
-            tracing::warn!("cannot list the host's interfaces: {err:#}");
-            links.to_vec()
-        })
-    }
-
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
         let path = self.resolve(cmd.tool)?;
         tracing::debug!("exec: {cmd}");
@@ -146,7 +129,10 @@ impl Runner for System {
 
 /// Records every command and succeeds, except for the commands it is told
 /// to fail (counted from 1 over all commands, undo commands included). A
-/// batch is recorded line by line and fails as `ip` or `sysctl` would.
+/// batch is recorded line by line and fails as `ip` or `sysctl` would. A
+/// command whose text is a key of `answers` prints that output (captured
+/// from a real host, for tests of what nsnet reads); any other prints
+/// nothing, except `ip -j link show`, which lists no interface.
 #[cfg(test)]
 #[derive(Debug, Default)]
 pub struct Recorder {
@@ -154,6 +140,7 @@ pub struct Recorder {
     pub fail_on: Vec<usize>,
     /// How many processes would have been started.
     pub processes: usize,
+    pub answers: HashMap<String, String>,
 }
 
 #[cfg(test)]
@@ -164,18 +151,27 @@ impl Recorder {
             ..Recorder::default()
         }
     }
+
+    /// Answers `cmd` (as `Cmd`'s text) with `stdout`.
+    pub fn answer(mut self, cmd: &str, stdout: &str) -> Recorder {
+        self.answers.insert(cmd.to_string(), stdout.to_string());
+        self
+    }
 }
 
 #[cfg(test)]
 impl Runner for Recorder {
-    fn wait_gone(&mut self, links: &[String]) -> Vec<String> {
-        self.calls
-            .push(format!("(wait until {} gone)", links.join(", ")));
-        Vec::new()
-    }
-
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
         self.processes += 1;
+        let text = cmd.to_string();
+        if let Some(stdout) = self.answers.get(&text) {
+            self.calls.push(text);
+            return Ok(stdout.clone());
+        }
+        if text == "ip -j link show" {
+            self.calls.push(text);
+            return Ok("[]".into());
+        }
         let (calls, fail_on) = (&mut self.calls, &self.fail_on);
         crate::exec::batch::emulate(cmd, |one| {
             calls.push(one.to_string());

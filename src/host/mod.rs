@@ -5,6 +5,7 @@
 pub mod live;
 
 use crate::exec::runner::Runner;
+use crate::model::rules::{FORWARDING, route_localnet};
 use crate::plan::cmd::{Cmd, Tool};
 use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
@@ -133,33 +134,6 @@ struct JsonRoute {
     kind: Option<String>,
 }
 
-/// Waits until none of `names` is an interface of the host any more (veth
-/// ends that the kernel removes a moment after their namespace), for at most
-/// `limit`. Returns those still there.
-pub fn wait_gone(
-    runner: &mut dyn Runner,
-    names: &[String],
-    limit: std::time::Duration,
-) -> Result<Vec<String>> {
-    let start = std::time::Instant::now();
-    let mut pause = std::time::Duration::from_millis(2);
-    loop {
-        let text = runner.run(&Cmd::ip(["-j", "link", "show"]))?;
-        let links: Vec<JsonLink> =
-            serde_json::from_str(&text).context("cannot read `ip -j link show`")?;
-        let left: Vec<String> = names
-            .iter()
-            .filter(|n| links.iter().any(|l| &l.ifname == *n))
-            .cloned()
-            .collect();
-        if left.is_empty() || start.elapsed() >= limit {
-            return Ok(left);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(50));
-    }
-}
-
 /// Reads namespaces, links, routes and the sysctls nsnet may change, and
 /// what else `wants` asks for.
 pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {
@@ -238,20 +212,6 @@ pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {
         sysctls,
         warnings,
     })
-}
-
-/// The sysctl that lets the host route packets between interfaces.
-pub const FORWARDING: &str = "net.ipv4.ip_forward";
-
-/// The sysctl that lets 127.0.0.0/8 be routed through `ifname`. sysctl
-/// reads dots as separators, so for a name with a dot (`br.1`) the key is
-/// written with slashes, which keep the dot literal.
-pub fn route_localnet(ifname: &str) -> String {
-    if ifname.contains('.') {
-        format!("net/ipv4/conf/{ifname}/route_localnet")
-    } else {
-        format!("net.ipv4.conf.{ifname}.route_localnet")
-    }
 }
 
 /// Where sysctl `key` lives under /proc/sys.

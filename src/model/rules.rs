@@ -7,10 +7,23 @@
 //! Rules are written exactly as `iptables-save` prints them, so the saved
 //! ruleset tells which are in place.
 
-use crate::host;
 use crate::model::state::{Bridge, State};
 use crate::model::validate::IfName;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The sysctl that lets the host route packets between interfaces.
+pub const FORWARDING: &str = "net.ipv4.ip_forward";
+
+/// The sysctl that lets 127.0.0.0/8 be routed through `ifname`. sysctl
+/// reads dots as separators, so for a name with a dot (`br.1`) the key is
+/// written with slashes, which keep the dot literal.
+pub fn route_localnet(ifname: &str) -> String {
+    if ifname.contains('.') {
+        format!("net/ipv4/conf/{ifname}/route_localnet")
+    } else {
+        format!("net.ipv4.conf.{ifname}.route_localnet")
+    }
+}
 
 const FORWARD: &str = "NSNET-FORWARD";
 const INPUT: &str = "NSNET-INPUT";
@@ -192,14 +205,14 @@ pub fn sysctls(state: &State) -> BTreeMap<String, &'static str> {
     let mut wanted = BTreeMap::new();
     for (name, bridge) in &state.bridges {
         if bridge.nat.is_some() || !bridge.published.is_empty() {
-            wanted.insert(host::FORWARDING.to_string(), "1");
+            wanted.insert(FORWARDING.to_string(), "1");
         }
         if bridge
             .published
             .iter()
             .any(|p| p.host_ip.is_none_or(|ip| ip.is_loopback()))
         {
-            wanted.insert(host::route_localnet(name.as_str()), "1");
+            wanted.insert(route_localnet(name.as_str()), "1");
         }
     }
     wanted

@@ -3,9 +3,9 @@
 //! record, the live world (`live::World`), the firewall and the sysctls; no
 //! I/O here. The JSON form of `Status` is a stable interface (see README).
 
-use crate::builders::firewall;
 use crate::host::Host;
 use crate::host::live::{Peer, World};
+use crate::model::rules;
 use crate::model::state::State;
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -247,7 +247,7 @@ pub fn build(state: &State, world: &World, host: &Host) -> Status {
 /// Rules and sysctls the record needs that the host does not have.
 fn rule_drift(state: &State, host: &Host, drift: &mut Vec<String>) {
     if let Some(fw) = &host.firewall {
-        for rule in firewall::rules(state) {
+        for rule in rules::rules(state) {
             let line = format!("-A {} {}", rule.chain, rule.spec);
             if !fw.rules.contains(&(rule.table.to_string(), line.clone())) {
                 drift.push(format!(
@@ -257,7 +257,7 @@ fn rule_drift(state: &State, host: &Host, drift: &mut Vec<String>) {
             }
         }
     }
-    for (key, value) in firewall::sysctls(state) {
+    for (key, value) in rules::sysctls(state) {
         if let Some(current) = host.sysctls.get(&key).filter(|c| c.as_str() != value) {
             drift.push(format!("{key} is {current}; nsnet needs {value}"));
         }

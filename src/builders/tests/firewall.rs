@@ -28,7 +28,7 @@ fn bridged() -> (Host, State) {
 fn installed(host: &Host, state: &State) -> Host {
     let mut host = host.clone();
     let fw = host.firewall.get_or_insert_with(Default::default);
-    for rule in firewall::rules(state) {
+    for rule in crate::model::rules::rules(state) {
         fw.chains.insert((rule.table.into(), rule.chain.into()));
         fw.rules.insert((
             rule.table.into(),

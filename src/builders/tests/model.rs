@@ -60,7 +60,7 @@ impl Model {
         });
         self.addrs.retain(|(d, _)| d != dev);
         if ns.is_none() {
-            let key = crate::host::route_localnet(name);
+            let key = crate::model::rules::route_localnet(name);
             self.sysctls.remove(&key);
         }
         for (_, master, _) in self.links.values_mut() {
@@ -222,7 +222,7 @@ impl Model {
                     },
                 );
                 if kind == "bridge" {
-                    let key = crate::host::route_localnet(name);
+                    let key = crate::model::rules::route_localnet(name);
                     host.sysctls.insert(
                         key.clone(),
                         self.sysctls.get(&key).cloned().unwrap_or("0".into()),
@@ -230,7 +230,7 @@ impl Model {
                 }
             }
         }
-        let forwarding = crate::host::FORWARDING.to_string();
+        let forwarding = crate::model::rules::FORWARDING.to_string();
         host.sysctls.insert(
             forwarding.clone(),
             self.sysctls.get(&forwarding).cloned().unwrap_or("0".into()),
@@ -254,6 +254,17 @@ struct ModelRunner<'a> {
 impl Runner for ModelRunner<'_> {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
         let model = &mut *self.model;
+        // The executor's settle step lists the host's links; the model
+        // removes a deleted namespace's veths at once.
+        if cmd.to_string() == "ip -j link show" {
+            let links: Vec<String> = model
+                .links
+                .keys()
+                .filter(|(ns, _)| ns.is_none())
+                .map(|(_, name)| format!("{{\"ifname\":\"{name}\"}}"))
+                .collect();
+            return Ok(format!("[{}]", links.join(",")));
+        }
         crate::exec::batch::emulate(cmd, |one| model.apply(one))
             .map(|()| String::new())
             .map_err(|why| RunError::Failed {
