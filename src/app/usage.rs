@@ -64,7 +64,11 @@ fn message(err: &clap::Error) -> String {
         })
     };
     let arg = text(ContextKind::InvalidArg).unwrap_or_default();
-    let value = text(ContextKind::InvalidValue).unwrap_or_default();
+    // A value may hold anything, a newline included: shown escaped, on one line.
+    let value = text(ContextKind::InvalidValue)
+        .unwrap_or_default()
+        .escape_debug()
+        .to_string();
     let mut out = match err.kind() {
         ErrorKind::ValueValidation => {
             let why = std::error::Error::source(err)
@@ -161,6 +165,23 @@ mod tests {
         assert_eq!(
             usage("nsnet status -q -v"),
             "the argument '--quiet' cannot be used with '--verbose...' (see `nsnet status --help`)"
+        );
+    }
+
+    #[test]
+    fn a_value_with_a_newline_stays_on_one_line() {
+        let args = vec![
+            OsString::from("nsnet"),
+            "netns".into(),
+            "add".into(),
+            "a\nb".into(),
+        ];
+        let err = Cli::try_parse_from(&args).unwrap_err();
+        let text = line(&err, &args);
+        assert!(!text.contains('\n'), "{text}");
+        assert!(
+            text.starts_with("invalid value 'a\\nb' for '<NAME>...'"),
+            "{text}"
         );
     }
 

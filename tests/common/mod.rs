@@ -62,9 +62,15 @@ impl Sandbox {
     }
 
     /// A command that runs `program` inside the throwaway host.
+    ///
+    /// Without cargo's LD_LIBRARY_PATH: it names directories in the checkout
+    /// (under /root, perhaps), and the loader of a program run there as
+    /// another user fails with "Permission denied" on them. nsnet needs none
+    /// of them.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("nsenter");
         cmd.args(["-t", &self.pid, "-n", "-m", "--", program]);
+        cmd.env_remove("LD_LIBRARY_PATH");
         cmd
     }
 

@@ -1,0 +1,157 @@
+//! The pipeline every command that changes the host goes through: catch
+//! signals, lock and read nsnet's record, finish a plan an earlier, killed
+//! nsnet left (the journal), observe the host, build the change, reconcile
+//! the firewall and sysctls with the new record, then print the plan
+//! (`--dry-run`, `--explain`) or execute it and save the new record.
+
+use crate::builders::{Change, firewall};
+use crate::cli::Global;
+use crate::exec::journal::Journal;
+use crate::exec::runner::System;
+use crate::exec::signals::Interrupts;
+use crate::exec::{Watch, execute};
+use crate::host::{self, Host, Wants};
+use crate::model::rules;
+use crate::model::state::{State, Store};
+use crate::report::status::{self, Status};
+use crate::report::style::{self, Progress, Tone};
+use anyhow::Result;
+
+/// What the host is read for: processes in namespaces (to refuse deleting a
+/// busy one) and the iptables rules (to plan the firewall's difference).
+pub const PLAIN: Wants = Wants {
+    pids: false,
+    firewall: false,
+    best_effort: false,
+};
+pub const PIDS: Wants = Wants {
+    pids: true,
+    ..PLAIN
+};
+pub const FIREWALL: Wants = Wants {
+    firewall: true,
+    ..PLAIN
+};
+
+/// Builds a change, reconciles the host settings it implies, and prints or
+/// executes it. Returns the new record after a real run, `None` after a dry
+/// run. The firewall is read when `wants` says so or the record has rules. A
+/// real run first finishes any plan an earlier, killed nsnet left unfinished.
+pub fn apply(
+    g: &Global,
+    runner: &mut System,
+    wants: Wants,
+    build: impl FnOnce(&Host, &State) -> Result<Change>,
+) -> Result<Option<State>> {
+    let dry = g.dry_run || g.explain;
+    // From here on a signal is noted, not fatal: a plan under way rolls back.
+    let interrupts = match dry {
+        true => Interrupts::default(),
+        false => Interrupts::catch()?,
+    };
+    let store = match dry {
+        true => Store::read_only(),
+        false => Store::locked()?,
+    };
+    let journal = Journal::at(&Store::dir());
+    if !dry {
+        let recovered = journal.recover(runner, &store.load()?)?;
+        notes(g, recovered.iter());
+    }
+    let state = store.load()?;
+    let wants = Wants {
+        firewall: wants.firewall || !rules::rules(&state).is_empty(),
+        best_effort: dry,
+        ..wants
+    };
+    let host = host::observe(runner, wants)?;
+    warn(g, &host);
+    let mut change = build(&host, &state)?;
+    firewall::reconcile(&mut change, &state, &host)?;
+    notes(g, change.notes.iter());
+    if dry {
+        print!("{}", change.plan.script(g.explain));
+        return Ok(None);
+    }
+    if change.plan.steps.is_empty() && change.state == state {
+        return Ok(Some(change.state));
+    }
+    run_plan(g, runner, &journal, &interrupts, &change)?;
+    store.save(&change.state)?;
+    journal.end();
+    Ok(Some(change.state))
+}
+
+/// Executes the change's plan with the journal written ahead of each batch
+/// and a progress line; on failure the plan has been rolled back and the
+/// journal is closed.
+fn run_plan(
+    g: &Global,
+    runner: &mut System,
+    journal: &Journal,
+    interrupts: &Interrupts,
+    change: &Change,
+) -> Result<()> {
+    journal.begin(&change.plan, &change.state)?;
+    let interrupted = || interrupts.received();
+    let mut progress = Progress::new(change.plan.steps.len(), g.quiet || g.json);
+    let mut applied = |certain, possibly| {
+        journal.applied(certain, possibly);
+        progress.show(possibly);
+    };
+    let mut watch = Watch {
+        interrupted: &interrupted,
+        applied: &mut applied,
+        fail_at: std::env::var("NSNET_FAIL_AT")
+            .ok()
+            .and_then(|k| k.parse().ok()),
+    };
+    let result = execute(&change.plan, runner, &mut watch);
+    if let Err(err) = result {
+        journal.end();
+        return Err(err.into());
+    }
+    Ok(())
+}
+
+/// Reads the record and the live kernel into a `Status`. Without root the
+/// rules cannot be read: drift in them goes unreported, with a warning.
+pub fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
+    let state = Store::read_only().load()?;
+    let wants = Wants {
+        firewall: true,
+        best_effort: true,
+        ..PLAIN
+    };
+    let host = host::observe(runner, wants)?;
+    warn(g, &host);
+    let names: Vec<String> = host.namespaces.iter().cloned().collect();
+    let world = host::live::read_world(runner, &names)?;
+    let mut status = status::build(&state, &world, &host);
+    if let Some((done, total)) = Journal::at(&Store::dir()).pending() {
+        status.drift.insert(
+            0,
+            format!("an nsnet was stopped mid-plan with {done} of {total} steps in effect: run `nsnet recover`"),
+        );
+    }
+    Ok(status)
+}
+
+/// Prints what the host reading warned about (unless `-q`).
+pub fn warn(g: &Global, host: &Host) {
+    if !g.quiet {
+        for warning in &host.warnings {
+            let label = style::paint("warning:", Tone::Warn, style::colour(false));
+            eprintln!("nsnet: {label} {warning}");
+        }
+    }
+}
+
+/// Prints notes about a change or a recovery (unless `-q`).
+pub fn notes<'a>(g: &Global, notes: impl Iterator<Item = &'a String>) {
+    if !g.quiet {
+        for note in notes {
+            eprintln!("nsnet: {note}");
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! One function per command: its arguments become its builder's input, the
+//! change goes through `apply`, and the result is printed. Commands that
+//! only read (list, status, graph, doctor) observe and print.
+
+use super::apply::{self, FIREWALL, PIDS, PLAIN, apply};
+use super::{Ctx, output};
+use crate::builders::{self, Change, bridge, nat, netns, publish, veth};
+use crate::cli::{BridgeDown, BridgeUp, GraphFormat, NatCmd, NetnsCmd, PublishCmd, VethCmd};
+use crate::exec::journal::Journal;
+use crate::host::{self, Host};
+use crate::model::ports::{Mapping, NsMapping};
+use crate::model::state::{State, Store};
+use crate::model::validate::NsName;
+use crate::plan::cmd::{Tool, quote};
+use crate::report::style::{self, Tone};
+use crate::report::{doctor, render};
+use anyhow::{Result, bail};
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+pub fn netns(cx: &mut Ctx, cmd: &NetnsCmd) -> Result<ExitCode> {
+    let (g, r) = (cx.global, &mut cx.runner);
+    match cmd {
+        NetnsCmd::Add { names } => {
+            if let Some(state) = apply(g, r, PLAIN, |h, s| netns::add(names, h, s))? {
+                output::namespaces(g, &state, &host::observe(r, PLAIN)?, Some(names))?;
+            }
+        }
+        NetnsCmd::Del { names, force } => {
+            apply(g, r, PIDS, |h, s| netns::del(names, *force, h, s))?;
+        }
+        NetnsCmd::List => {
+            let state = Store::read_only().load()?;
+            output::namespaces(g, &state, &host::observe(r, PLAIN)?, None)?;
+        }
+        NetnsCmd::Exec { name, command } => return exec(cx, name, command),
+        NetnsCmd::Attach { name, pid } => {
+            let ids = netns::AttachIds {
+                pid_ns: host::netns_of_pid(*pid),
+                host_ns: host::own_netns(),
+                name_ns: host::netns_of_name(name.as_str()),
+            };
+            apply(g, r, PLAIN, |h, s| netns::attach(name, *pid, ids, h, s))?;
+        }
+        NetnsCmd::Detach { name } => {
+            apply(g, r, PLAIN, |h, s| netns::detach(name, h, s))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn veth(cx: &mut Ctx, cmd: &VethCmd) -> Result<ExitCode> {
+    let (g, r) = (cx.global, &mut cx.runner);
+    match cmd {
+        VethCmd::Add { a, b, subnet } => {
+            if let Some(state) = apply(g, r, PLAIN, |h, s| veth::add(a, b, *subnet, h, s))? {
+                output::cable(g, &state, a, b)?;
+            }
+        }
+        VethCmd::Del { a, b, force } => {
+            apply(g, r, PIDS, |h, s| veth::del(a, b, *force, h, s))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl<'a> From<&'a BridgeUp> for bridge::Up<'a> {
+    fn from(args: &'a BridgeUp) -> Self {
+        bridge::Up {
+            bridge: &args.bridge,
+            subnet: args.subnet,
+            ifname: &args.ifname,
+            namespaces: &args.namespaces,
+        }
+    }
+}
+
+/// `bridge up`, with `--nat` and `--publish` composed into the same plan.
+pub fn bridge_up(cx: &mut Ctx, args: &BridgeUp) -> Result<ExitCode> {
+    let up = bridge::Up::from(args);
+    let network = |h: &Host, s: &State| {
+        let mut change = bridge::up(&up, h, s)?;
+        if args.nat {
+            change = change.then(|s| nat::up(&args.bridge, args.out.as_ref(), h, s))?;
+        }
+        for (ns, mappings) in by_namespace(&args.publish) {
+            let add = publish::Add {
+                ns,
+                mappings: &mappings,
+                host_ip: None,
+                bridge: Some(&args.bridge),
+            };
+            change = change.then(|s| publish::add(&add, h, s))?;
+        }
+        Ok::<Change, anyhow::Error>(change)
+    };
+    if let Some(state) = apply(cx.global, &mut cx.runner, FIREWALL, network)? {
+        output::bridge(cx.global, &state, &args.bridge)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn bridge_down(cx: &mut Ctx, args: &BridgeDown) -> Result<ExitCode> {
+    let (bridge, names, force) = (&args.bridge, &args.namespaces, args.force);
+    apply(cx.global, &mut cx.runner, PIDS, |h, s| {
+        bridge::down(bridge, names, force, h, s)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn nat(cx: &mut Ctx, cmd: &NatCmd) -> Result<ExitCode> {
+    let (g, r) = (cx.global, &mut cx.runner);
+    match cmd {
+        NatCmd::Up { bridge, out } => {
+            apply(g, r, FIREWALL, |h, s| nat::up(bridge, out.as_ref(), h, s))?
+        }
+        NatCmd::Down { bridge } => apply(g, r, FIREWALL, |_, s| nat::down(bridge, s))?,
+    };
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn publish(cx: &mut Ctx, cmd: &PublishCmd) -> Result<ExitCode> {
+    let (g, r) = (cx.global, &mut cx.runner);
+    match cmd {
+        PublishCmd::Add {
+            ns,
+            mappings,
+            host_ip,
+            bridge,
+        } => {
+            let args = publish::Add {
+                ns,
+                mappings,
+                host_ip: *host_ip,
+                bridge: bridge.as_ref(),
+            };
+            if let Some(state) = apply(g, r, FIREWALL, |h, s| publish::add(&args, h, s))? {
+                output::published(g, &state, Some(ns))?;
+            }
+        }
+        PublishCmd::Del { ns, ports } => {
+            apply(g, r, FIREWALL, |_, s| publish::del(ns, ports, s))?;
+        }
+        PublishCmd::List => output::published(g, &Store::read_only().load()?, None)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--publish` mappings grouped by namespace, in the order first named.
+fn by_namespace(all: &[NsMapping]) -> Vec<(&NsName, Vec<Mapping>)> {
+    let mut groups: Vec<(&NsName, Vec<Mapping>)> = Vec::new();
+    for m in all {
+        match groups.iter_mut().find(|(ns, _)| *ns == &m.ns) {
+            Some((_, list)) => list.push(m.mapping),
+            None => groups.push((&m.ns, vec![m.mapping])),
+        }
+    }
+    groups
+}
+
+pub fn status(cx: &mut Ctx) -> Result<ExitCode> {
+    let status = apply::observe_status(cx.global, &mut cx.runner)?;
+    if cx.global.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", render::status_text(&status));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn graph(cx: &mut Ctx, format: GraphFormat) -> Result<ExitCode> {
+    let status = apply::observe_status(cx.global, &mut cx.runner)?;
+    print!(
+        "{}",
+        match format {
+            GraphFormat::Text => render::graph_text(&status),
+            GraphFormat::Dot => render::graph_dot(&status),
+            GraphFormat::Mermaid => render::graph_mermaid(&status),
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `doctor`: prints every finding; exit status 1 if any would break nsnet.
+pub fn doctor(cx: &mut Ctx) -> Result<ExitCode> {
+    let (g, r) = (cx.global, &mut cx.runner);
+    let state = Store::read_only().load()?;
+    // Without `ip` there is nothing to observe; the finding says so.
+    let host = host::observe(r, PLAIN).unwrap_or_default();
+    let facts = doctor::gather(r);
+    let findings = doctor::check(&facts, &host, &state);
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        let on = style::colour(true);
+        for f in findings
+            .iter()
+            .filter(|f| !g.quiet || f.level != doctor::Level::Ok)
+        {
+            let level = match f.level {
+                doctor::Level::Ok => style::paint("ok  ", Tone::Good, on),
+                doctor::Level::Warn => style::paint("warn", Tone::Warn, on),
+                doctor::Level::Fail => style::paint("FAIL", Tone::Bad, on),
+            };
+            println!("{level}  {}: {}", f.check, f.message);
+            if let Some(fix) = &f.fix {
+                println!("      fix: {fix}");
+            }
+        }
+    }
+    let broken = findings.iter().any(|f| f.level == doctor::Level::Fail);
+    Ok(ExitCode::from(u8::from(broken)))
+}
+
+pub fn recover(cx: &mut Ctx) -> Result<ExitCode> {
+    let store = Store::locked()?;
+    let journal = Journal::at(&Store::dir());
+    match journal.recover(&mut cx.runner, &store.load()?)? {
+        Some(message) => println!("{message}"),
+        None => println!("nothing to recover: no nsnet plan was left unfinished"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn down(cx: &mut Ctx, force: bool) -> Result<ExitCode> {
+    apply(cx.global, &mut cx.runner, PIDS, |h, s| {
+        builders::down(force, h, s)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `man`: one page to stdout, or every page into `--dir`.
+pub fn man(cx: &mut Ctx, command: &[String], dir: Option<&std::path::Path>) -> Result<ExitCode> {
+    match dir {
+        Some(dir) => {
+            for path in super::manual::man_pages(dir)? {
+                if !cx.global.quiet {
+                    println!("{}", path.display());
+                }
+            }
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&super::manual::man_page(command)?)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `netns exec`: replaces nsnet with `ip netns exec NAME CMD…`, so the
+/// command's exit status and signals are its own.
+fn exec(cx: &mut Ctx, name: &NsName, command: &[OsString]) -> Result<ExitCode> {
+    let (g, name) = (cx.global, name.as_str());
+    let ip = cx.runner.resolve(Tool::Ip)?;
+    if g.dry_run || g.explain {
+        let words: Vec<String> = command
+            .iter()
+            .map(|w| quote(&w.to_string_lossy()))
+            .collect();
+        if g.explain {
+            println!(
+                "# Run the command with {name} as its network namespace: it sees only {name}'s interfaces and routes."
+            );
+        }
+        println!("ip netns exec {} {}", quote(name), words.join(" "));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if host::netns_of_name(name).is_none() {
+        bail!("namespace `{name}` does not exist (create it with `nsnet netns add {name}`)");
+    }
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(ip)
+        .args(["netns", "exec", name])
+        .args(command)
+        .exec();
+    bail!("cannot run `ip netns exec {name}`: {err}")
+}
