@@ -129,78 +129,16 @@ pub struct Up<'a> {
 pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
     let mut change = Change::from(state);
     let name = args.bridge;
-    let bridge = match state.bridges.get(name) {
-        Some(bridge) => {
-            if args.subnet.is_some_and(|s| s != bridge.subnet) {
-                bail!(InputError::Other(format!(
-                    "bridge `{name}` already uses subnet `{}` (leave out --subnet, or choose another --bridge)",
-                    bridge.subnet
-                )));
-            }
-            if !host.links.contains_key(name.as_str()) {
-                bail!(
-                    "bridge `{name}` was made by nsnet but is gone from the host (run `nsnet bridge down --bridge {name}` to clear it)"
-                );
-            }
-            bridge.clone()
-        }
+    let mut bridge = match state.bridges.get(name) {
+        Some(bridge) => existing(args, bridge, host)?,
         None => {
-            if host.links.contains_key(name.as_str()) {
-                bail!(
-                    "interface `{name}` exists and was not created by nsnet (choose another --bridge name)"
-                );
-            }
-            let subnet = match args.subnet {
-                Some(subnet) => {
-                    check_free(subnet, host, state)?;
-                    subnet
-                }
-                None => choose_subnet(host, state)?,
-            };
-            let gateway = subnet.hosts().next().expect("a /30 or larger has hosts");
-            let bridge = Bridge {
-                subnet,
-                gateway,
-                ports: Vec::new(),
-                nat: None,
-                published: Vec::new(),
-            };
+            let bridge = new_bridge(args, host, state)?;
             change.plan.extend(create_steps(name, &bridge));
             bridge
         }
     };
-    // A port whose namespace was deleted by hand (its veth went with it) is
-    // stale: forget it, and plug the namespace in afresh below.
-    let mut bridge = bridge;
-    for ns in args.namespaces {
-        let stale = |p: &Port| {
-            &p.ns == ns
-                && !host.has_ns(ns.as_str())
-                && !host.links.contains_key(p.host_ifname.as_str())
-        };
-        if bridge.ports.iter().any(stale) {
-            change.notes.push(format!(
-                "namespace `{ns}` was deleted by hand; making it again"
-            ));
-            bridge.ports.retain(|p| !stale(p));
-        }
-    }
-    let mut wanted: Vec<&NsName> = Vec::new();
-    for ns in args.namespaces {
-        if wanted.contains(&ns) || bridge.ports.iter().any(|p| &p.ns == ns) {
-            continue;
-        }
-        if let Some((other, _)) = state
-            .port_named(ns, args.ifname)
-            .filter(|(b, _)| *b != name)
-        {
-            bail!(
-                "namespace `{ns}` already has `{}` on bridge `{other}` (use --ifname to give it another interface)",
-                args.ifname
-            );
-        }
-        wanted.push(ns);
-    }
+    forget_stale_ports(&mut change, &mut bridge, args.namespaces, host);
+    let wanted = joining(args, &bridge, state)?;
     let addresses = allocate(&bridge, wanted.len())?;
     let mark = change.plan.steps.len();
     for (ns, address) in wanted.into_iter().zip(addresses) {
@@ -231,6 +169,89 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
     change.plan.extend(host_first(ports));
     change.state.bridges.insert(name.clone(), bridge);
     Ok(change)
+}
+
+/// A bridge nsnet made before: the same subnet, and still on the host.
+fn existing(args: &Up, bridge: &Bridge, host: &Host) -> Result<Bridge> {
+    let name = args.bridge;
+    if args.subnet.is_some_and(|s| s != bridge.subnet) {
+        bail!(InputError::SubnetInUse {
+            bridge: name.clone(),
+            subnet: bridge.subnet,
+        });
+    }
+    if !host.links.contains_key(name.as_str()) {
+        bail!(
+            "bridge `{name}` was made by nsnet but is gone from the host (run `nsnet bridge down --bridge {name}` to clear it)"
+        );
+    }
+    Ok(bridge.clone())
+}
+
+/// A new bridge: a name no interface has, the subnet asked for (if free) or
+/// the first free default one, its first address as the gateway.
+fn new_bridge(args: &Up, host: &Host, state: &State) -> Result<Bridge> {
+    let name = args.bridge;
+    if host.links.contains_key(name.as_str()) {
+        bail!(
+            "interface `{name}` exists and was not created by nsnet (choose another --bridge name)"
+        );
+    }
+    let subnet = match args.subnet {
+        Some(subnet) => {
+            check_free(subnet, host, state)?;
+            subnet
+        }
+        None => choose_subnet(host, state)?,
+    };
+    let gateway = subnet.hosts().next().expect("a /30 or larger has hosts");
+    Ok(Bridge {
+        subnet,
+        gateway,
+        ports: Vec::new(),
+        nat: None,
+        published: Vec::new(),
+    })
+}
+
+/// A port whose namespace was deleted by hand (its veth went with it) is
+/// stale: forgets it, so the namespace is plugged in afresh.
+fn forget_stale_ports(change: &mut Change, bridge: &mut Bridge, names: &[NsName], host: &Host) {
+    for ns in names {
+        let stale = |p: &Port| {
+            &p.ns == ns
+                && !host.has_ns(ns.as_str())
+                && !host.links.contains_key(p.host_ifname.as_str())
+        };
+        if bridge.ports.iter().any(stale) {
+            change.notes.push(format!(
+                "namespace `{ns}` was deleted by hand; making it again"
+            ));
+            bridge.ports.retain(|p| !stale(p));
+        }
+    }
+}
+
+/// The namespaces of `args` not yet on the bridge, each once, in order;
+/// refuses one that has the interface name on another bridge already.
+fn joining<'a>(args: &Up<'a>, bridge: &Bridge, state: &State) -> Result<Vec<&'a NsName>> {
+    let mut wanted: Vec<&NsName> = Vec::new();
+    for ns in args.namespaces {
+        if wanted.contains(&ns) || bridge.ports.iter().any(|p| &p.ns == ns) {
+            continue;
+        }
+        if let Some((other, _)) = state
+            .port_named(ns, args.ifname)
+            .filter(|(b, _)| *b != args.bridge)
+        {
+            bail!(
+                "namespace `{ns}` already has `{}` on bridge `{other}` (use --ifname to give it another interface)",
+                args.ifname
+            );
+        }
+        wanted.push(ns);
+    }
+    Ok(wanted)
 }
 
 /// `bridge down`: unplugs `namespaces`, or with none, removes the whole bridge.

@@ -18,9 +18,9 @@ pub fn up(bridge: &IfName, out: Option<&IfName>, host: &Host, state: &State) -> 
     };
     if let Some(out) = out {
         if out == bridge {
-            bail!(crate::model::validate::InputError::Other(format!(
-                "--out `{out}` is the bridge itself: name the interface that leads out of the host"
-            )));
+            bail!(crate::model::validate::InputError::OutIsBridge(
+                out.to_string()
+            ));
         }
         if !host.links.contains_key(out.as_str()) {
             bail!("interface `{out}` does not exist on the host (see `ip link`)");

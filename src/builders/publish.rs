@@ -52,9 +52,7 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
         }
     };
     if let Some(ip) = args.host_ip.filter(|ip| !host.is_local(*ip)) {
-        bail!(InputError::Other(format!(
-            "--host-ip `{ip}` is not an address of this host (see `ip -4 addr`)"
-        )));
+        bail!(InputError::NotLocal(ip.into()));
     }
     for m in args.mappings {
         let wanted = Published {

@@ -82,9 +82,7 @@ pub fn add(
 ) -> Result<Change> {
     let mut change = Change::from(state);
     if a == b {
-        bail!(InputError::Other(format!(
-            "both ends are `{a}`: a cable joins two different namespaces"
-        )));
+        bail!(InputError::SameEnds(a.to_string()));
     }
     // A cable with an end in a namespace deleted by hand went with it.
     let gone = |e: &End| e.ns().is_some_and(|n| !host.has_ns(n));

@@ -50,11 +50,10 @@ pub struct HostPort {
 
 fn port(s: &str, whole: &str) -> Result<u16, InputError> {
     match s.parse::<u16>() {
-        Ok(0) | Err(_) => Err(InputError::Other(format!(
-            "`{}`: `{}` is not a port from 1 to 65535",
-            shown(whole),
-            shown(s)
-        ))),
+        Ok(0) | Err(_) => Err(InputError::BadPort {
+            whole: shown(whole),
+            part: shown(s),
+        }),
         Ok(p) => Ok(p),
     }
 }
@@ -64,11 +63,10 @@ fn split_proto(s: &str) -> Result<(&str, Proto), InputError> {
         None => Ok((s, Proto::Tcp)),
         Some((ports, "tcp")) => Ok((ports, Proto::Tcp)),
         Some((ports, "udp")) => Ok((ports, Proto::Udp)),
-        Some((_, other)) => Err(InputError::Other(format!(
-            "`{}`: protocol `{}` is not `tcp` or `udp`",
-            shown(s),
-            shown(other)
-        ))),
+        Some((_, other)) => Err(InputError::BadProto {
+            whole: shown(s),
+            proto: shown(other),
+        }),
     }
 }
 
@@ -77,10 +75,7 @@ impl FromStr for Mapping {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (ports, proto) = split_proto(s)?;
         let Some((host, inner)) = ports.split_once(':') else {
-            return Err(InputError::Other(format!(
-                "`{}` is not a port mapping: write HOSTPORT:PORT, optionally with /tcp or /udp (e.g. `8080:80/tcp`)",
-                shown(s)
-            )));
+            return Err(InputError::NotMapping(shown(s)));
         };
         Ok(Mapping {
             host_port: port(host, s)?,
@@ -94,10 +89,7 @@ impl FromStr for NsMapping {
     type Err = InputError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let Some((ns, mapping)) = s.split_once('=') else {
-            return Err(InputError::Other(format!(
-                "`{}` does not say which namespace: write NS=HOSTPORT:PORT (e.g. `red=8080:80`)",
-                shown(s)
-            )));
+            return Err(InputError::NoNamespace(shown(s)));
         };
         Ok(NsMapping {
             ns: ns.parse()?,

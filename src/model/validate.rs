@@ -60,8 +60,26 @@ pub enum InputError {
     Overlap { subnet: Ipv4Net, route: Ipv4Net },
     #[error("`{page}` has no man page: its commands are {known}")]
     UnknownPage { page: String, known: String },
-    #[error("{0}")]
-    Other(String),
+    #[error("`{whole}`: `{part}` is not a port from 1 to 65535")]
+    BadPort { whole: String, part: String },
+    #[error("`{whole}`: protocol `{proto}` is not `tcp` or `udp`")]
+    BadProto { whole: String, proto: String },
+    #[error(
+        "`{0}` is not a port mapping: write HOSTPORT:PORT, optionally with /tcp or /udp (e.g. `8080:80/tcp`)"
+    )]
+    NotMapping(String),
+    #[error("`{0}` does not say which namespace: write NS=HOSTPORT:PORT (e.g. `red=8080:80`)")]
+    NoNamespace(String),
+    #[error("both ends are `{0}`: a cable joins two different namespaces")]
+    SameEnds(String),
+    #[error("--out `{0}` is the bridge itself: name the interface that leads out of the host")]
+    OutIsBridge(String),
+    #[error("--host-ip `{0}` is not an address of this host (see `ip -4 addr`)")]
+    NotLocal(std::net::IpAddr),
+    #[error(
+        "bridge `{bridge}` already uses subnet `{subnet}` (leave out --subnet, or choose another --bridge)"
+    )]
+    SubnetInUse { bridge: IfName, subnet: Ipv4Net },
 }
 
 /// Shows a value inside an error on one line, whatever it holds.
