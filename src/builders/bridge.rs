@@ -1,7 +1,8 @@
 //! `bridge`: a Linux bridge with the gateway address, and namespaces plugged
 //! into it through veth pairs, each with an address and a default route.
 
-use super::{Change, netns, release};
+use super::release::release;
+use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
 use crate::model::state::{Bridge, Port, State};

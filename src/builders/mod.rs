@@ -7,14 +7,14 @@ pub mod firewall;
 pub mod nat;
 pub mod netns;
 pub mod publish;
+pub mod release;
 pub mod veth;
 
-use crate::host::Host;
-use crate::model::state::{Cable, Namespace, Port, State};
-use crate::model::validate::{IfName, NsName};
+use crate::model::state::State;
 use crate::plan::Plan;
-use crate::plan::Step;
-use anyhow::{Result, bail};
+use anyhow::Result;
+
+pub use release::down;
 
 /// What a command will do.
 #[derive(Debug, Default)]
@@ -45,128 +45,5 @@ impl Change {
     }
 }
 
-/// Plans the removal of `ports` and `cables`, then of the namespaces in
-/// `delete` and of every namespace nsnet made only for what was removed.
-/// Objects already gone from the host are dropped from the record without a
-/// step. A namespace with processes inside is refused unless `force`.
-///
-/// A port whose namespace goes too, with no process inside, is not unplugged
-/// first: deleting the namespace takes its veth pair with it, and the kernel
-/// destroys namespaces in batches, where deleting each veth costs a
-/// synchronisation of its own (about 20 ms here). The host ends vanish a
-/// moment later: the step lists them in `settle`, and the executor waits.
-fn release(
-    change: &mut Change,
-    host: &Host,
-    ports: &[(IfName, Port)],
-    cables: &[Cable],
-    delete: &[NsName],
-    force: bool,
-) -> Result<()> {
-    let mut touched: Vec<NsName> = Vec::new();
-    let mut unplug: Vec<(IfName, Port)> = Vec::new();
-    for (bridge_name, port) in ports {
-        if host.has_ns(port.ns.as_str()) && host.links.contains_key(port.host_ifname.as_str()) {
-            unplug.push((bridge_name.clone(), port.clone()));
-        }
-        let bridge = change
-            .state
-            .bridges
-            .get_mut(bridge_name)
-            .expect("bridge recorded");
-        bridge.ports.retain(|p| p != port);
-        // Its published ports go with it (their rules too, by reconcile).
-        bridge.published.retain(|p| p.ns != port.ns);
-        touched.push(port.ns.clone());
-    }
-    let mut cable_steps = Vec::new();
-    for cable in cables {
-        let present = |e: &crate::model::validate::End| e.ns().is_none_or(|n| host.has_ns(n));
-        if present(&cable.a) && present(&cable.b) {
-            cable_steps.push(veth::remove_step(cable));
-        }
-        change.state.cables.retain(|c| c != cable);
-        touched.extend([&cable.a, &cable.b].into_iter().filter_map(|e| match e {
-            crate::model::validate::End::Ns(n) => Some(n.clone()),
-            crate::model::validate::End::Host => None,
-        }));
-    }
-    let unused: Vec<NsName> = touched
-        .into_iter()
-        .filter(|ns| {
-            let implicit = change.state.namespaces.get(ns).is_some_and(|n| !n.explicit);
-            implicit && change.state.users(ns) == 0
-        })
-        .collect();
-    let mut doomed: Vec<(NsName, Namespace)> = Vec::new();
-    for ns in delete.iter().cloned().chain(unused) {
-        if doomed.iter().any(|(n, _)| n == &ns) {
-            continue;
-        }
-        let Some(entry) = change.state.namespaces.remove(&ns) else {
-            continue;
-        };
-        if !host.has_ns(ns.as_str()) {
-            continue;
-        }
-        let pids = host.pids_in(ns.as_str());
-        if entry.pid.is_none() && !pids.is_empty() && !force {
-            let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-            bail!(
-                "namespace `{ns}` still has processes inside (pid {}): stop them, or add --force to delete it anyway",
-                list.join(", ")
-            );
-        }
-        doomed.push((ns, entry));
-    }
-    // Namespaces that die with `ip netns del`: made by nsnet, nobody inside.
-    let dies = |ns: &NsName| {
-        doomed
-            .iter()
-            .any(|(n, e)| n == ns && e.pid.is_none() && host.pids_in(ns.as_str()).is_empty())
-    };
-    let mut with_ns: Vec<(&Port, Vec<Step>)> = Vec::new();
-    for (bridge_name, port) in &unplug {
-        let bridge = &change.state.bridges[bridge_name];
-        if dies(&port.ns) {
-            with_ns.push((port, bridge::port_steps(bridge_name, bridge, port)));
-        } else {
-            change
-                .plan
-                .push(bridge::detach_step(bridge_name, bridge, port));
-        }
-    }
-    change.plan.extend(cable_steps);
-    for (ns, entry) in &doomed {
-        let mut step = netns::remove_step(ns, entry);
-        for (port, setup) in with_ns.iter().filter(|(p, _)| &p.ns == ns) {
-            step.undo.extend(setup.iter().map(|s| s.apply.clone()));
-            step.settle.push(port.host_ifname.to_string());
-        }
-        change.plan.push(step);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests;
-
-/// `down`: everything nsnet made: cables, bridge ports, namespaces (attached
-/// ones only lose their name), then the bridges; `reconcile` then removes
-/// the rules and puts back the sysctls. One release for all, so that every
-/// namespace takes its ports with it (see `release`).
-pub fn down(force: bool, host: &Host, state: &State) -> Result<Change> {
-    let mut change = Change::from(state);
-    let ports: Vec<(IfName, Port)> = state
-        .bridges
-        .iter()
-        .flat_map(|(name, b)| b.ports.iter().map(move |p| (name.clone(), p.clone())))
-        .collect();
-    let cables = state.cables.clone();
-    let all: Vec<NsName> = state.namespaces.keys().cloned().collect();
-    release(&mut change, host, &ports, &cables, &all, force)?;
-    for name in state.bridges.keys() {
-        bridge::remove(&mut change, host, name);
-    }
-    Ok(change)
-}

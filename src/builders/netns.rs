@@ -1,7 +1,8 @@
 //! `netns`: named network namespaces, created or attached to a running
 //! process's namespace, and their removal.
 
-use super::{Change, release};
+use super::Change;
+use super::release::release;
 use crate::host::Host;
 use crate::model::state::{Namespace, State};
 use crate::model::validate::NsName;

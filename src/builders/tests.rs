@@ -1,8 +1,10 @@
 //! Builder tests: the exact plan for a given host and record.
 
 use super::*;
+use crate::host::Host;
 use crate::host::{Link, Route};
-use crate::model::validate::{End, InputError};
+use crate::model::state::State;
+use crate::model::validate::{End, IfName, InputError, NsName};
 
 fn ns(s: &str) -> NsName {
     s.parse().unwrap()

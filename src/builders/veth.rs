@@ -1,7 +1,8 @@
 //! `veth`: a cable (veth pair) straight between two namespaces, or between a
 //! namespace and the host, with addresses from an optional subnet.
 
-use super::{Change, netns, release};
+use super::release::release;
+use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
 use crate::model::state::{Cable, State};

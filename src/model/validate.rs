@@ -218,6 +218,14 @@ impl End {
             End::Ns(n) => Some(n.as_str()),
         }
     }
+
+    /// The namespace at this end, `None` for the host.
+    pub fn ns_name(&self) -> Option<NsName> {
+        match self {
+            End::Host => None,
+            End::Ns(n) => Some(n.clone()),
+        }
+    }
 }
 
 impl FromStr for End {
