@@ -7,9 +7,10 @@
 //! Rules are written exactly as `iptables-save` prints them, so the saved
 //! ruleset tells which are in place.
 
-use crate::model::state::{Bridge, State};
+use crate::model::state::{Bridge, Nat, Published, State};
 use crate::model::validate::IfName;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 /// The sysctl that lets the host route packets between interfaces.
 pub const FORWARDING: &str = "net.ipv4.ip_forward";
@@ -108,7 +109,6 @@ pub fn rules(state: &State) -> BTreeSet<Rule> {
 }
 
 fn bridge_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
-    let subnet = bridge.subnet;
     let tag = comment(&format!("nsnet:{name}"));
     // Traffic between the bridge's own namespaces: where br_netfilter passes
     // bridged frames through iptables and FORWARD drops (every Docker host),
@@ -127,25 +127,36 @@ fn bridge_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
         }
     }
     if let Some(nat) = &bridge.nat {
-        let tag = comment(&format!("nsnet:nat:{name}"));
-        let out = match &nat.out {
-            Some(out) => format!("-o {out}"),
-            None => format!("! -o {name}"),
-        };
-        rules.insert(Rule::new(
-            "nat",
-            POSTROUTING,
-            format!("-s {subnet} {out} {tag} -j MASQUERADE"),
-        ));
-        rules.insert(Rule::new(
-            "filter",
-            FORWARD,
-            format!("-i {name} {out} {tag} -j ACCEPT"),
-        ));
+        nat_rules(name, bridge.subnet, nat, rules);
     }
-    if bridge.published.is_empty() {
-        return;
+    if !bridge.published.is_empty() {
+        publish_rules(name, bridge, rules);
     }
+}
+
+/// Outbound NAT: the subnet masqueraded on its way out, and let through.
+fn nat_rules(name: &IfName, subnet: ipnet::Ipv4Net, nat: &Nat, rules: &mut BTreeSet<Rule>) {
+    let tag = comment(&format!("nsnet:nat:{name}"));
+    let out = match &nat.out {
+        Some(out) => format!("-o {out}"),
+        None => format!("! -o {name}"),
+    };
+    rules.insert(Rule::new(
+        "nat",
+        POSTROUTING,
+        format!("-s {subnet} {out} {tag} -j MASQUERADE"),
+    ));
+    rules.insert(Rule::new(
+        "filter",
+        FORWARD,
+        format!("-i {name} {out} {tag} -j ACCEPT"),
+    ));
+}
+
+/// What every published port of the bridge shares (hairpin, and for ports
+/// on loopback the masquerade and the CVE-2020-8558 guard), then each one's.
+fn publish_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
+    let subnet = bridge.subnet;
     let tag = comment(&format!("nsnet:publish:{name}"));
     // Hairpin: a namespace reaching a port published by itself or by a
     // neighbour, through a host address, is answered through the host.
@@ -166,37 +177,43 @@ fn bridge_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
         rules.insert(Rule::new("filter", INPUT, guard));
     }
     for p in &bridge.published {
-        let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) else {
-            continue;
-        };
-        let tag = comment(&format!(
-            "nsnet:publish:{}:{}/{}",
-            p.ns, p.host_port, p.proto
-        ));
-        let dst = p
-            .host_ip
-            .map(|ip| format!("-d {ip}/32 "))
-            .unwrap_or_default();
-        let (proto, addr) = (p.proto, port.address);
-        let dnat = format!(
-            "{dst}-p {proto} -m {proto} --dport {} {tag} -j DNAT --to-destination {addr}:{}",
-            p.host_port, p.port
-        );
-        rules.insert(Rule::new("nat", DNAT, dnat));
-        let accept = format!(
-            "-d {addr}/32 -o {name} -p {proto} -m {proto} --dport {} -m conntrack --ctstate DNAT {tag} -j ACCEPT",
-            p.port
-        );
-        rules.insert(Rule::new("filter", FORWARD, accept));
-        if let Some(ip) = p.host_ip.filter(|ip| ip.is_loopback()) {
-            // Only the host itself may reach a port published on loopback: a
-            // LAN peer could send to 127.0.0.1 by the host's MAC address.
-            let drop = format!(
-                "-d {ip}/32 ! -i lo -p {proto} -m {proto} --dport {} {tag} -j DROP",
-                p.host_port
-            );
-            rules.insert(Rule::new("raw", RAW, drop));
+        if let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) {
+            published_rules(name, p, port.address, rules);
         }
+    }
+}
+
+/// One published port: DNAT to the namespace's address, the accept for the
+/// DNATed connection, and for a port on loopback, the drop of LAN packets
+/// sent to 127.0.0.1.
+fn published_rules(name: &IfName, p: &Published, addr: Ipv4Addr, rules: &mut BTreeSet<Rule>) {
+    let tag = comment(&format!(
+        "nsnet:publish:{}:{}/{}",
+        p.ns, p.host_port, p.proto
+    ));
+    let dst = p
+        .host_ip
+        .map(|ip| format!("-d {ip}/32 "))
+        .unwrap_or_default();
+    let proto = p.proto;
+    let dnat = format!(
+        "{dst}-p {proto} -m {proto} --dport {} {tag} -j DNAT --to-destination {addr}:{}",
+        p.host_port, p.port
+    );
+    rules.insert(Rule::new("nat", DNAT, dnat));
+    let accept = format!(
+        "-d {addr}/32 -o {name} -p {proto} -m {proto} --dport {} -m conntrack --ctstate DNAT {tag} -j ACCEPT",
+        p.port
+    );
+    rules.insert(Rule::new("filter", FORWARD, accept));
+    if let Some(ip) = p.host_ip.filter(|ip| ip.is_loopback()) {
+        // Only the host itself may reach a port published on loopback: a
+        // LAN peer could send to 127.0.0.1 by the host's MAC address.
+        let drop = format!(
+            "-d {ip}/32 ! -i lo -p {proto} -m {proto} --dport {} {tag} -j DROP",
+            p.host_port
+        );
+        rules.insert(Rule::new("raw", RAW, drop));
     }
 }
 
