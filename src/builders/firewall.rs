@@ -33,48 +33,83 @@ use crate::model::rules::{Rule, hairpins, rules, sysctls};
 /// hairpin settings from what `before` needs to what `change.state` needs:
 /// removals first (before anything they serve goes), additions last.
 pub fn reconcile(change: &mut Change, before: &State, host: &Host) -> Result<()> {
-    let (old, new) = (rules(before), rules(&change.state));
     let mut front = Vec::new();
     let mut back = Vec::new();
-    if old != new {
-        let Some(fw) = &host.firewall else {
-            bail!("internal error: the firewall was not read before planning rules");
-        };
-        let present = |r: &Rule| fw.rules.contains(&(r.table.to_string(), r.saved_line()));
-        let adds: Vec<&Rule> = new.difference(&old).filter(|r| !present(r)).collect();
-        let dels: Vec<&Rule> = old.difference(&new).filter(|r| present(r)).collect();
-        for table in ["raw", "nat", "filter"] {
-            let adds: Vec<&Rule> = adds.iter().copied().filter(|r| r.table == table).collect();
-            let dels: Vec<&Rule> = dels.iter().copied().filter(|r| r.table == table).collect();
-            if let Some(step) = removal(table, &dels, &new, fw) {
-                front.push(step);
-            }
-            if let Some(step) = addition(table, &adds, fw) {
-                back.push(step);
-            }
-        }
+    rule_steps(before, &change.state, host, &mut front, &mut back)?;
+    hairpin_steps(before, &change.state, host, &mut front, &mut back);
+    sysctl_steps(before, &mut change.state, host, &mut front, &mut back);
+    change.plan.steps.splice(0..0, front);
+    change.plan.extend(back);
+    Ok(())
+}
+
+/// One `iptables-restore` per table for the rules that go (in `front`) and
+/// one for those that come (in `back`), leaving rules already as wanted.
+fn rule_steps(
+    before: &State,
+    after: &State,
+    host: &Host,
+    front: &mut Vec<Step>,
+    back: &mut Vec<Step>,
+) -> Result<()> {
+    let (old, new) = (rules(before), rules(after));
+    if old == new {
+        return Ok(());
     }
-    let (old_h, new_h) = (hairpins(before), hairpins(&change.state));
-    for port in old_h
-        .difference(&new_h)
-        // Only a port still on a bridge has a hairpin mode to turn off.
-        .filter(|p| {
-            host.links
-                .get(p.as_str())
-                .is_some_and(|l| l.master.is_some())
-        })
-    {
+    let Some(fw) = &host.firewall else {
+        bail!("internal error: the firewall was not read before planning rules");
+    };
+    let present = |r: &Rule| fw.rules.contains(&(r.table.to_string(), r.saved_line()));
+    let adds: Vec<&Rule> = new.difference(&old).filter(|r| !present(r)).collect();
+    let dels: Vec<&Rule> = old.difference(&new).filter(|r| present(r)).collect();
+    for table in ["raw", "nat", "filter"] {
+        let adds: Vec<&Rule> = adds.iter().copied().filter(|r| r.table == table).collect();
+        let dels: Vec<&Rule> = dels.iter().copied().filter(|r| r.table == table).collect();
+        front.extend(removal(table, &dels, &new, fw));
+        back.extend(addition(table, &adds, fw));
+    }
+    Ok(())
+}
+
+/// Hairpin mode off for ports that no longer need it (if still on a
+/// bridge), on for those that now do.
+fn hairpin_steps(
+    before: &State,
+    after: &State,
+    host: &Host,
+    front: &mut Vec<Step>,
+    back: &mut Vec<Step>,
+) {
+    let (old, new) = (hairpins(before), hairpins(after));
+    let on_a_bridge = |p: &&IfName| {
+        host.links
+            .get(p.as_str())
+            .is_some_and(|l| l.master.is_some())
+    };
+    for port in old.difference(&new).filter(on_a_bridge) {
         front.push(hairpin(port, false));
     }
-    for port in new_h.difference(&old_h) {
+    for port in new.difference(&old) {
         back.push(hairpin(port, true));
     }
-    let (old_s, new_s) = (sysctls(before), sysctls(&change.state));
-    for (key, value) in &old_s {
-        if new_s.contains_key(key) {
+}
+
+/// Sysctls no network needs any more go back to the value saved before
+/// nsnet changed them (if still nsnet's); new ones are set, their old value
+/// saved in the record.
+fn sysctl_steps(
+    before: &State,
+    after: &mut State,
+    host: &Host,
+    front: &mut Vec<Step>,
+    back: &mut Vec<Step>,
+) {
+    let (old, new) = (sysctls(before), sysctls(after));
+    for (key, value) in &old {
+        if new.contains_key(key) {
             continue;
         }
-        let Some(original) = change.state.saved.remove(key) else {
+        let Some(original) = after.saved.remove(key) else {
             continue;
         };
         if host.sysctls.get(key).map(String::as_str) == Some(*value) {
@@ -87,11 +122,10 @@ pub fn reconcile(change: &mut Change, before: &State, host: &Host) -> Result<()>
             );
         }
     }
-    for (key, value) in &new_s {
+    for (key, value) in &new {
         let current = host.sysctls.get(key).cloned().unwrap_or_else(|| "0".into());
         if current != *value {
-            change
-                .state
+            after
                 .saved
                 .entry(key.clone())
                 .or_insert_with(|| current.clone());
@@ -101,9 +135,6 @@ pub fn reconcile(change: &mut Change, before: &State, host: &Host) -> Result<()>
             );
         }
     }
-    change.plan.steps.splice(0..0, front);
-    change.plan.extend(back);
-    Ok(())
 }
 
 fn sysctl_why(key: &str) -> String {
