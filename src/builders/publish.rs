@@ -24,32 +24,8 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
     let mut change = Change::from(state);
     let ns = args.ns;
     let bridge = match args.bridge {
-        Some(name) => {
-            let on = state
-                .bridges
-                .get(name)
-                .is_some_and(|b| b.ports.iter().any(|p| &p.ns == ns));
-            if !on {
-                bail!(
-                    "namespace `{ns}` is not on nsnet bridge `{name}` (put it there with `nsnet bridge up {ns} --bridge {name}`)"
-                );
-            }
-            name.clone()
-        }
-        None => {
-            let ports = state
-                .bridges
-                .iter()
-                .flat_map(|(b, br)| br.ports.iter().map(move |p| (b, p)));
-            let mut ports: Vec<_> = ports.filter(|(_, p)| &p.ns == ns).collect();
-            ports.sort_by_key(|(_, p)| !p.default_route);
-            match ports.first() {
-                Some((b, _)) => (*b).clone(),
-                None => bail!(
-                    "namespace `{ns}` is on no nsnet bridge (put it on one with `nsnet bridge up {ns}`)"
-                ),
-            }
-        }
+        Some(name) => named_bridge(ns, name, state)?,
+        None => first_bridge(ns, state)?,
     };
     if let Some(ip) = args.host_ip.filter(|ip| !host.is_local(*ip)) {
         bail!(InputError::NotLocal(ip.into()));
@@ -86,6 +62,36 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
         entry.published.push(wanted);
     }
     Ok(change)
+}
+
+/// `--bridge NAME`: it must be an nsnet bridge the namespace is on.
+fn named_bridge(ns: &NsName, name: &IfName, state: &State) -> Result<IfName> {
+    let on = state
+        .bridges
+        .get(name)
+        .is_some_and(|b| b.ports.iter().any(|p| &p.ns == ns));
+    if !on {
+        bail!(
+            "namespace `{ns}` is not on nsnet bridge `{name}` (put it there with `nsnet bridge up {ns} --bridge {name}`)"
+        );
+    }
+    Ok(name.clone())
+}
+
+/// No `--bridge`: the bridge of the namespace's default route, else its first.
+fn first_bridge(ns: &NsName, state: &State) -> Result<IfName> {
+    let ports = state
+        .bridges
+        .iter()
+        .flat_map(|(b, br)| br.ports.iter().map(move |p| (b, p)));
+    let mut ports: Vec<_> = ports.filter(|(_, p)| &p.ns == ns).collect();
+    ports.sort_by_key(|(_, p)| !p.default_route);
+    match ports.first() {
+        Some((b, _)) => Ok((*b).clone()),
+        None => bail!(
+            "namespace `{ns}` is on no nsnet bridge (put it on one with `nsnet bridge up {ns}`)"
+        ),
+    }
 }
 
 /// `publish del`: forgets the namespace's mappings of these host ports.

@@ -6,7 +6,7 @@ use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
 use crate::model::state::{Cable, State};
-use crate::model::validate::{End, InputError};
+use crate::model::validate::{End, IfName, InputError};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, teardown};
 use anyhow::{Result, bail};
@@ -110,24 +110,7 @@ pub fn add(
     };
     for (end, ifname) in [(a, &cable.a_ifname), (b, &cable.b_ifname)] {
         match end {
-            End::Host => {
-                if host.links.contains_key(ifname.as_str()) {
-                    bail!(
-                        "interface `{ifname}` already exists on the host (remove it, or rename the namespace)"
-                    );
-                }
-                if let Some(subnet) = subnet {
-                    let route = host.routes.iter().find(|r| {
-                        r.dst.contains(&subnet.network()) || subnet.contains(&r.dst.network())
-                    });
-                    if let Some(route) = route {
-                        bail!(InputError::Overlap {
-                            subnet,
-                            route: route.dst
-                        });
-                    }
-                }
-            }
+            End::Host => host_end_free(ifname, subnet, host)?,
             End::Ns(ns) => {
                 netns::ensure(&mut change, host, ns)?;
             }
@@ -136,6 +119,30 @@ pub fn add(
     change.plan.extend(cable_steps(&cable));
     change.state.cables.push(cable);
     Ok(change)
+}
+
+/// The host end of a cable needs a free interface name and, with a subnet,
+/// one that overlaps no route of the host.
+fn host_end_free(ifname: &IfName, subnet: Option<Ipv4Net>, host: &Host) -> Result<()> {
+    if host.links.contains_key(ifname.as_str()) {
+        bail!(
+            "interface `{ifname}` already exists on the host (remove it, or rename the namespace)"
+        );
+    }
+    let Some(subnet) = subnet else {
+        return Ok(());
+    };
+    let overlap = host
+        .routes
+        .iter()
+        .find(|r| r.dst.contains(&subnet.network()) || subnet.contains(&r.dst.network()));
+    if let Some(route) = overlap {
+        bail!(InputError::Overlap {
+            subnet,
+            route: route.dst
+        });
+    }
+    Ok(())
 }
 
 /// `veth del`: removes the cable between `a` and `b`, and the namespaces
