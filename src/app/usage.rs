@@ -40,49 +40,45 @@ pub fn command_path(args: &[OsString]) -> Vec<String> {
     path
 }
 
-/// What is wrong, from the error's kind and context.
+/// What is wrong, from the error's kind and context, then clap's tips.
 fn message(err: &clap::Error) -> String {
-    let text = |kind| match err.get(kind) {
-        Some(ContextValue::String(s)) => Some(s.clone()),
-        Some(ContextValue::Strings(list)) => Some(list.join(", ")),
-        Some(ContextValue::StyledStr(s)) => Some(s.to_string()),
-        Some(ContextValue::StyledStrs(list)) => Some(
-            list.iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        Some(ContextValue::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let quoted = |list: Option<String>| {
-        list.map(|l| {
-            l.split(", ")
-                .map(|w| format!("'{w}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-    };
+    let mut out = problem(err);
+    for (kind, what) in [
+        (ContextKind::SuggestedSubcommand, "subcommand"),
+        (ContextKind::SuggestedArg, "argument"),
+        (ContextKind::SuggestedValue, "value"),
+    ] {
+        if let Some(similar) = context(err, kind) {
+            let quoted: Vec<String> = similar.iter().map(|w| format!("'{w}'")).collect();
+            out.push_str(&format!(
+                "; tip: a similar {what} exists: {}",
+                quoted.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// The problem itself, worded as clap words it.
+fn problem(err: &clap::Error) -> String {
+    let text = |kind| context(err, kind).map(|list| list.join(", "));
     let arg = text(ContextKind::InvalidArg).unwrap_or_default();
     // A value may hold anything, a newline included: shown escaped, on one line.
     let value = text(ContextKind::InvalidValue)
         .unwrap_or_default()
         .escape_debug()
         .to_string();
-    let mut out = match err.kind() {
+    match err.kind() {
         ErrorKind::ValueValidation => {
             let why = std::error::Error::source(err)
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| "not accepted".into());
             format!("invalid value '{value}' for '{arg}': {why}")
         }
-        ErrorKind::InvalidValue => {
-            let mut line = format!("invalid value '{value}' for '{arg}'");
-            if let Some(valid) = text(ContextKind::ValidValue) {
-                line.push_str(&format!("; possible values: {valid}"));
-            }
-            line
-        }
+        ErrorKind::InvalidValue => match text(ContextKind::ValidValue) {
+            Some(valid) => format!("invalid value '{value}' for '{arg}'; possible values: {valid}"),
+            None => format!("invalid value '{value}' for '{arg}'"),
+        },
         ErrorKind::UnknownArgument => format!("unexpected argument '{arg}' found"),
         ErrorKind::InvalidSubcommand => {
             let sub = text(ContextKind::InvalidSubcommand).unwrap_or_default();
@@ -101,21 +97,21 @@ fn message(err: &clap::Error) -> String {
             let sub = text(ContextKind::InvalidSubcommand).unwrap_or_default();
             format!("'{sub}' requires a subcommand")
         }
-        kind => match arg.is_empty() {
-            true => kind.to_string(),
-            false => format!("{kind}: '{arg}'"),
-        },
-    };
-    if let Some(similar) = quoted(text(ContextKind::SuggestedSubcommand)) {
-        out.push_str(&format!("; tip: a similar subcommand exists: {similar}"));
+        kind if arg.is_empty() => kind.to_string(),
+        kind => format!("{kind}: '{arg}'"),
     }
-    if let Some(similar) = quoted(text(ContextKind::SuggestedArg)) {
-        out.push_str(&format!("; tip: a similar argument exists: {similar}"));
+}
+
+/// One piece of the error's context as plain words.
+fn context(err: &clap::Error, kind: ContextKind) -> Option<Vec<String>> {
+    match err.get(kind)? {
+        ContextValue::String(s) => Some(vec![s.clone()]),
+        ContextValue::Strings(list) => Some(list.clone()),
+        ContextValue::StyledStr(s) => Some(vec![s.to_string()]),
+        ContextValue::StyledStrs(list) => Some(list.iter().map(|s| s.to_string()).collect()),
+        ContextValue::Number(n) => Some(vec![n.to_string()]),
+        _ => None,
     }
-    if let Some(similar) = quoted(text(ContextKind::SuggestedValue)) {
-        out.push_str(&format!("; tip: a similar value exists: {similar}"));
-    }
-    out
 }
 
 #[cfg(test)]
