@@ -57,7 +57,10 @@ pub fn script(root: bool, command: &[OsString], explain: bool) -> String {
 /// `dry_run` or `explain`, prints what it would run instead.
 pub fn run(command: &[OsString], quiet: bool, dry_run: bool, explain: bool) -> Result<()> {
     if dry_run || explain {
-        print!("{}", script(euid() == 0, command, explain));
+        print!(
+            "{}",
+            script(rustix::process::geteuid().is_root(), command, explain)
+        );
         return Ok(());
     }
     let unshare = which::which_in("unshare", Some(TRUSTED_PATH), "/").map_err(|_| {
@@ -65,7 +68,7 @@ pub fn run(command: &[OsString], quiet: bool, dry_run: bool, explain: bool) -> R
             "`unshare` is not installed (install the `util-linux` package, e.g. `apt-get install util-linux`)"
         )
     })?;
-    let root = euid() == 0;
+    let root = rustix::process::geteuid().is_root();
     if !root && !user_namespaces_allowed() {
         bail!(
             "nsnet lab needs root here: this host does not let users create user namespaces \
@@ -93,19 +96,6 @@ pub fn run(command: &[OsString], quiet: bool, dry_run: bool, explain: bool) -> R
         .env("PS1", "(nsnet lab) # ")
         .exec();
     bail!("cannot start the lab with `unshare`: {err}")
-}
-
-/// The effective user id, read from /proc (no libc call needed).
-fn euid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(u32::MAX)
 }
 
 /// Whether an unprivileged user may create a user namespace with the powers

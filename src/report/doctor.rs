@@ -80,6 +80,32 @@ pub fn gather(runner: &mut System) -> Facts {
             facts.missing.push((tool.program(), tool.package()));
         }
     }
+    backends(runner, &mut facts);
+    facts.firewall = runner
+        .run(&Cmd::new(Tool::IptablesSave, [] as [&str; 0]))
+        .ok()
+        .map(|t| Firewall::parse(&t));
+    let chains = |prefix: &str| {
+        facts
+            .firewall
+            .as_ref()
+            .is_some_and(|fw| fw.chains.iter().any(|(_, c)| c.starts_with(prefix)))
+    };
+    let installed =
+        |name: &str| which::which_in(name, Some(crate::exec::runner::TRUSTED_PATH), "/").is_ok();
+    facts.ufw = installed("ufw") || chains("ufw-");
+    facts.firewalld = installed("firewalld") || chains("FWDI_") || chains("IN_public");
+    facts.br_netfilter = br_netfilter(runner);
+    facts.gc_thresh3 = std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
+    facts.root = rustix::process::geteuid().is_root();
+    facts
+}
+
+/// Which iptables backend `iptables-save` uses, and how many rules sit in
+/// the other one.
+fn backends(runner: &mut System, facts: &mut Facts) {
     let version = runner
         .run(&Cmd::new(Tool::IptablesSave, ["--version"]))
         .unwrap_or_default();
@@ -98,46 +124,24 @@ pub fn gather(runner: &mut System) -> Facts {
             .unwrap_or_default();
         facts.other_backend_rules = saved.lines().filter(|l| l.starts_with("-A ")).count();
     }
-    facts.firewall = runner
-        .run(&Cmd::new(Tool::IptablesSave, [] as [&str; 0]))
-        .ok()
-        .map(|t| Firewall::parse(&t));
-    let chains = |prefix: &str| {
-        facts
-            .firewall
-            .as_ref()
-            .is_some_and(|fw| fw.chains.iter().any(|(_, c)| c.starts_with(prefix)))
-    };
-    let installed =
-        |name: &str| which::which_in(name, Some(crate::exec::runner::TRUSTED_PATH), "/").is_ok();
-    facts.ufw = installed("ufw") || chains("ufw-");
-    facts.firewalld = installed("firewalld") || chains("FWDI_") || chains("IN_public");
-    facts.br_netfilter =
-        match std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables") {
-            Ok(v) => BrNetfilter::Loaded {
-                call_iptables: v.trim() == "1",
-            },
-            Err(_)
-                if runner
-                    .run(&Cmd::new(Tool::Modprobe, ["-n", "-q", "br_netfilter"]))
-                    .is_ok() =>
-            {
-                BrNetfilter::Loadable
-            }
-            Err(_) => BrNetfilter::Unavailable,
-        };
-    facts.gc_thresh3 = std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
-        .ok()
-        .and_then(|v| v.trim().parse().ok());
-    facts.root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    facts
+}
+
+/// Whether br_netfilter is loaded (and passes bridged frames to iptables),
+/// could be, or is not there at all.
+fn br_netfilter(runner: &mut System) -> BrNetfilter {
+    match std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables") {
+        Ok(v) => BrNetfilter::Loaded {
+            call_iptables: v.trim() == "1",
+        },
+        Err(_)
+            if runner
+                .run(&Cmd::new(Tool::Modprobe, ["-n", "-q", "br_netfilter"]))
+                .is_ok() =>
+        {
+            BrNetfilter::Loadable
+        }
+        Err(_) => BrNetfilter::Unavailable,
+    }
 }
 
 /// Every finding, worst last within each check.
