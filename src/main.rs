@@ -11,7 +11,6 @@ use nsnet::app::usage;
 use nsnet::model::validate;
 use nsnet::report::style::{self, Tone};
 use nsnet::{app, cli, exec};
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -76,7 +75,7 @@ fn init_tracing(g: &cli::Global) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(style::colour(false))
         .without_time()
         .with_target(false)
         .init();

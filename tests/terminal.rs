@@ -19,7 +19,10 @@ fn colour_on_a_terminal_and_never_with_no_color_or_in_a_pipe() {
     let doctor = on_terminal(&sb, "", "doctor");
     assert!(doctor.contains("\x1b[32mok  \x1b[0m"), "{doctor:?}");
     let error = on_terminal(&sb, "", "bridge up bad/name");
-    assert!(error.starts_with("\x1b[1;31mnsnet:\x1b[0m "), "{error:?}");
+    assert!(
+        error.starts_with("\x1b[1m\x1b[31mnsnet:\x1b[0m "),
+        "{error:?}"
+    );
     for plain in [
         on_terminal(&sb, "NO_COLOR=1", "doctor"),
         on_terminal(&sb, "TERM=dumb", "doctor"),

@@ -1,8 +1,9 @@
-//! What a terminal gets and a pipe does not: colour (off when the stream is
-//! not a terminal, when NO_COLOR is set to anything, see no-color.org, or
-//! when TERM is `dumb`) and a progress line for long plans.
+//! What a terminal gets and a pipe does not: colour (anstream decides for
+//! each stream: a terminal, no non-empty NO_COLOR, TERM not `dumb`) and a
+//! progress line for long plans.
 
-use std::io::{IsTerminal, Write};
+use anstyle::{AnsiColor, Style};
+use std::io::Write;
 
 /// How a piece of text is shown.
 #[derive(Clone, Copy)]
@@ -15,18 +16,17 @@ pub enum Tone {
     Good,
 }
 
-/// Whether colour may be written to stdout (`stdout`) or stderr.
+/// Whether colour may be written to stdout (`stdout`) or stderr: anstream's
+/// choice for that stream (a terminal, no non-empty NO_COLOR, TERM not
+/// `dumb`; CLICOLOR and CLICOLOR_FORCE respected). anstream allows colour
+/// under `CI` whatever TERM says; a terminal that says it is dumb still gets
+/// none. The one place that decides, for nsnet's own lines and the log alike.
 pub fn colour(stdout: bool) -> bool {
-    let tty = if stdout {
-        std::io::stdout().is_terminal()
-    } else {
-        std::io::stderr().is_terminal()
+    let choice = match stdout {
+        true => anstream::AutoStream::choice(&std::io::stdout()),
+        false => anstream::AutoStream::choice(&std::io::stderr()),
     };
-    tty && allowed(std::env::var_os("NO_COLOR"), std::env::var_os("TERM"))
-}
-
-fn allowed(no_color: Option<std::ffi::OsString>, term: Option<std::ffi::OsString>) -> bool {
-    no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
+    choice != anstream::ColorChoice::Never && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// `text` in `tone`, if `on`.
@@ -34,12 +34,12 @@ pub fn paint(text: &str, tone: Tone, on: bool) -> String {
     if !on {
         return text.to_string();
     }
-    let code = match tone {
-        Tone::Bad => "1;31",
-        Tone::Warn => "33",
-        Tone::Good => "32",
+    let style = match tone {
+        Tone::Bad => Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
+        Tone::Warn => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+        Tone::Good => Style::new().fg_color(Some(AnsiColor::Green.into())),
     };
-    format!("\x1b[{code}m{text}\x1b[0m")
+    format!("{style}{text}{style:#}")
 }
 
 /// A line on stderr that counts the steps of a long plan as it runs, then
@@ -86,16 +86,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_color_and_a_dumb_terminal_turn_colour_off() {
-        assert!(allowed(None, Some("xterm".into())));
-        assert!(!allowed(Some("1".into()), Some("xterm".into())));
-        // An empty NO_COLOR does not count (no-color.org).
-        assert!(allowed(Some("".into()), None));
-        assert!(!allowed(None, Some("dumb".into())));
-    }
-
-    #[test]
     fn paint_wraps_only_when_on() {
+        assert_eq!(
+            paint("nsnet:", Tone::Bad, true),
+            "\x1b[1m\x1b[31mnsnet:\x1b[0m"
+        );
         assert_eq!(paint("FAIL", Tone::Bad, false), "FAIL");
         assert_eq!(paint("ok", Tone::Good, true), "\x1b[32mok\x1b[0m");
     }
