@@ -121,7 +121,7 @@ pub enum NatCmd {
         #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
         bridge: IfName,
         /// Only through this interface (default: any interface but the bridge)
-        #[arg(long, value_parser = parse_ifname)]
+        #[arg(long)]
         out: Option<IfName>,
     },
     /// Remove the bridge's NAT, and put back what nat up changed
@@ -137,7 +137,6 @@ pub enum PublishCmd {
     /// Publish ports of a namespace: HOSTPORT:PORT, optionally /tcp (default) or /udp
     Add {
         /// The namespace, on an nsnet bridge
-        #[arg(value_parser = parse_ns)]
         ns: NsName,
         /// Mappings such as 8080:80 or 5353:53/udp
         #[arg(required = true, value_name = "HOSTPORT:PORT[/PROTO]")]
@@ -152,7 +151,6 @@ pub enum PublishCmd {
     /// Stop publishing host ports of a namespace
     Del {
         /// The namespace
-        #[arg(value_parser = parse_ns)]
         ns: NsName,
         /// Host ports such as 8080 or 5353/udp
         #[arg(required = true, value_name = "HOSTPORT[/PROTO]")]
@@ -167,13 +165,13 @@ pub enum NetnsCmd {
     /// Create namespaces, with loopback up (existing ones are left as they are)
     Add {
         /// Names of the namespaces
-        #[arg(required = true, value_name = "NAME", value_parser = parse_ns)]
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<NsName>,
     },
     /// Delete namespaces nsnet created, with their bridge ports and cables
     Del {
         /// Names of the namespaces
-        #[arg(required = true, value_name = "NAME", value_parser = parse_ns)]
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<NsName>,
         /// Delete even while processes run inside (they keep running, cut off from every network)
         #[arg(long)]
@@ -184,7 +182,6 @@ pub enum NetnsCmd {
     /// Run a command inside a namespace; its exit status becomes nsnet's
     Exec {
         /// The namespace
-        #[arg(value_parser = parse_ns)]
         name: NsName,
         /// The command and its arguments, after `--`
         #[arg(
@@ -198,7 +195,6 @@ pub enum NetnsCmd {
     /// Give a running process's network namespace a name (e.g. a Docker container's)
     Attach {
         /// The name to give it
-        #[arg(value_parser = parse_ns)]
         name: NsName,
         /// The process, e.g. `docker inspect -f '{{.State.Pid}}' box`
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -207,7 +203,6 @@ pub enum NetnsCmd {
     /// Remove a name made by `attach`, leaving the process and its namespace alone
     Detach {
         /// The name
-        #[arg(value_parser = parse_ns)]
         name: NsName,
     },
 }
@@ -217,20 +212,17 @@ pub enum VethCmd {
     /// Lay a cable between A and B (either may be `host`), both ends up
     Add {
         /// One end: a namespace, or `host`
-        #[arg(value_parser = parse_end)]
         a: End,
         /// The other end: a namespace, or `host`
-        #[arg(value_parser = parse_end)]
         b: End,
         /// Address the ends: A gets the subnet's first host address, B the second
-        #[arg(long, value_parser = parse_subnet)]
+        #[arg(long, value_parser = validate::subnet)]
         subnet: Option<Ipv4Net>,
     },
     /// Remove the cable between A and B (both ends), and namespaces made only for it
     Del {
-        #[arg(value_parser = parse_end)]
         a: End,
-        #[arg(value_parser = parse_end)]
+
         b: End,
         /// Delete namespaces made for the cable even while processes run inside
         #[arg(long)]
@@ -249,32 +241,32 @@ pub enum BridgeCmd {
 #[derive(Debug, Args)]
 pub struct BridgeUp {
     /// Namespaces to plug in, addressed in this order
-    #[arg(required = true, value_name = "NS", value_parser = parse_ns)]
+    #[arg(required = true, value_name = "NS")]
     pub namespaces: Vec<NsName>,
     /// The bridge
     #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
     pub bridge: IfName,
     /// The bridge's subnet (default: a free /24 from 10.200.0.0/16, 172.30.0.0/16, 192.168.200.0/21)
-    #[arg(long, value_parser = parse_subnet)]
+    #[arg(long, value_parser = validate::subnet)]
     pub subnet: Option<Ipv4Net>,
     /// The name of the interface inside each namespace
-    #[arg(long, default_value = "eth0", value_parser = parse_ifname)]
+    #[arg(long, default_value = "eth0")]
     pub ifname: IfName,
     /// Also give the bridge outbound NAT, as `nsnet nat up` does
     #[arg(long)]
     pub nat: bool,
     /// With --nat: masquerade only traffic leaving through this interface
-    #[arg(long, requires = "nat", value_parser = parse_ifname)]
+    #[arg(long, requires = "nat")]
     pub out: Option<IfName>,
     /// Also publish a port of a namespace, as `nsnet publish add` does (repeatable)
-    #[arg(long, value_name = "NS=HOSTPORT:PORT[/PROTO]", value_parser = parse_ns_mapping)]
+    #[arg(long, value_name = "NS=HOSTPORT:PORT[/PROTO]")]
     pub publish: Vec<NsMapping>,
 }
 
 #[derive(Debug, Args)]
 pub struct BridgeDown {
     /// Namespaces to take off (default: all, and the bridge itself)
-    #[arg(value_name = "NS", value_parser = parse_ns)]
+    #[arg(value_name = "NS")]
     pub namespaces: Vec<NsName>,
     /// The bridge
     #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
@@ -282,26 +274,6 @@ pub struct BridgeDown {
     /// Delete namespaces nsnet made even while processes run inside
     #[arg(long)]
     pub force: bool,
-}
-
-fn parse_ns(s: &str) -> Result<NsName, validate::InputError> {
-    s.parse()
-}
-
-fn parse_ns_mapping(s: &str) -> Result<NsMapping, validate::InputError> {
-    s.parse()
-}
-
-fn parse_end(s: &str) -> Result<End, validate::InputError> {
-    s.parse()
-}
-
-fn parse_ifname(s: &str) -> Result<IfName, validate::InputError> {
-    s.parse()
-}
-
-fn parse_subnet(s: &str) -> Result<Ipv4Net, validate::InputError> {
-    validate::subnet(s)
 }
 
 #[cfg(test)]
