@@ -17,7 +17,7 @@
 //! long before (letters, digits, `_.-`); `key` checks again and leaves any
 //! other command to run on its own.
 
-use crate::exec::runner::RunError;
+use crate::exec::runner::{Exit, RunError};
 use crate::plan::cmd::{Cmd, Tool};
 
 /// What commands must have in common to share one process.
@@ -112,7 +112,7 @@ pub fn failure(key: &Key, cmds: &[&Cmd], error: RunError) -> Failure {
         _ => String::new(),
     };
     let blame = |i: usize, message: String| {
-        let (cmd, status) = (cmds[i].to_string(), "in a batch".to_string());
+        let (cmd, status) = (cmds[i].to_string(), Exit::InBatch);
         let stderr = if message.is_empty() {
             "no error output".to_string()
         } else {
@@ -252,7 +252,7 @@ mod tests {
     fn failed(stderr: &str) -> RunError {
         RunError::Failed {
             cmd: "batch".into(),
-            status: "exit status 1".into(),
+            status: Exit::Code(1),
             stderr: stderr.into(),
         }
     }

@@ -16,13 +16,26 @@
 //! there is nothing left to do but drop the journal.
 
 use crate::exec;
+use crate::exec::runner::RunError;
 use crate::exec::runner::Runner;
 use crate::model::state::State;
 use crate::plan::Plan;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// Recovery that could not undo everything: what failed, kept as errors.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "an earlier nsnet was stopped after {done} of {total} steps; undoing them failed for: {} (see `nsnet status`)",
+    errors.iter().map(|e| format!("[{e}]")).collect::<Vec<_>>().join(" ")
+)]
+pub struct Unrecovered {
+    pub done: usize,
+    pub total: usize,
+    pub errors: Vec<RunError>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -128,11 +141,12 @@ impl Journal {
         let errors = exec::rollback(&entry.plan, certain, done, runner, &mut applied);
         self.end();
         if !errors.is_empty() {
-            let list: Vec<String> = errors.iter().map(|e| format!("[{e}]")).collect();
-            bail!(
-                "an earlier nsnet was stopped after {done} of {total} steps; undoing them failed for: {} (see `nsnet status`)",
-                list.join(" ")
-            );
+            return Err(Unrecovered {
+                done,
+                total,
+                errors,
+            }
+            .into());
         }
         Ok(Some(format!(
             "an earlier nsnet was stopped after {done} of {total} steps; undid them"

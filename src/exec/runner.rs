@@ -36,9 +36,26 @@ pub enum RunError {
     #[error("`{cmd}` failed ({status}): {stderr}")]
     Failed {
         cmd: String,
-        status: String,
+        status: Exit,
         stderr: String,
     },
+}
+
+/// How a command that failed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Exit {
+    /// It exited with this non-zero status.
+    #[error("exit status {0}")]
+    Code(i32),
+    /// A signal ended it.
+    #[error("killed by a signal")]
+    Signal,
+    /// It was one line of a batch that `ip` or `sysctl` named as failing.
+    #[error("in a batch")]
+    InBatch,
+    /// It never ran: `NSNET_FAIL_AT` made this step fail.
+    #[error("NSNET_FAIL_AT")]
+    Injected,
 }
 
 /// Runs commands to completion and returns their standard output.
@@ -111,8 +128,8 @@ impl Runner for System {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stderr = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
         let status = match output.status.code() {
-            Some(code) => format!("exit status {code}"),
-            None => "killed by a signal".to_string(),
+            Some(code) => Exit::Code(code),
+            None => Exit::Signal,
         };
         tracing::debug!("failed: {cmd}: {status}: {stderr}");
         Err(RunError::Failed {
@@ -184,7 +201,7 @@ impl Runner for Recorder {
         .map(|()| String::new())
         .map_err(|stderr| RunError::Failed {
             cmd: cmd.to_string(),
-            status: "exit status 2".into(),
+            status: Exit::Code(2),
             stderr,
         })
     }

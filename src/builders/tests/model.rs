@@ -269,7 +269,7 @@ impl Runner for ModelRunner<'_> {
             .map(|()| String::new())
             .map_err(|why| RunError::Failed {
                 cmd: cmd.to_string(),
-                status: "model".into(),
+                status: crate::exec::runner::Exit::Code(2),
                 stderr: why,
             })
     }
