@@ -164,3 +164,45 @@ fn published_lines(views: &[PublishedPort]) -> Vec<String> {
     };
     views.iter().map(line).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fixture::Fixture;
+    use crate::host::{Wants, observe_in};
+
+    #[test]
+    fn netns_list_lines() {
+        let mut f = Fixture::load("drift");
+        let host = observe_in(&mut f.runner, &f.roots, Wants::default()).unwrap();
+        let lines: Vec<String> = status::listed(&f.state, &host)
+            .iter()
+            .map(namespace_line)
+            .collect();
+        let pid = f.state.namespaces.values().find_map(|e| e.pid).unwrap();
+        let sleeper = format!("{:<16} attached:{pid}", "sleeper");
+        assert_eq!(
+            lines,
+            [
+                "blue             nsnet            eth0 10.200.0.3/24 on nsnet0, vc-host 10.6.0.2/30 to host",
+                "green            nsnet,missing    vc-red 10.5.0.2/30 to red",
+                "red              nsnet            eth0 10.200.0.2/24 on nsnet0, vc-green 10.5.0.1/30 to green",
+                sleeper.as_str(),
+                "theirs           external",
+            ]
+        );
+    }
+
+    #[test]
+    fn publish_list_lines() {
+        let f = Fixture::load("clean");
+        let lines = published_lines(&status::published(&f.state, |_, _| true));
+        assert_eq!(
+            lines,
+            [
+                "*:8080/tcp               -> red 10.200.0.2:80 on nsnet0",
+                "*:5353/udp               -> red 10.200.0.2:53 on nsnet0",
+            ]
+        );
+    }
+}
