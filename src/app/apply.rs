@@ -126,7 +126,7 @@ pub fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
     let host = host::observe(runner, wants)?;
     warn(g, &host);
     let names: Vec<String> = host.namespaces.iter().cloned().collect();
-    let world = host::live::read_world(runner, &names)?;
+    let world = host::live::read_world(runner, &names, &state)?;
     let mut status = status::build(&state, &world, &host);
     if let Some((done, total)) = Journal::at(&Store::dir()).pending() {
         status.drift.insert(

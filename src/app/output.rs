@@ -1,133 +1,24 @@
 //! Results on stdout: a short table for people, or JSON (`--json`) for
-//! scripts. Diagnostics never go here.
+//! scripts, both from the typed views in `report::status`. Diagnostics never
+//! go here.
 
 use crate::cli::Global;
 use crate::host::Host;
 use crate::model::state::{Bridge, Cable, State};
 use crate::model::validate::{End, IfName, NsName};
+use crate::report::status::{self, ListedNs, Origin, PortView, PublishedPort};
 use anyhow::Result;
 use serde::Serialize;
 use std::net::Ipv4Addr;
-
-#[derive(Serialize)]
-struct NamespaceView {
-    name: String,
-    /// `nsnet` (created by nsnet), `attached` (to a process), `external`.
-    origin: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pid: Option<u32>,
-    /// Whether it exists on the host right now.
-    present: bool,
-    interfaces: Vec<InterfaceView>,
-}
-
-#[derive(Serialize)]
-struct InterfaceView {
-    ifname: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bridge: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer: Option<String>,
-}
-
-#[derive(Serialize)]
-struct BridgeView<'a> {
-    name: &'a IfName,
-    subnet: String,
-    gateway: Ipv4Addr,
-    ports: Vec<PortView<'a>>,
-    /// Outbound NAT: `null` when off; `out` is `null` for "any interface".
-    nat: Option<&'a crate::model::state::Nat>,
-    published: Vec<PublishedView<'a>>,
-}
-
-#[derive(Serialize)]
-struct PortView<'a> {
-    namespace: &'a NsName,
-    ifname: &'a IfName,
-    host_ifname: &'a IfName,
-    address: Ipv4Addr,
-}
 
 fn print_json(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn cable_ends(state: &State, ns: &str) -> Vec<InterfaceView> {
-    let mut out = Vec::new();
-    for cable in &state.cables {
-        let ends = [
-            (&cable.a, &cable.a_ifname, &cable.b, 0),
-            (&cable.b, &cable.b_ifname, &cable.a, 1),
-        ];
-        for (end, ifname, peer, index) in ends {
-            if end.ns() == Some(ns) {
-                let address = cable.subnet.map(|s| {
-                    format!(
-                        "{}/{}",
-                        s.hosts().nth(index).expect("two hosts"),
-                        s.prefix_len()
-                    )
-                });
-                out.push(InterfaceView {
-                    ifname: ifname.to_string(),
-                    address,
-                    bridge: None,
-                    peer: Some(peer.to_string()),
-                });
-            }
-        }
-    }
-    out
-}
-
-fn namespace_views(state: &State, host: &Host) -> Vec<NamespaceView> {
-    let mut names: Vec<String> = host.namespaces.iter().cloned().collect();
-    names.extend(state.namespaces.keys().map(ToString::to_string));
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .map(|name| {
-            let entry = state
-                .namespaces
-                .iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, e)| e);
-            let mut interfaces: Vec<InterfaceView> = state
-                .bridges
-                .iter()
-                .flat_map(|(b, br)| br.ports.iter().map(move |p| (b, br, p)))
-                .filter(|(_, _, p)| p.ns.as_str() == name)
-                .map(|(b, br, p)| InterfaceView {
-                    ifname: p.ifname.to_string(),
-                    address: Some(format!("{}/{}", p.address, br.subnet.prefix_len())),
-                    bridge: Some(b.to_string()),
-                    peer: None,
-                })
-                .collect();
-            interfaces.extend(cable_ends(state, &name));
-            NamespaceView {
-                origin: match entry {
-                    None => "external",
-                    Some(e) if e.pid.is_some() => "attached",
-                    Some(_) => "nsnet",
-                },
-                pid: entry.and_then(|e| e.pid),
-                present: host.has_ns(&name),
-                interfaces,
-                name,
-            }
-        })
-        .collect()
-}
-
 /// Namespaces: all of them, or only `only`.
 pub fn namespaces(g: &Global, state: &State, host: &Host, only: Option<&[NsName]>) -> Result<()> {
-    let mut views = namespace_views(state, host);
+    let mut views = status::listed(state, host);
     if let Some(only) = only {
         views.retain(|v| only.iter().any(|n| n.as_str() == v.name));
     }
@@ -138,34 +29,50 @@ pub fn namespaces(g: &Global, state: &State, host: &Host, only: Option<&[NsName]
         return Ok(());
     }
     for v in views {
-        let mut origin = v.origin.to_string();
-        if let Some(pid) = v.pid {
-            origin = format!("attached:{pid}");
-        }
-        if !v.present {
-            origin.push_str(",missing");
-        }
-        let ifaces: Vec<String> = v
-            .interfaces
-            .iter()
-            .map(|i| {
-                let mut text = i.ifname.clone();
-                if let Some(a) = &i.address {
-                    text.push_str(&format!(" {a}"));
-                }
-                if let Some(b) = &i.bridge {
-                    text.push_str(&format!(" on {b}"));
-                }
-                if let Some(p) = &i.peer {
-                    text.push_str(&format!(" to {p}"));
-                }
-                text
-            })
-            .collect();
-        let line = format!("{:<16} {:<16} {}", v.name, origin, ifaces.join(", "));
-        println!("{}", line.trim_end());
+        println!("{}", namespace_line(&v));
     }
     Ok(())
+}
+
+/// `red              nsnet            eth0 10.200.0.2/24 on nsnet0`.
+fn namespace_line(v: &ListedNs) -> String {
+    let mut origin = match v.origin {
+        Origin::Attached { pid } => format!("attached:{pid}"),
+        origin => origin.to_string(),
+    };
+    if !v.present {
+        origin.push_str(",missing");
+    }
+    let ifaces: Vec<String> = v
+        .interfaces
+        .iter()
+        .map(|i| {
+            let mut text = i.ifname.to_string();
+            if let Some(a) = &i.address {
+                text.push_str(&format!(" {a}"));
+            }
+            if let Some(b) = &i.bridge {
+                text.push_str(&format!(" on {b}"));
+            }
+            if let Some(p) = &i.peer {
+                text.push_str(&format!(" to {p}"));
+            }
+            text
+        })
+        .collect();
+    let line = format!("{:<16} {:<16} {}", v.name, origin, ifaces.join(", "));
+    line.trim_end().to_string()
+}
+
+#[derive(Serialize)]
+struct BridgeView<'a> {
+    name: &'a IfName,
+    subnet: String,
+    gateway: Ipv4Addr,
+    ports: Vec<PortView>,
+    /// Outbound NAT: `null` when off; `{}` for "any interface".
+    nat: Option<&'a crate::model::state::Nat>,
+    published: Vec<PublishedPort>,
 }
 
 /// A bridge and its ports, after `bridge up`.
@@ -177,18 +84,9 @@ pub fn bridge(g: &Global, state: &State, name: &IfName) -> Result<()> {
         name,
         subnet: br.subnet.to_string(),
         gateway: br.gateway,
-        ports: br
-            .ports
-            .iter()
-            .map(|p| PortView {
-                namespace: &p.ns,
-                ifname: &p.ifname,
-                host_ifname: &p.host_ifname,
-                address: p.address,
-            })
-            .collect(),
+        ports: status::ports(br),
         nat: br.nat.as_ref(),
-        published: published_views(state, |_, b| b == name),
+        published: status::published(state, |_, b| b == name),
     };
     if g.json {
         return print_json(&view);
@@ -229,15 +127,8 @@ pub fn cable(g: &Global, state: &State, a: &End, b: &End) -> Result<()> {
         return Ok(());
     }
     let addr = |i: usize| {
-        c.subnet
-            .map(|s| {
-                format!(
-                    " {}/{}",
-                    s.hosts().nth(i).expect("two hosts"),
-                    s.prefix_len()
-                )
-            })
-            .unwrap_or_default()
+        let address = status::cable_address(c, i);
+        address.map(|a| format!(" {a}")).unwrap_or_default()
     };
     println!(
         "{} {}{} <-> {} {}{}",
@@ -251,21 +142,9 @@ pub fn cable(g: &Global, state: &State, a: &End, b: &End) -> Result<()> {
     Ok(())
 }
 
-#[derive(Serialize)]
-struct PublishedView<'a> {
-    /// `null`: every address of the host.
-    host_ip: Option<Ipv4Addr>,
-    host_port: u16,
-    proto: crate::model::ports::Proto,
-    namespace: &'a NsName,
-    address: Ipv4Addr,
-    port: u16,
-    bridge: &'a IfName,
-}
-
 /// Published ports: all of them, or those of namespace `only`.
 pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()> {
-    let views = published_views(state, |ns, _| only.is_none_or(|o| o == ns));
+    let views = status::published(state, |ns, _| only.is_none_or(|o| o == ns));
     if g.json {
         return print_json(&views);
     }
@@ -277,44 +156,53 @@ pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()>
     Ok(())
 }
 
-/// The published ports that `keep(namespace, bridge)` selects.
-fn published_views<'a>(
-    state: &'a State,
-    keep: impl Fn(&NsName, &IfName) -> bool,
-) -> Vec<PublishedView<'a>> {
-    let mut views = Vec::new();
-    for (name, bridge) in &state.bridges {
-        for p in bridge.published.iter().filter(|p| keep(&p.ns, name)) {
-            let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) else {
-                continue;
-            };
-            views.push(PublishedView {
-                host_ip: p.host_ip,
-                host_port: p.host_port,
-                proto: p.proto,
-                namespace: &p.ns,
-                address: port.address,
-                port: p.port,
-                bridge: name,
-            });
-        }
-    }
-    views
+/// `*:8080/tcp               -> red 10.200.0.2:80 on nsnet0`.
+fn published_lines(views: &[PublishedPort]) -> Vec<String> {
+    let line = |v: &PublishedPort| {
+        let (ns, address, port, bridge) = (&v.namespace, v.address, v.port, &v.bridge);
+        format!("{:<24} -> {ns} {address}:{port} on {bridge}", v.from())
+    };
+    views.iter().map(line).collect()
 }
 
-fn published_lines(views: &[PublishedView]) -> Vec<String> {
-    views
-        .iter()
-        .map(|v| {
-            let host = v
-                .host_ip
-                .map(|ip| ip.to_string())
-                .unwrap_or_else(|| "*".into());
-            let from = format!("{host}:{}/{}", v.host_port, v.proto);
-            format!(
-                "{from:<24} -> {} {}:{} on {}",
-                v.namespace, v.address, v.port, v.bridge
-            )
-        })
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fixture::Fixture;
+    use crate::host::{Wants, observe_in};
+
+    #[test]
+    fn netns_list_lines() {
+        let mut f = Fixture::load("drift");
+        let host = observe_in(&mut f.runner, &f.roots, Wants::default()).unwrap();
+        let lines: Vec<String> = status::listed(&f.state, &host)
+            .iter()
+            .map(namespace_line)
+            .collect();
+        let pid = f.state.namespaces.values().find_map(|e| e.pid).unwrap();
+        let sleeper = format!("{:<16} attached:{pid}", "sleeper");
+        assert_eq!(
+            lines,
+            [
+                "blue             nsnet            eth0 10.200.0.3/24 on nsnet0, vc-host 10.6.0.2/30 to host",
+                "green            nsnet,missing    vc-red 10.5.0.2/30 to red",
+                "red              nsnet            eth0 10.200.0.2/24 on nsnet0, vc-green 10.5.0.1/30 to green",
+                sleeper.as_str(),
+                "theirs           external",
+            ]
+        );
+    }
+
+    #[test]
+    fn publish_list_lines() {
+        let f = Fixture::load("clean");
+        let lines = published_lines(&status::published(&f.state, |_, _| true));
+        assert_eq!(
+            lines,
+            [
+                "*:8080/tcp               -> red 10.200.0.2:80 on nsnet0",
+                "*:5353/udp               -> red 10.200.0.2:53 on nsnet0",
+            ]
+        );
+    }
 }

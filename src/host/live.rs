@@ -1,13 +1,19 @@
 //! Reading every namespace's interfaces, addresses and routes from the live
-//! kernel (`ip -j`, never parsed text), and working out where each veth's
-//! other end is: the kernel reports a peer as (namespace id, ifindex), and the
-//! ids are local to the namespace that reports them.
+//! kernel (one `ip -j -batch -` per namespace, deserialised, never parsed by
+//! hand), and working out where each veth's other end is: the kernel reports
+//! a peer as (namespace id, ifindex), and the ids are local to the namespace
+//! that reports them. Addresses are `IpNet`s of either family.
 
 use crate::exec::runner::Runner;
+use crate::host::identity::Roots;
+use crate::model::state::State;
 use crate::plan::cmd::{Cmd, Tool};
 use anyhow::{Context, Result};
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
 
 /// One interface as `ip -j addr show` reports it.
 #[derive(Clone, Debug, Deserialize)]
@@ -22,22 +28,21 @@ pub struct Iface {
     pub master: Option<String>,
     #[serde(default)]
     pub flags: Vec<String>,
-    #[serde(default)]
-    pub addr_info: Vec<AddrInfo>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct AddrInfo {
-    pub family: String,
-    pub local: String,
-    pub prefixlen: u8,
+    /// Its addresses with their prefix length, IPv4 and IPv6, as listed.
+    #[serde(default, rename = "addr_info", deserialize_with = "addresses")]
+    pub addresses: Vec<IpNet>,
 }
 
 impl Iface {
-    /// IPv4 addresses, as `10.200.0.2/24`.
-    pub fn ipv4(&self) -> Vec<String> {
-        let v4 = self.addr_info.iter().filter(|a| a.family == "inet");
-        v4.map(|a| format!("{}/{}", a.local, a.prefixlen)).collect()
+    /// Its IPv4 addresses, in the kernel's order.
+    pub fn ipv4_addresses(&self) -> Vec<IpNet> {
+        let v4 = self.addresses.iter().filter(|a| matches!(a, IpNet::V4(_)));
+        v4.copied().collect()
+    }
+
+    /// Whether it has address `net` (address and prefix length).
+    pub fn has_address(&self, net: IpNet) -> bool {
+        self.addresses.contains(&net)
     }
 
     pub fn is_up(&self) -> bool {
@@ -45,11 +50,51 @@ impl Iface {
     }
 }
 
-#[derive(Deserialize)]
-struct JsonRoute {
-    dst: String,
-    gateway: Option<String>,
-    dev: Option<String>,
+/// `addr_info` entries as `local/prefixlen`; entries without a local address
+/// are skipped.
+fn addresses<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    struct AddrInfo {
+        local: Option<IpAddr>,
+        prefixlen: u8,
+    }
+    let infos = Vec::<AddrInfo>::deserialize(d)?;
+    let net = |a: AddrInfo| Some(IpNet::new(a.local?, a.prefixlen));
+    let nets = infos.into_iter().filter_map(net);
+    nets.collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+/// One route of a namespace, shown as `ip route` would print its start:
+/// `default via 10.200.0.1 dev eth0`, `10.200.0.0/24 dev eth0`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct LiveRoute {
+    /// `default`, a prefix, or an address (a host route).
+    pub dst: String,
+    #[serde(default)]
+    pub gateway: Option<IpAddr>,
+    #[serde(default)]
+    pub dev: Option<String>,
+}
+
+impl fmt::Display for LiveRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.dst)?;
+        if let Some(gw) = self.gateway {
+            write!(f, " via {gw}")?;
+        }
+        if let Some(dev) = &self.dev {
+            write!(f, " dev {dev}")?;
+        }
+        Ok(())
+    }
+}
+
+/// As its text: scripts read `routes[]` as strings.
+impl Serialize for LiveRoute {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Deserialize)]
@@ -68,17 +113,18 @@ struct JsonNetns {
 #[derive(Clone, Debug, Default)]
 pub struct Netns {
     pub ifaces: Vec<Iface>,
-    /// `default via 10.200.0.1 dev eth0`, `10.200.0.0/24 dev eth0`.
-    pub routes: Vec<String>,
+    pub routes: Vec<LiveRoute>,
     /// Names of the namespaces this one knows by id.
     pub ids: BTreeMap<i32, String>,
 }
 
-/// The host and every named namespace.
+/// The host and every named namespace that could be read.
 #[derive(Clone, Debug, Default)]
 pub struct World {
     pub host: Netns,
     pub namespaces: BTreeMap<String, Netns>,
+    /// Of the processes the record attached names to, those that have exited.
+    pub exited: BTreeSet<u32>,
 }
 
 /// Where a veth's other end is.
@@ -90,67 +136,63 @@ pub struct Peer {
     /// The bridge the other end is plugged into, if any.
     pub bridge: Option<String>,
     /// Its IPv4 addresses.
-    pub addresses: Vec<String>,
+    pub addresses: Vec<IpNet>,
 }
 
 /// What one namespace is asked, in one `ip -j [-n NS] -batch -`: each line
 /// prints one JSON array (`[]` when empty), in this order. `route show`
-/// lists IPv4 routes unless told otherwise.
-const QUESTIONS: [&str; 3] = ["addr show", "route show", "netns list-id"];
+/// lists IPv4 routes unless told otherwise. The host names the namespaces it
+/// knows by id with `netns list`, a named namespace with `netns list-id`.
+pub fn questions(ns: Option<&str>) -> Cmd {
+    let mut args = vec!["-j".to_string()];
+    let ids = match ns {
+        Some(ns) => {
+            args.extend(["-n".to_string(), ns.to_string()]);
+            "netns list-id"
+        }
+        None => "netns list",
+    };
+    args.extend(["-batch".to_string(), "-".to_string()]);
+    Cmd {
+        stdin: Some(format!("addr show\nroute show\n{ids}\n")),
+        ..Cmd::new(Tool::Ip, args)
+    }
+}
+
+/// The JSON documents of a batch's output, one per question, in order.
+struct Answers<'a> {
+    cmd: &'a Cmd,
+    values: serde_json::StreamDeserializer<'a, serde_json::de::StrRead<'a>, serde_json::Value>,
+}
+
+impl Answers<'_> {
+    fn next<T: for<'de> Deserialize<'de>>(&mut self, what: &str) -> Result<T> {
+        let context = || format!("cannot read the output of `{}` ({what})", self.cmd);
+        let value = self.values.next().transpose().with_context(context)?;
+        let value = value.with_context(|| format!("{}: it printed nothing", context()))?;
+        serde_json::from_value(value).with_context(context)
+    }
+}
 
 fn read(runner: &mut dyn Runner, ns: Option<&str>) -> Result<Netns> {
-    let mut args = vec!["-j".to_string()];
-    if let Some(ns) = ns {
-        args.extend(["-n".to_string(), ns.to_string()]);
-    }
-    args.extend(["-batch".to_string(), "-".to_string()]);
-    let lines = match ns {
-        Some(_) => QUESTIONS.join("\n"),
-        // The host names the namespaces it knows by id with `netns list`.
-        None => [QUESTIONS[0], QUESTIONS[1], "netns list"].join("\n"),
-    };
-    let cmd = Cmd {
-        stdin: Some(lines + "\n"),
-        ..Cmd::new(Tool::Ip, args)
-    };
+    let cmd = questions(ns);
     let text = runner.run(&cmd)?;
-    let context = || format!("cannot read the output of `{cmd}`");
-    let mut answers = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
-    let mut next = || -> Result<serde_json::Value> {
-        answers
-            .next()
-            .transpose()
-            .with_context(context)?
-            .with_context(context)
+    let mut answers = Answers {
+        cmd: &cmd,
+        values: serde_json::Deserializer::from_str(&text).into_iter(),
     };
-    let ifaces: Vec<Iface> = serde_json::from_value(next()?).with_context(context)?;
-    let routes: Vec<JsonRoute> = serde_json::from_value(next()?).with_context(context)?;
-    let routes = routes
-        .into_iter()
-        .map(|r| {
-            let mut text = r.dst;
-            if let Some(gw) = r.gateway {
-                text.push_str(&format!(" via {gw}"));
-            }
-            if let Some(dev) = r.dev {
-                text.push_str(&format!(" dev {dev}"));
-            }
-            text
-        })
-        .collect();
+    let ifaces: Vec<Iface> = answers.next("addr show")?;
+    let routes: Vec<LiveRoute> = answers.next("route show")?;
     let ids = match ns {
         Some(_) => {
-            let ids: Vec<JsonNsid> = serde_json::from_value(next()?).with_context(context)?;
-            ids.into_iter()
-                .filter_map(|i| Some((i.nsid, i.name?)))
-                .collect()
+            let ids: Vec<JsonNsid> = answers.next("netns list-id")?;
+            let id = |i: JsonNsid| Some((i.nsid, i.name?));
+            ids.into_iter().filter_map(id).collect()
         }
         None => {
-            let named: Vec<JsonNetns> = serde_json::from_value(next()?).with_context(context)?;
-            named
-                .into_iter()
-                .filter_map(|n| Some((n.id?, n.name)))
-                .collect()
+            let named: Vec<JsonNetns> = answers.next("netns list")?;
+            let id = |n: JsonNetns| Some((n.id?, n.name));
+            named.into_iter().filter_map(id).collect()
         }
     };
     Ok(Netns {
@@ -160,9 +202,20 @@ fn read(runner: &mut dyn Runner, ns: Option<&str>) -> Result<Netns> {
     })
 }
 
-/// Reads the host and each of `names`; a namespace that cannot be read (gone
+/// Reads the host and each of `names`, and which of the processes `state`
+/// attached names to have exited; a namespace that cannot be read (gone
 /// since it was listed) is left out.
-pub fn read_world(runner: &mut dyn Runner, names: &[String]) -> Result<World> {
+pub fn read_world(runner: &mut dyn Runner, names: &[String], state: &State) -> Result<World> {
+    read_world_in(runner, &Roots::system(), names, state)
+}
+
+/// `read_world`, with the filesystem read under `roots`.
+pub fn read_world_in(
+    runner: &mut dyn Runner,
+    roots: &Roots,
+    names: &[String],
+    state: &State,
+) -> Result<World> {
     let host = read(runner, None)?;
     let mut namespaces = BTreeMap::new();
     for name in names {
@@ -170,7 +223,12 @@ pub fn read_world(runner: &mut dyn Runner, names: &[String]) -> Result<World> {
             namespaces.insert(name.clone(), ns);
         }
     }
-    Ok(World { host, namespaces })
+    let exited = roots.exited(state.namespaces.values().filter_map(|e| e.pid));
+    Ok(World {
+        host,
+        namespaces,
+        exited,
+    })
 }
 
 impl World {
@@ -179,6 +237,11 @@ impl World {
             None => Some(&self.host),
             Some(name) => self.namespaces.get(name),
         }
+    }
+
+    /// The interface `ifname` of the host.
+    pub fn host_iface(&self, ifname: &str) -> Option<&Iface> {
+        self.host.ifaces.iter().find(|i| i.ifname == ifname)
     }
 
     /// The other end of veth `iface`, which lives in `ns` (`None`: the host).
@@ -199,7 +262,7 @@ impl World {
             ns: there,
             ifname: other.ifname.clone(),
             bridge: other.master.clone(),
-            addresses: other.ipv4(),
+            addresses: other.ipv4_addresses(),
         })
     }
 

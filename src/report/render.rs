@@ -1,75 +1,25 @@
 //! Pictures of a `Status`: the text form of `nsnet status`, and the topology
-//! for `nsnet graph` as a text tree, Graphviz DOT or Mermaid. All of them are
-//! drawn from the same list of nodes and links, so they always agree.
+//! for `nsnet graph` as a text tree, Graphviz DOT or Mermaid. The graphs are
+//! all drawn from the same list of nodes and links, so they always agree.
+//! Pure functions from a `Status` to text.
 
-use crate::report::status::Status;
+use crate::report::status::{
+    BridgeStatus, IfaceStatus, NsStatus, Origin, PeerStatus, PublishedPort, Status,
+};
+use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-/// The text form of `nsnet status`.
+/// The text form of `nsnet status`: bridges, published ports, namespaces,
+/// then drift.
 pub fn status_text(s: &Status) -> String {
     let mut out = String::new();
     for b in &s.bridges {
-        let nat = match &b.nat {
-            None => String::new(),
-            Some(n) => format!(", nat via {}", n.out.as_deref().unwrap_or("any interface")),
-        };
-        let gone = if b.present { "" } else { " (GONE)" };
-        let _ = writeln!(
-            out,
-            "bridge {} {} gateway {}{nat}{gone}",
-            b.name, b.subnet, b.gateway
-        );
-        for p in &b.ports {
-            let _ = writeln!(
-                out,
-                "  {:<16} {:<6} {:<15} host end {}",
-                p.namespace, p.ifname, p.address, p.host_ifname
-            );
-        }
+        bridge_text(&mut out, b);
     }
-    if !s.published.is_empty() {
-        let _ = writeln!(out, "published");
-        for p in &s.published {
-            let host = p.host_ip.map_or("*".to_string(), |ip| ip.to_string());
-            let from = format!("{host}:{}/{}", p.host_port, p.proto);
-            let _ = writeln!(
-                out,
-                "  {from:<22} -> {} {}:{}",
-                p.namespace, p.address, p.port
-            );
-        }
-    }
+    published_text(&mut out, &s.published);
     for ns in &s.namespaces {
-        let origin = match (ns.origin, ns.pid) {
-            ("attached", Some(pid)) => format!("attached to pid {pid}"),
-            (origin, _) => origin.to_string(),
-        };
-        let gone = if ns.present { "" } else { ", GONE" };
-        let _ = writeln!(out, "namespace {} ({origin}{gone})", ns.name);
-        for i in &ns.interfaces {
-            let addrs = if i.addresses.is_empty() {
-                "-".to_string()
-            } else {
-                i.addresses.join(",")
-            };
-            let down = if i.up { "" } else { " (down)" };
-            let peer = match &i.peer {
-                None => String::new(),
-                Some(p) => {
-                    let on = p
-                        .bridge
-                        .as_ref()
-                        .map(|b| format!(" on {b}"))
-                        .unwrap_or_default();
-                    format!("  <-> {} {}{on}", p.namespace, p.ifname)
-                }
-            };
-            let _ = writeln!(out, "  {:<10} {addrs:<18}{down}{peer}", i.ifname);
-        }
-        for r in &ns.routes {
-            let _ = writeln!(out, "  route {r}");
-        }
+        namespace_text(&mut out, ns);
     }
     if s.drift.is_empty() {
         let _ = writeln!(out, "no drift: the host matches nsnet's record");
@@ -80,6 +30,88 @@ pub fn status_text(s: &Status) -> String {
         }
     }
     out
+}
+
+fn bridge_text(out: &mut String, b: &BridgeStatus) {
+    let nat = match &b.nat {
+        None => String::new(),
+        Some(n) => {
+            let via = n.out.as_ref().map_or("any interface", |o| o.as_str());
+            format!(", nat via {via}")
+        }
+    };
+    let gone = if b.present { "" } else { " (GONE)" };
+    let (name, subnet, gateway) = (&b.name, b.subnet, b.gateway);
+    let _ = writeln!(out, "bridge {name} {subnet} gateway {gateway}{nat}{gone}");
+    for p in &b.ports {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<6} {:<15} host end {}",
+            p.namespace, p.ifname, p.address, p.host_ifname
+        );
+    }
+}
+
+fn published_text(out: &mut String, published: &[PublishedPort]) {
+    if published.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "published");
+    for p in published {
+        let from = p.from();
+        let (ns, address, port) = (&p.namespace, p.address, p.port);
+        let _ = writeln!(out, "  {from:<22} -> {ns} {address}:{port}");
+    }
+}
+
+fn namespace_text(out: &mut String, ns: &NsStatus) {
+    let origin = match ns.origin {
+        Origin::Attached { pid } => format!("attached to pid {pid}"),
+        origin => origin.to_string(),
+    };
+    let gone = if ns.present { "" } else { ", GONE" };
+    let _ = writeln!(out, "namespace {} ({origin}{gone})", ns.name);
+    for i in &ns.interfaces {
+        let _ = writeln!(out, "{}", iface_line(i));
+    }
+    for r in &ns.routes {
+        let _ = writeln!(out, "  route {r}");
+    }
+}
+
+/// `  eth0       10.200.0.2/24       <-> host nv-red on nsnet0`.
+fn iface_line(i: &IfaceStatus) -> String {
+    let addrs = match i.addresses.is_empty() {
+        true => "-".to_string(),
+        false => join(&i.addresses),
+    };
+    let down = if i.up { "" } else { " (down)" };
+    let peer = match &i.peer {
+        None => String::new(),
+        Some(p) => {
+            let on = p.bridge.as_ref().map(|b| format!(" on {b}"));
+            format!(
+                "  <-> {} {}{}",
+                p.namespace,
+                p.ifname,
+                on.unwrap_or_default()
+            )
+        }
+    };
+    format!("  {:<10} {addrs:<18}{down}{peer}", i.ifname)
+}
+
+/// Addresses as `10.5.0.1/30,10.5.0.5/30`.
+fn join(addresses: &[IpNet]) -> String {
+    let text: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+    text.join(",")
+}
+
+/// An interface and its addresses, `vc-red 10.5.0.2/30`, or only its name.
+fn end_label(ifname: &str, addresses: &[IpNet]) -> String {
+    format!("{ifname} {}", join(addresses))
+        .trim_end()
+        .to_string()
 }
 
 /// A node of the topology: the host, a bridge or a namespace.
@@ -97,7 +129,7 @@ impl Node {
             Node::Ns(name) => name.clone(),
             Node::Bridge(name) => match s.bridges.iter().find(|b| &b.name == name) {
                 Some(b) => {
-                    let prefix = b.subnet.rsplit('/').next().unwrap_or("");
+                    let prefix = b.subnet.prefix_len();
                     let nat = if b.nat.is_some() { " nat" } else { "" };
                     format!("{name} {}/{prefix}{nat}", b.gateway)
                 }
@@ -115,61 +147,63 @@ struct Link {
     label: String,
 }
 
+/// Every node and link: the host's bridges, present namespaces and the veths
+/// between them, each cable once.
 fn links(s: &Status) -> (BTreeSet<Node>, Vec<Link>) {
     let mut nodes = BTreeSet::from([Node::Host]);
     let mut links = BTreeSet::new();
     for b in &s.bridges {
-        nodes.insert(Node::Bridge(b.name.clone()));
-        links.insert(Link {
-            a: Node::Host,
-            b: Node::Bridge(b.name.clone()),
-            label: String::new(),
-        });
+        add_bridge(&mut nodes, &mut links, &b.name);
     }
     for ns in s.namespaces.iter().filter(|n| n.present) {
         nodes.insert(Node::Ns(ns.name.clone()));
         for i in &ns.interfaces {
             let Some(peer) = &i.peer else { continue };
-            let here = format!("{} {}", i.ifname, i.addresses.join(","))
-                .trim_end()
-                .to_string();
-            let link = match (peer.namespace.as_str(), &peer.bridge) {
-                ("host", Some(bridge)) => {
-                    nodes.insert(Node::Bridge(bridge.clone()));
-                    links.insert(Link {
-                        a: Node::Host,
-                        b: Node::Bridge(bridge.clone()),
-                        label: String::new(),
-                    });
-                    Link {
-                        a: Node::Bridge(bridge.clone()),
-                        b: Node::Ns(ns.name.clone()),
-                        label: here,
-                    }
-                }
-                ("host", None) => {
-                    let theirs = format!("{} {}", peer.ifname, peer.addresses.join(","));
-                    Link {
-                        a: Node::Host,
-                        b: Node::Ns(ns.name.clone()),
-                        label: format!("{} - {here}", theirs.trim_end()),
-                    }
-                }
-                (other, _) if other < ns.name.as_str() => continue, // drawn from the other side
-                (other, _) => {
-                    let theirs = format!("{} {}", peer.ifname, peer.addresses.join(","));
-                    let label = format!("{here} - {}", theirs.trim_end());
-                    Link {
-                        a: Node::Ns(ns.name.clone()),
-                        b: Node::Ns(other.to_string()),
-                        label,
-                    }
-                }
-            };
-            links.insert(link);
+            if let ("host", Some(bridge)) = (peer.namespace.as_str(), &peer.bridge) {
+                add_bridge(&mut nodes, &mut links, bridge);
+            }
+            links.extend(veth_link(ns, i, peer));
         }
     }
     (nodes, links.into_iter().collect())
+}
+
+/// Bridge `name` and its link to the host.
+fn add_bridge(nodes: &mut BTreeSet<Node>, links: &mut BTreeSet<Link>, name: &str) {
+    let bridge = Node::Bridge(name.to_string());
+    nodes.insert(bridge.clone());
+    links.insert(Link {
+        a: Node::Host,
+        b: bridge,
+        label: String::new(),
+    });
+}
+
+/// The link veth `i` of `ns` makes to its `peer`; `None` for a cable
+/// between namespaces seen from the later name (it is drawn from the other).
+fn veth_link(ns: &NsStatus, i: &IfaceStatus, peer: &PeerStatus) -> Option<Link> {
+    let here = end_label(&i.ifname, &i.addresses);
+    let theirs = end_label(&peer.ifname, &peer.addresses);
+    let node = Node::Ns(ns.name.clone());
+    let link = match (peer.namespace.as_str(), &peer.bridge) {
+        ("host", Some(bridge)) => Link {
+            a: Node::Bridge(bridge.clone()),
+            b: node,
+            label: here,
+        },
+        ("host", None) => Link {
+            a: Node::Host,
+            b: node,
+            label: format!("{theirs} - {here}"),
+        },
+        (other, _) if other < ns.name.as_str() => return None,
+        (other, _) => Link {
+            a: node,
+            b: Node::Ns(other.to_string()),
+            label: format!("{here} - {theirs}"),
+        },
+    };
+    Some(link)
 }
 
 /// The topology as a text tree: the host, its bridges with their namespaces,

@@ -1,20 +1,219 @@
-//! `status`: what nsnet manages, as the live kernel shows it, with drift
-//! flagged wherever the host no longer matches nsnet's record. Built from the
-//! record, the live world (`live::World`), the firewall and the sysctls; no
-//! I/O here. The JSON form of `Status` is a stable interface (see README).
+//! The typed view of nsnet's network that every report prints: `Status` (what
+//! nsnet manages, as the live kernel shows it, with drift flagged wherever the
+//! host no longer matches the record), and the pieces `netns list`, `publish
+//! list`, `bridge up` and the graphs share with it: where a namespace came
+//! from (`Origin`), a bridge's ports, published ports, the namespaces nsnet
+//! knows. Everything is built from values read before (the record, `Host`,
+//! `live::World`); no I/O here. The JSON form of `Status` is a stable
+//! interface (see README), and so are those of `netns list` and `publish list`.
+
+mod drift;
+#[cfg(test)]
+mod tests;
 
 use crate::host::Host;
-use crate::host::live::{Peer, World};
-use crate::model::rules;
-use crate::model::state::State;
+use crate::host::live::{Iface, LiveRoute, Netns, Peer, World};
+use crate::model::ports::Proto;
+use crate::model::state::{Bridge, Cable, Port, State};
+use crate::model::validate::{IfName, NsName};
+use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
+use std::fmt;
 use std::net::Ipv4Addr;
 
+/// Where a namespace came from. In JSON: `"origin": "nsnet"`, or
+/// `"origin": "attached", "pid": 42`, or `"origin": "external"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "origin", rename_all = "lowercase")]
+pub enum Origin {
+    /// Created by nsnet.
+    Nsnet,
+    /// A name nsnet gave to the namespace of process `pid`.
+    Attached { pid: u32 },
+    /// Not nsnet's: shown, never changed.
+    External,
+}
+
+impl Origin {
+    /// The origin of namespace `name`, by nsnet's record.
+    pub fn of(state: &State, name: &str) -> Origin {
+        match state.namespaces.iter().find(|(n, _)| n.as_str() == name) {
+            None => Origin::External,
+            Some((_, entry)) => match entry.pid {
+                Some(pid) => Origin::Attached { pid },
+                None => Origin::Nsnet,
+            },
+        }
+    }
+}
+
+/// `nsnet`, `attached` or `external`.
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Nsnet => "nsnet",
+            Origin::Attached { .. } => "attached",
+            Origin::External => "external",
+        })
+    }
+}
+
+/// One namespace on a bridge, as the record has it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PortView {
+    pub namespace: NsName,
+    pub ifname: IfName,
+    pub host_ifname: IfName,
+    pub address: Ipv4Addr,
+}
+
+/// The ports of bridge `br`.
+pub fn ports(br: &Bridge) -> Vec<PortView> {
+    let view = |p: &Port| PortView {
+        namespace: p.ns.clone(),
+        ifname: p.ifname.clone(),
+        host_ifname: p.host_ifname.clone(),
+        address: p.address,
+    };
+    br.ports.iter().map(view).collect()
+}
+
+/// The address a port gives its namespace, with the bridge's prefix length.
+pub fn port_address(br: &Bridge, port: &Port) -> IpNet {
+    let net = Ipv4Net::new(port.address, br.subnet.prefix_len());
+    IpNet::V4(net.expect("a subnet's prefix length"))
+}
+
+/// The address of end `index` (0: `a`, 1: `b`) of a cable with a subnet.
+pub fn cable_address(cable: &Cable, index: usize) -> Option<IpNet> {
+    let subnet = cable.subnet?;
+    let address = subnet.hosts().nth(index).expect("two hosts");
+    let net = Ipv4Net::new(address, subnet.prefix_len()).expect("a subnet's prefix length");
+    Some(IpNet::V4(net))
+}
+
+/// A port of a namespace published on the host.
+#[derive(Clone, Debug, Serialize)]
+pub struct PublishedPort {
+    /// `None` (`null`): every address of the host.
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub proto: Proto,
+    pub namespace: NsName,
+    /// The namespace's address on the bridge.
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub bridge: IfName,
+}
+
+impl PublishedPort {
+    /// Where it is published: `*:8080/tcp`, `192.0.2.1:53/udp`.
+    pub fn from(&self) -> String {
+        let host = self.host_ip.map_or("*".to_string(), |ip| ip.to_string());
+        format!("{host}:{}/{}", self.host_port, self.proto)
+    }
+}
+
+/// The published ports that `keep(namespace, bridge)` selects, by bridge;
+/// each reaches its namespace at the namespace's port on that bridge.
+pub fn published(state: &State, keep: impl Fn(&NsName, &IfName) -> bool) -> Vec<PublishedPort> {
+    let mut out = Vec::new();
+    for (name, bridge) in &state.bridges {
+        for p in bridge.published.iter().filter(|p| keep(&p.ns, name)) {
+            let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) else {
+                continue;
+            };
+            out.push(PublishedPort {
+                host_ip: p.host_ip,
+                host_port: p.host_port,
+                proto: p.proto,
+                namespace: p.ns.clone(),
+                address: port.address,
+                port: p.port,
+                bridge: name.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// A namespace as `netns list` shows it: from the record, and whether the
+/// host has it.
+#[derive(Debug, Serialize)]
+pub struct ListedNs {
+    pub name: String,
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// Whether it exists on the host right now.
+    pub present: bool,
+    pub interfaces: Vec<ListedIface>,
+}
+
+/// An interface nsnet gave a namespace: a bridge port or a cable's end.
+#[derive(Debug, Serialize)]
+pub struct ListedIface {
+    pub ifname: IfName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpNet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<IfName>,
+    /// The other end of a cable: `host` or a namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+/// Every namespace the host has or the record names, by name.
+pub fn listed(state: &State, host: &Host) -> Vec<ListedNs> {
+    let mut names: Vec<String> = host.namespaces.iter().cloned().collect();
+    names.extend(state.namespaces.keys().map(ToString::to_string));
+    names.sort();
+    names.dedup();
+    let listed = |name: String| ListedNs {
+        origin: Origin::of(state, &name),
+        present: host.has_ns(&name),
+        interfaces: listed_ifaces(state, &name),
+        name,
+    };
+    names.into_iter().map(listed).collect()
+}
+
+fn listed_ifaces(state: &State, ns: &str) -> Vec<ListedIface> {
+    let mut out = Vec::new();
+    for (name, br) in &state.bridges {
+        for port in br.ports.iter().filter(|p| p.ns.as_str() == ns) {
+            out.push(ListedIface {
+                ifname: port.ifname.clone(),
+                address: Some(port_address(br, port)),
+                bridge: Some(name.clone()),
+                peer: None,
+            });
+        }
+    }
+    for cable in &state.cables {
+        let ends = [
+            (&cable.a, &cable.a_ifname, &cable.b, 0),
+            (&cable.b, &cable.b_ifname, &cable.a, 1),
+        ];
+        for (end, ifname, peer, index) in ends {
+            if end.ns() == Some(ns) {
+                out.push(ListedIface {
+                    ifname: ifname.clone(),
+                    address: cable_address(cable, index),
+                    bridge: None,
+                    peer: Some(peer.to_string()),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `nsnet status`: the record against the live kernel.
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub bridges: Vec<BridgeStatus>,
     pub namespaces: Vec<NsStatus>,
-    pub published: Vec<PublishedStatus>,
+    pub published: Vec<PublishedPort>,
     /// Where the host no longer matches nsnet's record, one sentence each.
     pub drift: Vec<String>,
 }
@@ -22,44 +221,35 @@ pub struct Status {
 #[derive(Debug, Serialize)]
 pub struct BridgeStatus {
     pub name: String,
-    pub subnet: String,
+    pub subnet: Ipv4Net,
     pub gateway: Ipv4Addr,
     pub present: bool,
     /// `null`: no NAT; otherwise the interface it is limited to, or `null`.
     pub nat: Option<NatStatus>,
-    pub ports: Vec<PortStatus>,
+    pub ports: Vec<PortView>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct NatStatus {
-    pub out: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PortStatus {
-    pub namespace: String,
-    pub ifname: String,
-    pub host_ifname: String,
-    pub address: Ipv4Addr,
+    pub out: Option<IfName>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct NsStatus {
     pub name: String,
-    /// `nsnet`, `attached` or `external` (not nsnet's: shown, never changed).
-    pub origin: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
+    #[serde(flatten)]
+    pub origin: Origin,
     pub present: bool,
     pub interfaces: Vec<IfaceStatus>,
-    pub routes: Vec<String>,
+    pub routes: Vec<LiveRoute>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct IfaceStatus {
     pub ifname: String,
     pub up: bool,
-    pub addresses: Vec<String>,
+    /// Its IPv4 addresses.
+    pub addresses: Vec<IpNet>,
     /// For a veth: where its other end is.
     pub peer: Option<PeerStatus>,
 }
@@ -70,196 +260,77 @@ pub struct PeerStatus {
     pub namespace: String,
     pub ifname: String,
     pub bridge: Option<String>,
-    pub addresses: Vec<String>,
+    pub addresses: Vec<IpNet>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct PublishedStatus {
-    pub host_ip: Option<Ipv4Addr>,
-    pub host_port: u16,
-    pub proto: crate::model::ports::Proto,
-    pub namespace: String,
-    pub address: Ipv4Addr,
-    pub port: u16,
-    pub bridge: String,
-}
-
-fn peer_status(peer: Peer) -> PeerStatus {
-    PeerStatus {
-        namespace: peer.ns.unwrap_or_else(|| "host".into()),
-        ifname: peer.ifname,
-        bridge: peer.bridge,
-        addresses: peer.addresses,
+impl From<Peer> for PeerStatus {
+    fn from(peer: Peer) -> PeerStatus {
+        PeerStatus {
+            namespace: peer.ns.unwrap_or_else(|| "host".into()),
+            ifname: peer.ifname,
+            bridge: peer.bridge,
+            addresses: peer.addresses,
+        }
     }
 }
 
 /// Builds the status of `state` as `world` and `host` show it.
 pub fn build(state: &State, world: &World, host: &Host) -> Status {
-    let mut drift = Vec::new();
-    let host_if = |name: &str| world.host.ifaces.iter().find(|i| i.ifname == name);
-    let mut bridges = Vec::new();
-    let mut published = Vec::new();
-    for (name, br) in &state.bridges {
-        let live = host_if(name.as_str());
-        let gateway = format!("{}/{}", br.gateway, br.subnet.prefix_len());
-        match live {
-            None => drift.push(format!(
-                "bridge `{name}` is gone from the host (`nsnet bridge down --bridge {name}` clears the record)"
-            )),
-            Some(i) if !i.ipv4().contains(&gateway) => {
-                drift.push(format!("bridge `{name}` has lost its gateway address {gateway}"))
-            }
-            Some(_) => {}
-        }
-        for port in &br.ports {
-            let (ns, ifname) = (port.ns.as_str(), port.ifname.as_str());
-            let address = format!("{}/{}", port.address, br.subnet.prefix_len());
-            match host_if(port.host_ifname.as_str()) {
-                None if live.is_some() => drift.push(format!(
-                    "`{}`, the host end of `{ns}`'s {ifname}, is gone: `{ns}` is off bridge `{name}`",
-                    port.host_ifname
-                )),
-                Some(i) if i.master.as_deref() != Some(name.as_str()) => drift.push(format!(
-                    "`{}` (`{ns}`'s {ifname}) is not plugged into bridge `{name}`",
-                    port.host_ifname
-                )),
-                _ => {}
-            }
-            if let Some(netns) = world.namespaces.get(ns) {
-                match netns.ifaces.iter().find(|i| i.ifname == ifname) {
-                    None => {
-                        drift.push(format!("`{ns}` has no {ifname} any more (bridge `{name}`)"))
-                    }
-                    Some(i) if !i.ipv4().contains(&address) => {
-                        drift.push(format!("`{ns}`'s {ifname} has lost its address {address}"))
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-        for p in &br.published {
-            if let Some(port) = br.ports.iter().find(|port| port.ns == p.ns) {
-                published.push(PublishedStatus {
-                    host_ip: p.host_ip,
-                    host_port: p.host_port,
-                    proto: p.proto,
-                    namespace: p.ns.to_string(),
-                    address: port.address,
-                    port: p.port,
-                    bridge: name.to_string(),
-                });
-            }
-        }
-        bridges.push(BridgeStatus {
-            name: name.to_string(),
-            subnet: br.subnet.to_string(),
-            gateway: br.gateway,
-            present: live.is_some(),
-            nat: br.nat.as_ref().map(|n| NatStatus {
-                out: n.out.as_ref().map(ToString::to_string),
-            }),
-            ports: br
-                .ports
-                .iter()
-                .map(|p| PortStatus {
-                    namespace: p.ns.to_string(),
-                    ifname: p.ifname.to_string(),
-                    host_ifname: p.host_ifname.to_string(),
-                    address: p.address,
-                })
-                .collect(),
-        });
-    }
-    for (name, entry) in &state.namespaces {
-        if !world.namespaces.contains_key(name.as_str()) {
-            drift.push(format!(
-                "namespace `{name}` is gone (deleted by hand?); `nsnet down` or `nsnet netns del {name}` clears the record"
-            ));
-        } else if entry
-            .pid
-            .is_some_and(|pid| crate::host::netns_of_pid(pid).is_err())
-        {
-            drift.push(format!("the process `{name}` was attached to has exited; its namespace lives on under the name"));
-        }
-    }
-    rule_drift(state, host, &mut drift);
-    let mut namespaces: Vec<NsStatus> = world
-        .namespaces
-        .iter()
-        .map(|(name, netns)| {
-            let entry = state
-                .namespaces
-                .iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, e)| e);
-            let interfaces = netns
-                .ifaces
-                .iter()
-                .filter(|i| i.ifname != "lo")
-                .map(|i| IfaceStatus {
-                    ifname: i.ifname.clone(),
-                    up: i.is_up(),
-                    addresses: i.ipv4(),
-                    peer: world.peer(Some(name), i).map(peer_status),
-                })
-                .collect();
-            NsStatus {
-                name: name.clone(),
-                origin: match entry {
-                    None => "external",
-                    Some(e) if e.pid.is_some() => "attached",
-                    Some(_) => "nsnet",
-                },
-                pid: entry.and_then(|e| e.pid),
-                present: true,
-                interfaces,
-                routes: netns.routes.clone(),
-            }
-        })
-        .chain(
-            state
-                .namespaces
-                .iter()
-                .filter(|(n, _)| !world.namespaces.contains_key(n.as_str()))
-                .map(|(name, entry)| NsStatus {
-                    name: name.to_string(),
-                    origin: if entry.pid.is_some() {
-                        "attached"
-                    } else {
-                        "nsnet"
-                    },
-                    pid: entry.pid,
-                    present: false,
-                    interfaces: Vec::new(),
-                    routes: Vec::new(),
-                }),
-        )
-        .collect();
-    namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+    let bridges = state.bridges.iter();
     Status {
-        bridges,
-        namespaces,
-        published,
-        drift,
+        bridges: bridges.map(|(name, br)| bridge(name, br, world)).collect(),
+        namespaces: namespaces(state, world),
+        published: published(state, |_, _| true),
+        drift: drift::drift(state, world, host),
     }
 }
 
-/// Rules and sysctls the record needs that the host does not have.
-fn rule_drift(state: &State, host: &Host, drift: &mut Vec<String>) {
-    if let Some(fw) = &host.firewall {
-        for rule in rules::rules(state) {
-            let line = format!("-A {} {}", rule.chain, rule.spec);
-            if !fw.rules.contains(&(rule.table.to_string(), line.clone())) {
-                drift.push(format!(
-                    "iptables rule missing from table {}: {line}",
-                    rule.table
-                ));
-            }
+fn bridge(name: &IfName, br: &Bridge, world: &World) -> BridgeStatus {
+    BridgeStatus {
+        name: name.to_string(),
+        subnet: br.subnet,
+        gateway: br.gateway,
+        present: world.host_iface(name.as_str()).is_some(),
+        nat: br.nat.as_ref().map(|n| NatStatus { out: n.out.clone() }),
+        ports: ports(br),
+    }
+}
+
+/// Every namespace the kernel has, then those of the record it has not, by
+/// name.
+fn namespaces(state: &State, world: &World) -> Vec<NsStatus> {
+    let live = world.namespaces.iter();
+    let mut out: Vec<NsStatus> = live
+        .map(|(name, netns)| live_ns(state, world, name, netns))
+        .collect();
+    for name in state.namespaces.keys() {
+        if !world.namespaces.contains_key(name.as_str()) {
+            out.push(NsStatus {
+                name: name.to_string(),
+                origin: Origin::of(state, name.as_str()),
+                present: false,
+                interfaces: Vec::new(),
+                routes: Vec::new(),
+            });
         }
     }
-    for (key, value) in rules::sysctls(state) {
-        if let Some(current) = host.sysctls.get(&key).filter(|c| c.as_str() != value) {
-            drift.push(format!("{key} is {current}; nsnet needs {value}"));
-        }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn live_ns(state: &State, world: &World, name: &str, netns: &Netns) -> NsStatus {
+    let iface = |i: &Iface| IfaceStatus {
+        ifname: i.ifname.clone(),
+        up: i.is_up(),
+        addresses: i.ipv4_addresses(),
+        peer: world.peer(Some(name), i).map(PeerStatus::from),
+    };
+    let ifaces = netns.ifaces.iter().filter(|i| i.ifname != "lo");
+    NsStatus {
+        name: name.to_string(),
+        origin: Origin::of(state, name),
+        present: true,
+        interfaces: ifaces.map(iface).collect(),
+        routes: netns.routes.clone(),
     }
 }

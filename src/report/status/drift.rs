@@ -1,0 +1,106 @@
+//! Drift: every way the host no longer matches nsnet's record, one sentence
+//! each, with what clears it where nsnet can. Compares the record with values
+//! read before (`World`, `Host`); no I/O here.
+
+use crate::host::Host;
+use crate::host::live::World;
+use crate::model::rules;
+use crate::model::state::{Bridge, Port, State};
+use crate::model::validate::IfName;
+use crate::report::status::port_address;
+use ipnet::{IpNet, Ipv4Net};
+
+/// Bridges (and their ports), then namespaces, then rules and sysctls.
+pub(super) fn drift(state: &State, world: &World, host: &Host) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, br) in &state.bridges {
+        bridge(name, br, world, &mut out);
+    }
+    namespaces(state, world, &mut out);
+    rule_drift(state, host, &mut out);
+    out
+}
+
+/// The bridge itself, its gateway address, then each port.
+fn bridge(name: &IfName, br: &Bridge, world: &World, out: &mut Vec<String>) {
+    let live = world.host_iface(name.as_str());
+    let gateway = Ipv4Net::new(br.gateway, br.subnet.prefix_len()).expect("a prefix length");
+    match live {
+        None => out.push(format!(
+            "bridge `{name}` is gone from the host (`nsnet bridge down --bridge {name}` clears the record)"
+        )),
+        Some(i) if !i.has_address(IpNet::V4(gateway)) => {
+            out.push(format!("bridge `{name}` has lost its gateway address {gateway}"))
+        }
+        Some(_) => {}
+    }
+    for port in &br.ports {
+        host_end(name, port, live.is_some(), world, out);
+        ns_end(name, br, port, world, out);
+    }
+}
+
+/// The port's host end: there (if the bridge is) and plugged into the bridge.
+fn host_end(name: &IfName, port: &Port, bridge_there: bool, world: &World, out: &mut Vec<String>) {
+    let (ns, ifname, host_ifname) = (&port.ns, &port.ifname, &port.host_ifname);
+    match world.host_iface(host_ifname.as_str()) {
+        None if bridge_there => out.push(format!(
+            "`{host_ifname}`, the host end of `{ns}`'s {ifname}, is gone: `{ns}` is off bridge `{name}`"
+        )),
+        Some(i) if i.master.as_deref() != Some(name.as_str()) => out.push(format!(
+            "`{host_ifname}` (`{ns}`'s {ifname}) is not plugged into bridge `{name}`"
+        )),
+        _ => {}
+    }
+}
+
+/// The port's end in its namespace (when the namespace is there): there, with
+/// its address.
+fn ns_end(name: &IfName, br: &Bridge, port: &Port, world: &World, out: &mut Vec<String>) {
+    let (ns, ifname) = (port.ns.as_str(), port.ifname.as_str());
+    let Some(netns) = world.namespaces.get(ns) else {
+        return;
+    };
+    let address = port_address(br, port);
+    match netns.ifaces.iter().find(|i| i.ifname == ifname) {
+        None => out.push(format!("`{ns}` has no {ifname} any more (bridge `{name}`)")),
+        Some(i) if !i.has_address(address) => {
+            out.push(format!("`{ns}`'s {ifname} has lost its address {address}"))
+        }
+        Some(_) => {}
+    }
+}
+
+/// Recorded namespaces the kernel no longer has, and attached ones whose
+/// process has exited.
+fn namespaces(state: &State, world: &World, out: &mut Vec<String>) {
+    for (name, entry) in &state.namespaces {
+        if !world.namespaces.contains_key(name.as_str()) {
+            out.push(format!(
+                "namespace `{name}` is gone (deleted by hand?); `nsnet down` or `nsnet netns del {name}` clears the record"
+            ));
+        } else if entry.pid.is_some_and(|pid| world.exited.contains(&pid)) {
+            out.push(format!("the process `{name}` was attached to has exited; its namespace lives on under the name"));
+        }
+    }
+}
+
+/// Rules and sysctls the record needs that the host does not have.
+fn rule_drift(state: &State, host: &Host, out: &mut Vec<String>) {
+    if let Some(fw) = &host.firewall {
+        for rule in rules::rules(state) {
+            let line = format!("-A {} {}", rule.chain, rule.spec);
+            if !fw.has_rule(rule.table, &line) {
+                out.push(format!(
+                    "iptables rule missing from table {}: {line}",
+                    rule.table
+                ));
+            }
+        }
+    }
+    for (key, value) in rules::sysctls(state) {
+        if let Some(current) = host.sysctls.get(&key).filter(|c| c.as_str() != value) {
+            out.push(format!("{key} is {current}; nsnet needs {value}"));
+        }
+    }
+}
