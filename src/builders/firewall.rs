@@ -1,6 +1,6 @@
 //! Planning the host settings nsnet's networks need (bridges, `nat`,
 //! `publish`): iptables rules in nsnet's own chains, sysctls and bridge-port
-//! hairpin mode. None of it is built step by step; `rules.rs` derives it from
+//! hairpin mode. None of it is built step by step; `model::rules` derives it from
 //! the record. `reconcile` compares what the
 //! record before a command needs with what the record after it needs, and
 //! plans exactly the difference, so every command (a `bridge down` too)

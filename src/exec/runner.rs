@@ -1,4 +1,6 @@
-//! Runners: the only code that starts processes. `System` runs the real tools,
+//! Runners: the code that runs the tools plans and readings need (`netns exec`
+//! and `lab` are the exceptions: they replace nsnet with the user's command,
+//! so its exit status and signals are the user's). `System` runs the real tools,
 //! found by absolute path in trusted system directories and started with an
 //! argument vector and a scrubbed environment; `Recorder` writes down what it
 //! was asked to run and can be told to fail, for tests of plans and rollback.

@@ -43,7 +43,7 @@ impl Runner for FixtureRunner {
             .unwrap_or_else(|| Err("no fixture for this command".into()))
             .map_err(|stderr| RunError::Failed {
                 cmd: text,
-                status: "exit status 1".into(),
+                status: crate::exec::runner::Exit::Code(1),
                 stderr,
             })
     }
