@@ -55,8 +55,10 @@ pub fn apply(
     };
     let journal = Journal::at(&Store::dir());
     if !dry {
-        let recovered = journal.recover(runner, &store.load()?)?;
-        notes(g, recovered.iter());
+        runner.children = Some(journal.child_path());
+        let recovered = journal.recover(runner, &store.load()?);
+        runner.children = None;
+        notes(g, recovered?.iter());
     }
     let state = store.load()?;
     let wants = Wants {
@@ -93,6 +95,9 @@ fn run_plan(
     change: &Change,
 ) -> Result<()> {
     journal.begin(&change.plan, &change.state)?;
+    // Each tool is noted while it runs: if nsnet is killed, the next one
+    // stops that tool before it undoes anything (see `exec::orphan`).
+    runner.children = Some(journal.child_path());
     let interrupted = || interrupts.received();
     let mut progress = Progress::new(change.plan.steps.len(), g.quiet || g.json);
     let mut applied = |certain, possibly| {
@@ -107,6 +112,7 @@ fn run_plan(
             .and_then(|k| k.parse().ok()),
     };
     let result = execute(&change.plan, runner, &mut watch);
+    runner.children = None;
     if let Err(err) = result {
         journal.end();
         return Err(err.into());

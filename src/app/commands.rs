@@ -215,6 +215,7 @@ pub fn doctor(cx: &mut Ctx) -> Result<ExitCode> {
 pub fn recover(cx: &mut Ctx) -> Result<ExitCode> {
     let store = Store::locked()?;
     let journal = Journal::at(&Store::dir());
+    cx.runner.children = Some(journal.child_path());
     match journal.recover(&mut cx.runner, &store.load()?)? {
         Some(message) => println!("{message}"),
         None => println!("nothing to recover: no nsnet plan was left unfinished"),

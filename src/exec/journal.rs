@@ -16,6 +16,7 @@
 //! there is nothing left to do but drop the journal.
 
 use crate::exec;
+use crate::exec::orphan;
 use crate::exec::runner::RunError;
 use crate::exec::runner::Runner;
 use crate::model::state::State;
@@ -47,6 +48,7 @@ struct Entry {
 pub struct Journal {
     plan: PathBuf,
     applied: PathBuf,
+    child: PathBuf,
 }
 
 fn replace(path: &Path, text: &str) -> std::io::Result<()> {
@@ -60,6 +62,7 @@ impl Journal {
         Journal {
             plan: dir.join("journal.json"),
             applied: dir.join("journal.applied"),
+            child: dir.join("journal.child"),
         }
     }
 
@@ -87,6 +90,13 @@ impl Journal {
     pub fn end(&self) {
         let _ = fs::remove_file(&self.plan);
         let _ = fs::remove_file(&self.applied);
+        let _ = fs::remove_file(&self.child);
+    }
+
+    /// Where the runner notes the tool at work while a plan or a recovery
+    /// runs (see `orphan`).
+    pub fn child_path(&self) -> PathBuf {
+        self.child.clone()
     }
 
     /// How many steps of an unfinished plan may be in effect, and of how many.
@@ -128,6 +138,11 @@ impl Journal {
         let Some(entry) = self.read()? else {
             return Ok(None);
         };
+        // The killed nsnet's last tool may not have died with it yet: no undo
+        // may race it.
+        if let Some(pid) = orphan::stop(&self.child) {
+            tracing::info!("stopped tool process {pid} of the earlier nsnet before undoing");
+        }
         let total = entry.plan.steps.len();
         let (certain, possibly) = self.counts();
         let (certain, done) = (certain.min(total), possibly.min(total));

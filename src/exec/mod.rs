@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod journal;
+pub mod orphan;
 pub mod runner;
 pub mod settle;
 pub mod signals;

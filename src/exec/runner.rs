@@ -5,6 +5,7 @@
 //! argument vector and a scrubbed environment; `Recorder` writes down what it
 //! was asked to run and can be told to fail, for tests of plans and rollback.
 
+use crate::exec::orphan;
 use crate::plan::cmd::{Cmd, Tool};
 use std::collections::HashMap;
 use std::io::Write;
@@ -69,6 +70,9 @@ pub trait Runner {
 #[derive(Default)]
 pub struct System {
     paths: HashMap<Tool, PathBuf>,
+    /// Where to note each tool while it runs (the journal's `journal.child`,
+    /// while a plan or a recovery is under way; see `orphan`).
+    pub children: Option<PathBuf>,
 }
 
 impl System {
@@ -94,6 +98,18 @@ impl System {
     }
 }
 
+/// In the child, before exec: asks the kernel for SIGKILL when the parent
+/// dies, then makes sure the parent (`parent`) had not died already (the
+/// request would never fire). Runs between fork and exec: system calls only.
+fn die_with(parent: rustix::process::Pid) -> std::io::Result<()> {
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+    if rustix::process::getppid() != Some(parent) {
+        // No allocation here (after fork): an errno, not a message.
+        return Err(rustix::io::Errno::SRCH.into());
+    }
+    Ok(())
+}
+
 impl Runner for System {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
         let path = self.resolve(cmd.tool)?;
@@ -102,7 +118,8 @@ impl Runner for System {
             cmd: cmd.to_string(),
             source,
         };
-        let mut child = Command::new(&path)
+        let mut command = Command::new(&path);
+        command
             .args(&cmd.args)
             .env_clear()
             .env("PATH", TRUSTED_PATH)
@@ -116,9 +133,17 @@ impl Runner for System {
             .stderr(Stdio::piped())
             // Out of the terminal's process group: Ctrl-C reaches nsnet, which
             // rolls back, and never kills a command (an undo) half-way.
-            .process_group(0)
-            .spawn()
-            .map_err(spawn_error)?;
+            .process_group(0);
+        let parent = rustix::process::getpid();
+        // SAFETY: between fork and exec the closure makes only two system
+        // calls (prctl, getppid), both async-signal-safe, and allocates nothing.
+        unsafe {
+            command.pre_exec(move || die_with(parent));
+        }
+        let mut child = command.spawn().map_err(spawn_error)?;
+        if let Some(file) = &self.children {
+            orphan::record(file, child.id());
+        }
         if let (Some(text), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
             // A batch is small: the program reads it all before writing much.
             stdin.write_all(text.as_bytes()).map_err(spawn_error)?;

@@ -74,8 +74,18 @@ fn net(sb: &Sandbox, ns: Option<&str>, out: &mut Vec<String>) {
 pub fn take(sb: &Sandbox) -> Vec<String> {
     let mut out = Vec::new();
     net(sb, None, &mut out);
-    let namespaces = sb.ok("ls /run/netns");
-    for ns in namespaces.split_whitespace() {
+    // Each entry with its filesystem type: `nsfs` for a namespace. An `ip
+    // netns add` killed between making the file and bind-mounting the
+    // namespace on it leaves a plain file (tmpfs), with no network to read.
+    let namespaces = sb.ok(
+        "for f in /run/netns/*; do [ -e \"$f\" ] && echo \"${f##*/} $(stat -f -c %T \"$f\")\"; done; true",
+    );
+    for line in namespaces.lines() {
+        let (ns, fs) = line.split_once(' ').unwrap_or((line, ""));
+        if fs != "nsfs" {
+            out.push(format!("namespace {ns} half-made ({fs}, not a namespace)"));
+            continue;
+        }
         out.push(format!("namespace {ns}"));
         net(sb, Some(ns), &mut out);
     }
