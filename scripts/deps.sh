@@ -9,7 +9,7 @@
 # Run as root.
 set -euo pipefail
 
-packages=(iproute2 iptables iputils-ping netcat-openbsd socat util-linux procps kmod ca-certificates curl gcc libc6-dev)
+packages=(iproute2 iptables nftables iputils-ping netcat-openbsd socat util-linux procps kmod ca-certificates curl gcc libc6-dev)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -72,6 +72,71 @@ fn each_arranged_problem_is_found_with_a_fix() {
         .stdout(contains("      fix: "));
 }
 
+/// Firewalls that drop what nsnet forwards though nsnet's own accepts are in
+/// place: (how to stage it, how to take it away, what doctor says).
+const BLOCKS: &[(&str, &str, &str)] = &[
+    (
+        "iptables-legacy -P FORWARD DROP",
+        "iptables-legacy -P FORWARD ACCEPT",
+        "the legacy backend's FORWARD policy is DROP",
+    ),
+    (
+        "iptables-legacy -A FORWARD -j REJECT",
+        "iptables-legacy -D FORWARD -j REJECT",
+        "`-A FORWARD -j REJECT --reject-with icmp-port-unreachable` in the legacy backend's FORWARD may drop",
+    ),
+    (
+        "iptables -I FORWARD 1 -j DROP",
+        "iptables -D FORWARD -j DROP",
+        "`-A FORWARD -j DROP` comes before nsnet's jump in FORWARD (nf_tables)",
+    ),
+    (
+        "nft add table inet theirs && \
+         nft add chain inet theirs guard '{ type filter hook forward priority 0; policy drop; }'",
+        "nft delete table inet theirs",
+        "nftables chain `inet theirs guard` drops forwarded traffic by policy",
+    ),
+];
+
+#[test]
+fn what_drops_forwarded_traffic_fails_doctor_and_shows_in_status() {
+    let Some(sb) = Sandbox::new() else { return };
+    sb.outside();
+    sb.nsnet(["bridge", "up", "red", "--nat"])
+        .assert()
+        .success();
+    let reaches = || sb.pings(Some("red"), "172.31.0.2");
+    assert!(reaches(), "NAT works before anything is staged");
+    sb.nsnet(["doctor"])
+        .assert()
+        .success()
+        .stdout(contains("FAIL").not());
+    for (stage, undo, says) in BLOCKS {
+        sb.ok(stage);
+        assert!(!reaches(), "{stage}: traffic should be dropped");
+        let out = sb.nsnet(["doctor"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stage}: {stdout}");
+        assert!(
+            stdout.contains(&format!("FAIL  forward: {says}")) && stdout.contains("      fix: "),
+            "{stage}: {stdout}"
+        );
+        let status = sb.nsnet(["status", "--json"]).output().unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let drift = status["drift"].to_string();
+        assert!(
+            drift.contains("traffic through nsnet's bridges is dropped") && drift.contains(says),
+            "{stage}: {drift}"
+        );
+        sb.ok(undo);
+        assert!(reaches(), "{undo}: traffic flows again");
+    }
+    sb.nsnet(["doctor"])
+        .assert()
+        .success()
+        .stdout(contains("FAIL").not());
+}
+
 #[test]
 fn a_missing_tool_fails_and_names_its_package() {
     let Some(sb) = Sandbox::new() else { return };

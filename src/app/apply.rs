@@ -13,6 +13,7 @@ use crate::exec::{Watch, execute};
 use crate::host::{self, Host, Wants};
 use crate::model::rules;
 use crate::model::state::{State, Store};
+use crate::report::forward;
 use crate::report::status::{self, Status};
 use crate::report::style::{self, Progress, Tone};
 use anyhow::Result;
@@ -134,6 +135,16 @@ pub fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
     let names: Vec<String> = host.namespaces.iter().cloned().collect();
     let world = host::live::read_world(runner, &names, &state)?;
     let mut status = status::build(&state, &world, &host);
+    // The record can match the host exactly while another firewall drops
+    // every packet nsnet forwards: that is a network whose paths cannot work.
+    if !state.bridges.is_empty() {
+        for block in forward::check(&forward::gather(runner)) {
+            status.drift.push(format!(
+                "traffic through nsnet's bridges is dropped: {} (fix: {})",
+                block.message, block.fix
+            ));
+        }
+    }
     if let Some((done, total)) = Journal::at(&Store::dir()).pending() {
         status.drift.insert(
             0,

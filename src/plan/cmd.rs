@@ -16,6 +16,7 @@ pub enum Tool {
     IptablesLegacySave,
     IptablesNftSave,
     Modprobe,
+    Nft,
     Sysctl,
 }
 
@@ -29,6 +30,7 @@ impl Tool {
             Tool::IptablesLegacySave => "iptables-legacy-save",
             Tool::IptablesNftSave => "iptables-nft-save",
             Tool::Modprobe => "modprobe",
+            Tool::Nft => "nft",
             Tool::Sysctl => "sysctl",
         }
     }
@@ -40,6 +42,7 @@ impl Tool {
             Tool::IptablesRestore | Tool::IptablesSave => "iptables",
             Tool::IptablesLegacySave | Tool::IptablesNftSave => "iptables",
             Tool::Modprobe => "kmod",
+            Tool::Nft => "nftables",
             Tool::Sysctl => "procps",
         }
     }

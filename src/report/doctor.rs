@@ -6,6 +6,7 @@ use crate::exec::runner::{Runner, System};
 use crate::host::{Firewall, Host};
 use crate::model::state::State;
 use crate::plan::cmd::{Cmd, Tool};
+use crate::report::forward;
 use serde::Serialize;
 
 /// The kernel's limit on ports per bridge (BR_MAX_PORTS).
@@ -28,6 +29,8 @@ pub struct Facts {
     pub br_netfilter: BrNetfilter,
     /// net.ipv4.neigh.default.gc_thresh3, where this namespace can see it.
     pub gc_thresh3: Option<usize>,
+    /// What drops forwarded traffic whatever nsnet's own rules say.
+    pub forward: forward::Facts,
     pub root: bool,
 }
 
@@ -96,6 +99,7 @@ pub fn gather(runner: &mut System) -> Facts {
     facts.ufw = installed("ufw") || chains("ufw-");
     facts.firewalld = installed("firewalld") || chains("FWDI_") || chains("IN_public");
     facts.br_netfilter = br_netfilter(runner);
+    facts.forward = forward::gather(runner);
     facts.gc_thresh3 = std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
         .ok()
         .and_then(|v| v.trim().parse().ok());
@@ -185,6 +189,14 @@ pub fn check(f: &Facts, host: &Host, state: &State) -> Vec<Finding> {
     }
     if let Some(fw) = &f.firewall {
         firewall_checks(fw, f, &mut out);
+    }
+    for block in forward::check(&f.forward) {
+        out.push(finding(
+            "forward",
+            Level::Fail,
+            block.message,
+            Some(block.fix),
+        ));
     }
     out.push(match f.br_netfilter {
         BrNetfilter::Loaded { call_iptables: true } => finding(

@@ -4,6 +4,7 @@
 //! fixes) and the terminal `style` (colour, progress).
 
 pub mod doctor;
+pub mod forward;
 pub mod render;
 pub mod status;
 pub mod style;
