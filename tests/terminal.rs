@@ -4,10 +4,12 @@
 mod common;
 
 /// Runs `command` in the throwaway host on a pseudo-terminal (stdout and
-/// stderr both go to it); returns everything written there.
+/// stderr both go to it) that says what it is, as a terminal emulator does
+/// (TERM=xterm, and no CI variable to count on); `env` may override that.
+/// Returns everything written there.
 fn on_terminal(sb: &common::Sandbox, env: &str, command: &str) -> String {
     let out = sb.sh(&format!(
-        "{env} script -qec '{} {command}' /dev/null",
+        "env -u CI TERM=xterm {env} script -qec '{} {command}' /dev/null",
         env!("CARGO_BIN_EXE_nsnet")
     ));
     String::from_utf8_lossy(&out.stdout).into_owned()
