@@ -220,6 +220,9 @@ fn bad_input_gets_one_clear_line_exit_status_2_and_changes_nothing() {
 
 #[test]
 fn explain_and_dry_run_work_without_root_and_change_nothing() {
+    if !common::others_can_run_programs() {
+        return;
+    }
     let sb = sandbox!();
     let before = sb.snapshot();
     // A copy nobody can run: the checkout may be one only root can search.

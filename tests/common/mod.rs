@@ -62,15 +62,9 @@ impl Sandbox {
     }
 
     /// A command that runs `program` inside the throwaway host.
-    ///
-    /// Without cargo's LD_LIBRARY_PATH: it names directories in the checkout
-    /// (under /root, perhaps), and the loader of a program run there as
-    /// another user fails with "Permission denied" on them. nsnet needs none
-    /// of them.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("nsenter");
         cmd.args(["-t", &self.pid, "-n", "-m", "--", program]);
-        cmd.env_remove("LD_LIBRARY_PATH");
         cmd
     }
 
@@ -268,6 +262,26 @@ impl Drop for Sandbox {
         drop(self.holder.stdin.take());
         let _ = self.holder.wait();
     }
+}
+
+/// Whether a user other than root can run programs here at all: the root
+/// directory must be searchable by others. A real system's `/` is 0755; a
+/// root filesystem unpacked into a `mktemp -d` directory (mode 0700) is not,
+/// and there not even `/bin/true` starts as another user. Tests that run
+/// nsnet as `nobody` skip, saying why, only in that case.
+pub fn others_can_run_programs() -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata("/")
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0);
+    if mode & 0o001 == 0 {
+        eprintln!(
+            "skipped: `/` has mode {:o}, so no user but root can run a program on this machine",
+            mode & 0o777
+        );
+        return false;
+    }
+    true
 }
 
 /// A copy of the nsnet under test, as `DIR/nsnet`, in a fresh directory under
