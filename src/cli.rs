@@ -147,6 +147,9 @@ pub enum PublishCmd {
         /// The bridge to publish through (default: the namespace's first)
         #[arg(long, value_parser = validate::bridge_name)]
         bridge: Option<IfName>,
+        /// Publish even a host port a program on the host listens on, or another tool's rule forwards
+        #[arg(long)]
+        force: bool,
     },
     /// Stop publishing host ports of a namespace
     Del {

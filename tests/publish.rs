@@ -346,3 +346,65 @@ fn one_bridge_up_builds_nat_and_published_ports_like_the_separate_commands() {
         .stderr(predicates::str::contains("does not say which namespace"));
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn a_port_someone_else_holds_is_refused_naming_them_and_force_overrides() {
+    let Some((mut sb, _)) = world(0, "ACCEPT") else {
+        return;
+    };
+    // A program on the host serves 2222, as sshd would serve 22.
+    let pid = sb.spawn("exec socat TCP4-LISTEN:2222,fork,reuseaddr SYSTEM:'echo the host'");
+    sb.wait_exec(pid, "socat");
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 2222, true),
+        "the host"
+    );
+    let before = sb.snapshot();
+    let out = sb
+        .nsnet(["publish", "add", "red", "2222:80"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("host port 2222/tcp is taken: `socat` (pid ")
+            && stderr
+                .contains(") listens on 0.0.0.0:2222 (choose another host port, or add --force"),
+        "{stderr}"
+    );
+    assert_same(&before, &sb.snapshot());
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 2222, false),
+        "the host"
+    );
+    // --force publishes over it, says so, and the LAN now reaches red.
+    sb.nsnet(["publish", "add", "red", "2222:80", "--force"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "warning: publishing host port 2222/tcp with --force",
+        ));
+    let answer = sb.ask(Some("outside"), "tcp", "172.31.0.1", 2222, true);
+    assert_eq!(answer, "red from 172.31.0.2");
+    sb.nsnet(["publish", "del", "red", "2222"])
+        .assert()
+        .success();
+
+    // Another tool's DNAT (Docker's, here by hand) takes 8080 first.
+    sb.ok(
+        "iptables -t nat -N DOCKER && \
+         iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER && \
+         iptables -t nat -A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.99.0.2:80",
+    );
+    sb.nsnet(["publish", "add", "red", "8080:80"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "host port 8080/tcp is taken: another tool's rule forwards it: \
+             `-A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.99.0.2:80`",
+        ));
+    // A port nobody holds is published as ever.
+    sb.nsnet(["publish", "add", "red", "8081:80"])
+        .assert()
+        .success();
+}

@@ -19,10 +19,12 @@ use crate::report::style::{self, Progress, Tone};
 use anyhow::Result;
 
 /// What the host is read for: processes in namespaces (to refuse deleting a
-/// busy one) and the iptables rules (to plan the firewall's difference).
+/// busy one), the iptables rules (to plan the firewall's difference) and
+/// the listening sockets (so a published port never takes a served one).
 pub const PLAIN: Wants = Wants {
     pids: false,
     firewall: false,
+    sockets: false,
     best_effort: false,
 };
 pub const PIDS: Wants = Wants {
@@ -31,6 +33,11 @@ pub const PIDS: Wants = Wants {
 };
 pub const FIREWALL: Wants = Wants {
     firewall: true,
+    ..PLAIN
+};
+pub const PUBLISH: Wants = Wants {
+    firewall: true,
+    sockets: true,
     ..PLAIN
 };
 

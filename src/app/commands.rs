@@ -2,7 +2,7 @@
 //! change goes through `apply`, and the result is printed. Commands that
 //! only read (list, status, graph, doctor) observe and print.
 
-use super::apply::{self, FIREWALL, PIDS, PLAIN, apply};
+use super::apply::{self, FIREWALL, PIDS, PLAIN, PUBLISH, apply};
 use super::{Ctx, output};
 use crate::builders::{self, Change, bridge, nat, netns, publish, veth};
 use crate::cli::{BridgeDown, BridgeUp, GraphFormat, NatCmd, NetnsCmd, PublishCmd, VethCmd};
@@ -89,12 +89,13 @@ pub fn bridge_up(cx: &mut Ctx, args: &BridgeUp) -> Result<ExitCode> {
                 mappings: &mappings,
                 host_ip: None,
                 bridge: Some(&args.bridge),
+                force: false,
             };
             change = change.then(|s| publish::add(&add, h, s))?;
         }
         Ok::<Change, anyhow::Error>(change)
     };
-    if let Some(state) = apply(cx.global, &mut cx.runner, FIREWALL, network)? {
+    if let Some(state) = apply(cx.global, &mut cx.runner, PUBLISH, network)? {
         output::bridge(cx.global, &state, &args.bridge)?;
     }
     Ok(ExitCode::SUCCESS)
@@ -127,14 +128,16 @@ pub fn publish(cx: &mut Ctx, cmd: &PublishCmd) -> Result<ExitCode> {
             mappings,
             host_ip,
             bridge,
+            force,
         } => {
             let args = publish::Add {
                 ns,
                 mappings,
                 host_ip: *host_ip,
                 bridge: bridge.as_ref(),
+                force: *force,
             };
-            if let Some(state) = apply(g, r, FIREWALL, |h, s| publish::add(&args, h, s))? {
+            if let Some(state) = apply(g, r, PUBLISH, |h, s| publish::add(&args, h, s))? {
                 output::published(g, &state, Some(ns))?;
             }
         }

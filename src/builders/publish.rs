@@ -16,10 +16,13 @@ pub struct Add<'a> {
     pub host_ip: Option<Ipv4Addr>,
     /// The bridge to publish through; by default the namespace's first.
     pub bridge: Option<&'a IfName>,
+    /// Publish even over a port a host program or another tool's rule holds.
+    pub force: bool,
 }
 
 /// `publish add`: records the mappings, refusing a host port another
-/// namespace (or another mapping) already holds.
+/// namespace (or another mapping) already holds, and, unless `force`, one a
+/// program on the host listens on or another tool's DNAT already takes.
 pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
     let mut change = Change::from(state);
     let ns = args.ns;
@@ -54,6 +57,21 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
                 other.proto
             );
         }
+        if let Some(holder) = taken(&wanted, host) {
+            let at = wanted
+                .host_ip
+                .map(|ip| format!("{ip}:"))
+                .unwrap_or_default();
+            let port = format!("{at}{}/{}", wanted.host_port, wanted.proto);
+            if !args.force {
+                bail!(
+                    "host port {port} is taken: {holder} (choose another host port, or add --force to publish over it)"
+                );
+            }
+            change.notes.push(format!(
+                "warning: publishing host port {port} with --force, though it is taken: {holder}"
+            ));
+        }
         let entry = change
             .state
             .bridges
@@ -62,6 +80,58 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
         entry.published.push(wanted);
     }
     Ok(change)
+}
+
+/// Who else holds the host port `p` wants, said for an error: a program
+/// listening on it (on its address or on all), or a DNAT or REDIRECT rule
+/// of another tool (Docker's, one made by hand) in the nat table, which
+/// would see the connections first or instead.
+fn taken(p: &Published, host: &Host) -> Option<String> {
+    let host_ip = p.host_ip.map(std::net::IpAddr::V4);
+    if let Some(l) = host
+        .listeners
+        .iter()
+        .find(|l| l.takes(p.proto, p.host_port, host_ip))
+    {
+        let who = match &l.holder {
+            Some((pid, name)) => format!("`{name}` (pid {pid})"),
+            None => "a program".to_string(),
+        };
+        return Some(format!("{who} listens on {}:{}", shown(l.addr), l.port));
+    }
+    let fw = host.firewall.as_ref()?;
+    let rule = fw
+        .rules
+        .iter()
+        .filter(|(table, line)| table == "nat" && !line.starts_with("-A NSNET-"))
+        .map(|(_, line)| line)
+        .find(|line| forwards(line, p));
+    rule.map(|line| format!("another tool's rule forwards it: `{line}`"))
+}
+
+/// Whether nat rule `line` redirects connections to `p`'s host port.
+fn forwards(line: &str, p: &Published) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let has = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+    let port = p.host_port.to_string();
+    let proto = p.proto.to_string();
+    let redirects = has("-j", "DNAT") || has("-j", "REDIRECT");
+    // A rule for one destination address leaves the others alone.
+    let other_address = words
+        .windows(2)
+        .find(|w| w[0] == "-d")
+        .and_then(|w| w[1].strip_suffix("/32"))
+        .zip(p.host_ip)
+        .is_some_and(|(d, ip)| d != ip.to_string());
+    redirects && has("-p", &proto) && has("--dport", &port) && !other_address
+}
+
+/// An address as a person writes it with a port: IPv6 in brackets.
+fn shown(addr: std::net::IpAddr) -> String {
+    match addr {
+        std::net::IpAddr::V4(a) => a.to_string(),
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
+    }
 }
 
 /// `--bridge NAME`: it must be an nsnet bridge the namespace is on.

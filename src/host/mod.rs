@@ -13,6 +13,7 @@
 pub mod identity;
 pub mod iptables;
 pub mod live;
+pub mod sockets;
 
 #[cfg(test)]
 pub mod fixture;
@@ -45,6 +46,8 @@ pub struct Host {
     pub firewall: Option<Firewall>,
     /// `net.ipv4.ip_forward` and each bridge's `route_localnet`, by key.
     pub sysctls: BTreeMap<String, String>,
+    /// Listening TCP and bound UDP sockets of the host (filled on request).
+    pub listeners: Vec<sockets::Listener>,
     /// What could not be read, in a best-effort observation.
     pub warnings: Vec<String>,
 }
@@ -56,6 +59,8 @@ pub struct Wants {
     pub pids: bool,
     /// The iptables rules (one `iptables-save`).
     pub firewall: bool,
+    /// The host's listening sockets and who holds them (/proc/net, /proc).
+    pub sockets: bool,
     /// For a dry run: what cannot be read (the rules, without root) is taken
     /// as empty, with a warning, instead of failing.
     pub best_effort: bool,
@@ -113,7 +118,12 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         true => Some(read_firewall(runner, wants.best_effort, &mut warnings)?),
     };
     let sysctls = read_sysctls(roots, &links);
+    let listeners = match wants.sockets {
+        true => roots.listeners(),
+        false => Vec::new(),
+    };
     Ok(Host {
+        listeners,
         namespaces,
         links,
         routes,

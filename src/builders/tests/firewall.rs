@@ -60,6 +60,7 @@ fn publish_8080(host: &Host, state: &State, host_ip: Option<&str>) -> Change {
         mappings: &mappings,
         host_ip: host_ip.map(|ip| ip.parse().unwrap()),
         bridge: None,
+        force: false,
     };
     reconciled(publish::add(&args, host, state).unwrap(), state, host)
 }
@@ -272,5 +273,88 @@ fn every_bridge_accepts_traffic_between_its_namespaces_until_it_goes() {
     assert!(
         script.contains("-X NSNET-FORWARD\n") && script.ends_with("ip link del nsnet0\n"),
         "{script}"
+    );
+}
+
+/// `publish add red 8080:80 [--host-ip IP] [--force]` on `host`.
+fn publish_on(host: &Host, state: &State, host_ip: Option<&str>, force: bool) -> Result<Change> {
+    let mappings = ["8080:80".parse().unwrap()];
+    let args = publish::Add {
+        ns: &ns("red"),
+        mappings: &mappings,
+        host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+        bridge: None,
+        force,
+    };
+    publish::add(&args, host, state)
+}
+
+#[test]
+fn a_port_a_host_program_listens_on_is_refused_unless_forced() {
+    use crate::host::sockets::Listener;
+    use crate::model::ports::Proto;
+    let (mut host, state) = bridged();
+    host.listeners.push(Listener {
+        proto: Proto::Tcp,
+        addr: "127.0.0.1".parse().unwrap(),
+        port: 8080,
+        inode: 7,
+        holder: Some((812, "devserver".into())),
+    });
+    let err = publish_on(&host, &state, None, false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "host port 8080/tcp is taken: `devserver` (pid 812) listens on 127.0.0.1:8080 \
+         (choose another host port, or add --force to publish over it)"
+    );
+    // Bound to 127.0.0.1 only: another host address is free, and
+    // 127.0.0.1 itself is not.
+    assert!(publish_on(&host, &state, Some("127.0.0.2"), false).is_ok());
+    assert!(publish_on(&host, &state, Some("127.0.0.1"), false).is_err());
+    let forced = publish_on(&host, &state, None, true).unwrap();
+    assert_eq!(forced.state.bridges[&ifname("nsnet0")].published.len(), 1);
+    assert!(
+        forced.notes[0].starts_with("warning: publishing host port 8080/tcp with --force"),
+        "{:?}",
+        forced.notes
+    );
+}
+
+#[test]
+fn a_port_another_tools_dnat_takes_is_refused() {
+    let (mut host, state) = bridged();
+    let fw = host.firewall.as_mut().unwrap();
+    let docker =
+        "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80";
+    fw.rules.insert(("nat".into(), docker.into()));
+    let err = publish_on(&host, &state, None, false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("another tool's rule forwards it: `{docker}`")),
+        "{err}"
+    );
+    // A rule for one address leaves a port published on another alone; a
+    // udp rule, or another port, is no clash.
+    let fw = host.firewall.as_mut().unwrap();
+    fw.rules.clear();
+    for line in [
+        "-A PREROUTING -d 192.0.2.9/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.9.0.2",
+        "-A DOCKER -p udp -m udp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+        "-A DOCKER -p tcp -m tcp --dport 18080 -j DNAT --to-destination 172.17.0.2:80",
+    ] {
+        fw.rules.insert(("nat".into(), line.into()));
+    }
+    // Both addresses are the host's own.
+    host.routes.push(crate::host::Route {
+        dst: "192.0.2.0/24".parse().unwrap(),
+        dev: Some("eth0".into()),
+        local: true,
+    });
+    assert!(publish_on(&host, &state, Some("192.0.2.1"), false).is_ok());
+    let err = publish_on(&host, &state, Some("192.0.2.9"), false).unwrap_err();
+    assert!(err.to_string().contains("-d 192.0.2.9/32"), "{err}");
+    assert!(
+        publish_on(&host, &state, None, false).is_err(),
+        "all addresses include .9"
     );
 }

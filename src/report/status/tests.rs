@@ -12,6 +12,7 @@ use crate::report::render;
 const STATUS_WANTS: Wants = Wants {
     pids: false,
     firewall: true,
+    sockets: false,
     best_effort: true,
 };
 
