@@ -28,7 +28,7 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
     let ns = args.ns;
     let bridge = match args.bridge {
         Some(name) => named_bridge(ns, name, state)?,
-        None => first_bridge(ns, state)?,
+        None => first_bridge(ns, host, state)?,
     };
     if let Some(ip) = args.host_ip.filter(|ip| !host.is_local(*ip)) {
         bail!(InputError::NotLocal(ip.into()));
@@ -149,7 +149,7 @@ fn named_bridge(ns: &NsName, name: &IfName, state: &State) -> Result<IfName> {
 }
 
 /// No `--bridge`: the bridge of the namespace's default route, else its first.
-fn first_bridge(ns: &NsName, state: &State) -> Result<IfName> {
+fn first_bridge(ns: &NsName, host: &Host, state: &State) -> Result<IfName> {
     let ports = state
         .bridges
         .iter()
@@ -158,9 +158,28 @@ fn first_bridge(ns: &NsName, state: &State) -> Result<IfName> {
     ports.sort_by_key(|(_, p)| !p.default_route);
     match ports.first() {
         Some((b, _)) => Ok((*b).clone()),
-        None => bail!(
+        None if host.has_ns(ns.as_str()) => bail!(
             "namespace `{ns}` is on no nsnet bridge (put it on one with `nsnet bridge up {ns}`)"
         ),
+        None => {
+            // Most likely a typo: name the namespaces it could have meant.
+            let mut known: Vec<String> = state
+                .bridges
+                .values()
+                .flat_map(|b| b.ports.iter().map(|p| format!("`{}`", p.ns)))
+                .collect();
+            known.sort();
+            known.dedup();
+            match known.is_empty() {
+                true => bail!(
+                    "namespace `{ns}` does not exist and is on no nsnet bridge (make one with `nsnet bridge up {ns}`)"
+                ),
+                false => bail!(
+                    "namespace `{ns}` does not exist and is on no nsnet bridge; those on one are {}",
+                    known.join(", ")
+                ),
+            }
+        }
     }
 }
 

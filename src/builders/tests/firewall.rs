@@ -358,3 +358,30 @@ fn a_port_another_tools_dnat_takes_is_refused() {
         "all addresses include .9"
     );
 }
+
+#[test]
+fn an_unknown_namespace_is_answered_with_the_known_ones_not_a_way_to_make_it() {
+    let (host, state) = bridged();
+    let mappings = ["8080:80".parse().unwrap()];
+    let add = |host: &Host, name: &str| {
+        let ns = ns(name);
+        let args = publish::Add {
+            ns: &ns,
+            mappings: &mappings,
+            host_ip: None,
+            bridge: None,
+            force: false,
+        };
+        publish::add(&args, host, &state).unwrap_err().to_string()
+    };
+    assert_eq!(
+        add(&host, "rde"),
+        "namespace `rde` does not exist and is on no nsnet bridge; those on one are `red`"
+    );
+    let mut host = host.clone();
+    host.namespaces.insert("lonely".into());
+    assert_eq!(
+        add(&host, "lonely"),
+        "namespace `lonely` is on no nsnet bridge (put it on one with `nsnet bridge up lonely`)"
+    );
+}
