@@ -198,7 +198,15 @@ pub fn check(f: &Facts, host: &Host, state: &State) -> Vec<Finding> {
             Some(block.fix),
         ));
     }
-    out.push(match f.br_netfilter {
+    out.push(br_netfilter_finding(&f.br_netfilter));
+    subnet_checks(host, state, &mut out);
+    bridge_checks(host, f, &mut out);
+    out
+}
+
+/// What br_netfilter means for nsnet's bridges (nothing that breaks them).
+fn br_netfilter_finding(brnf: &BrNetfilter) -> Finding {
+    match brnf {
         BrNetfilter::Loaded { call_iptables: true } => finding(
             "br_netfilter",
             Level::Ok,
@@ -211,10 +219,7 @@ pub fn check(f: &Facts, host: &Host, state: &State) -> Vec<Finding> {
         BrNetfilter::Loadable | BrNetfilter::Unavailable => {
             finding("br_netfilter", Level::Ok, "br_netfilter is not loaded; nsnet does not need it".into(), None)
         }
-    });
-    subnet_checks(host, state, &mut out);
-    bridge_checks(host, f, &mut out);
-    out
+    }
 }
 
 fn firewall_checks(fw: &Firewall, f: &Facts, out: &mut Vec<Finding>) {

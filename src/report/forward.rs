@@ -176,33 +176,7 @@ pub fn check(facts: &Facts) -> Vec<Block> {
         }
     }
     if let Some(other) = &facts.other {
-        let tool = match other.backend.as_str() {
-            "legacy" => "iptables-legacy",
-            _ => "iptables-nft",
-        };
-        if other.policy.as_deref() == Some("DROP") {
-            out.push(Block {
-                message: format!(
-                    "the {} backend's FORWARD policy is DROP: nsnet's accepts are in the other backend, and a drop in either is final",
-                    other.backend
-                ),
-                fix: format!(
-                    "`{tool} -P FORWARD ACCEPT`, or keep that firewall in the backend `iptables` uses"
-                ),
-            });
-        }
-        if let Some(rule) = other.first_drop(other.rules.len()) {
-            out.push(Block {
-                message: format!(
-                    "`{rule}` in the {} backend's FORWARD may drop nsnet's traffic: nsnet's accepts are in the other backend",
-                    other.backend
-                ),
-                fix: format!(
-                    "delete it (`{tool} {}`), or keep that firewall in the backend `iptables` uses",
-                    rule.replacen("-A ", "-D ", 1)
-                ),
-            });
-        }
+        out.extend(other_backend(other));
     }
     for d in &facts.nft {
         out.push(Block {
@@ -213,6 +187,40 @@ pub fn check(facts: &Facts) -> Vec<Block> {
             fix: format!(
                 "accept nsnet's bridges there (`nft insert rule {} {} {} iifname \"nsnet*\" accept` and the same with oifname), or set its policy to accept",
                 d.family, d.table, d.chain
+            ),
+        });
+    }
+    out
+}
+
+/// What the other iptables backend's FORWARD chain drops: nsnet's accepts
+/// are not there, and a drop in either backend is final.
+fn other_backend(other: &Forward) -> Vec<Block> {
+    let mut out = Vec::new();
+    let tool = match other.backend.as_str() {
+        "legacy" => "iptables-legacy",
+        _ => "iptables-nft",
+    };
+    if other.policy.as_deref() == Some("DROP") {
+        out.push(Block {
+            message: format!(
+                "the {} backend's FORWARD policy is DROP: nsnet's accepts are in the other backend, and a drop in either is final",
+                other.backend
+            ),
+            fix: format!(
+                "`{tool} -P FORWARD ACCEPT`, or keep that firewall in the backend `iptables` uses"
+            ),
+        });
+    }
+    if let Some(rule) = other.first_drop(other.rules.len()) {
+        out.push(Block {
+            message: format!(
+                "`{rule}` in the {} backend's FORWARD may drop nsnet's traffic: nsnet's accepts are in the other backend",
+                other.backend
+            ),
+            fix: format!(
+                "delete it (`{tool} {}`), or keep that firewall in the backend `iptables` uses",
+                rule.replacen("-A ", "-D ", 1)
             ),
         });
     }
