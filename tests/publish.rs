@@ -374,7 +374,7 @@ fn a_port_someone_else_holds_is_refused_naming_them_and_force_overrides() {
     );
     assert_same(&before, &sb.snapshot());
     assert_eq!(
-        sb.ask(Some("outside"), "tcp", "172.31.0.1", 2222, false),
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 2222, true),
         "the host"
     );
     // --force publishes over it, says so, and the LAN now reaches red.
