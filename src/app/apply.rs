@@ -9,10 +9,11 @@ use crate::cli::Global;
 use crate::exec::journal::Journal;
 use crate::exec::runner::System;
 use crate::exec::signals::Interrupts;
+use crate::exec::store::Store;
 use crate::exec::{Watch, execute};
 use crate::host::{self, Host, Wants};
 use crate::model::rules;
-use crate::model::state::{State, Store};
+use crate::model::state::State;
 use crate::report::forward;
 use crate::report::status::{self, Status};
 use crate::report::style::{self, Progress, Tone};
@@ -59,7 +60,7 @@ pub fn apply(
     };
     let store = match dry {
         true => Store::read_only(),
-        false => Store::locked()?,
+        false => Store::locked(&|| interrupts.received())?,
     };
     let journal = Journal::at(&Store::dir());
     if !dry {
@@ -87,9 +88,39 @@ pub fn apply(
         return Ok(Some(change.state));
     }
     run_plan(g, runner, &journal, &interrupts, &change)?;
-    store.save(&change.state)?;
+    if let Err(err) = store.save(&change.state) {
+        return Err(unsaved(runner, &journal, &change, err));
+    }
     journal.end();
     Ok(Some(change.state))
+}
+
+/// The plan ran but its record could not be saved (a full or read-only
+/// state directory): nothing may stay on the host that no record names, so
+/// the whole plan is undone.
+fn unsaved(
+    runner: &mut System,
+    journal: &Journal,
+    change: &Change,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let steps = change.plan.steps.len();
+    let mut applied = |certain, possibly| journal.applied(certain, possibly);
+    let errors = crate::exec::rollback(&change.plan, steps, steps, runner, &mut applied);
+    journal.end();
+    let undone = match errors.is_empty() {
+        true => format!("undid its {steps} step(s), nothing was changed"),
+        false => {
+            let failed: Vec<String> = errors.iter().map(|e| format!("[{e}]")).collect();
+            format!(
+                "rollback incomplete, these undo commands failed too: {}",
+                failed.join(" ")
+            )
+        }
+    };
+    err.context(format!(
+        "the plan ran but its record could not be saved; {undone}"
+    ))
 }
 
 /// Executes the change's plan with the journal written ahead of each batch
@@ -109,8 +140,8 @@ fn run_plan(
     let interrupted = || interrupts.received();
     let mut progress = Progress::new(change.plan.steps.len(), g.quiet || g.json);
     let mut applied = |certain, possibly| {
-        journal.applied(certain, possibly);
         progress.show(possibly);
+        journal.applied(certain, possibly)
     };
     let mut watch = Watch {
         interrupted: &interrupted,

@@ -7,9 +7,10 @@ use super::{Ctx, output};
 use crate::builders::{self, Change, bridge, nat, netns, publish, veth};
 use crate::cli::{BridgeDown, BridgeUp, GraphFormat, NatCmd, NetnsCmd, PublishCmd, VethCmd};
 use crate::exec::journal::Journal;
+use crate::exec::store::Store;
 use crate::host::{self, Host};
 use crate::model::ports::{Mapping, NsMapping};
-use crate::model::state::{State, Store};
+use crate::model::state::State;
 use crate::model::validate::NsName;
 use crate::plan::cmd::{Tool, quote};
 use crate::report::style::{self, Tone};
@@ -216,7 +217,7 @@ pub fn doctor(cx: &mut Ctx) -> Result<ExitCode> {
 }
 
 pub fn recover(cx: &mut Ctx) -> Result<ExitCode> {
-    let store = Store::locked()?;
+    let store = Store::locked(&|| None)?;
     let journal = Journal::at(&Store::dir());
     cx.runner.children = Some(journal.child_path());
     match journal.recover(&mut cx.runner, &store.load()?)? {

@@ -16,6 +16,7 @@
 //! there is nothing left to do but drop the journal.
 
 use crate::exec;
+use crate::exec::files::{self, FileError};
 use crate::exec::orphan;
 use crate::exec::runner::RunError;
 use crate::exec::runner::Runner;
@@ -51,12 +52,6 @@ pub struct Journal {
     child: PathBuf,
 }
 
-fn replace(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text)?;
-    fs::rename(&tmp, path)
-}
-
 impl Journal {
     pub fn at(dir: &Path) -> Journal {
         Journal {
@@ -73,17 +68,15 @@ impl Journal {
             state_after: state_after.clone(),
         };
         let text = serde_json::to_string(&entry).expect("a plan serializes");
-        replace(&self.applied, "0")
-            .and_then(|_| replace(&self.plan, &text))
-            .with_context(|| format!("cannot write the journal `{}`", self.plan.display()))
+        files::replace(&self.applied, "0")
+            .and_then(|()| files::replace(&self.plan, &text))
+            .context("the journal cannot be written, so the plan does not run")
     }
 
     /// Records that the plan's first `certain` steps are in effect and
     /// those up to `possibly` may be.
-    pub fn applied(&self, certain: usize, possibly: usize) {
-        if let Err(err) = replace(&self.applied, &format!("{certain} {possibly}")) {
-            tracing::warn!("cannot update the journal: {err}");
-        }
+    pub fn applied(&self, certain: usize, possibly: usize) -> Result<(), FileError> {
+        files::replace(&self.applied, &format!("{certain} {possibly}"))
     }
 
     /// The plan has ended: forget it.
@@ -102,34 +95,36 @@ impl Journal {
     /// How many steps of an unfinished plan may be in effect, and of how many.
     pub fn pending(&self) -> Option<(usize, usize)> {
         let entry = self.read().ok()??;
-        Some((self.counts().1, entry.plan.steps.len()))
+        let total = entry.plan.steps.len();
+        Some((self.counts().map_or(total, |c| c.1.min(total)), total))
     }
 
     fn read(&self) -> Result<Option<Entry>> {
-        match fs::read_to_string(&self.plan) {
-            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "the journal `{}` is damaged (move it away after checking the host)",
-                    self.plan.display()
-                )
-            })?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read `{}`", self.plan.display())),
-        }
+        let Some(text) = files::read(&self.plan)? else {
+            return Ok(None);
+        };
+        Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!(
+                "the journal `{}` is damaged (move it away after checking the host)",
+                self.plan.display()
+            )
+        })?))
     }
 
     /// `(certain, possibly)`. A single count (an older nsnet's journal)
     /// means its last step was in doubt.
-    fn counts(&self) -> (usize, usize) {
-        let text = fs::read_to_string(&self.applied).unwrap_or_default();
+    /// `None` when the counts cannot be read: then nothing is trusted, and
+    /// every step counts as possibly in effect.
+    fn counts(&self) -> Option<(usize, usize)> {
+        let text = files::read(&self.applied).ok()??;
         let numbers: Vec<usize> = text
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
             .collect();
         match numbers[..] {
-            [certain, possibly] => (certain.min(possibly), possibly),
-            [n] => (n.saturating_sub(1), n),
-            _ => (0, 0),
+            [certain, possibly] => Some((certain.min(possibly), possibly)),
+            [n] => Some((n.saturating_sub(1), n)),
+            _ => None,
         }
     }
 
@@ -144,7 +139,7 @@ impl Journal {
             tracing::info!("stopped tool process {pid} of the earlier nsnet before undoing");
         }
         let total = entry.plan.steps.len();
-        let (certain, possibly) = self.counts();
+        let (certain, possibly) = self.counts().unwrap_or((0, total));
         let (certain, done) = (certain.min(total), possibly.min(total));
         if done == total && *state == entry.state_after {
             self.end();
@@ -209,7 +204,7 @@ mod tests {
         let journal = Journal::at(&dir);
         journal.begin(&plan(), &after()).unwrap();
         // Steps 1 and 2 surely ran; the batch of 3 and 4 was under way.
-        journal.applied(2, 4);
+        journal.applied(2, 4).unwrap();
         // undo-4 and undo-3 fail (never applied): not errors.
         let mut rec = Recorder::failing_on([1, 2]);
         let message = journal.recover(&mut rec, &State::default()).unwrap();
@@ -231,7 +226,7 @@ mod tests {
         let journal = Journal::at(&dir);
         journal.begin(&plan(), &after()).unwrap();
         fs::write(dir.join("journal.applied"), "2").unwrap();
-        assert_eq!(journal.counts(), (1, 2));
+        assert_eq!(journal.counts(), Some((1, 2)));
         // The in-doubt step's undo may fail; the certain one's may not.
         let mut rec = Recorder::failing_on([2]);
         let err = journal.recover(&mut rec, &State::default()).unwrap_err();

@@ -4,12 +4,15 @@
 //! the user knows exactly what, if anything, was left behind.
 
 pub mod batch;
+pub mod files;
 pub mod journal;
 pub mod orphan;
 pub mod runner;
 pub mod settle;
 pub mod signals;
+pub mod store;
 
+use crate::exec::files::FileError;
 use crate::exec::runner::{Exit, RunError, Runner};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Plan, Step};
@@ -21,6 +24,9 @@ pub enum Cause {
     Failed(RunError),
     /// A signal arrived (SIGINT, SIGTERM, SIGHUP) before the step ran.
     Interrupted(i32),
+    /// The journal could not record that the step was about to run (a full
+    /// or read-only state directory), so it did not run.
+    Unrecorded(FileError),
 }
 
 /// A plan that stopped part-way, after its rollback. Its one-line message
@@ -53,6 +59,10 @@ impl ExecError {
                 self.step,
                 self.steps
             ),
+            Cause::Unrecorded(err) => format!(
+                "step {} of {} not run: the journal could not record it ({err})",
+                self.step, self.steps
+            ),
         }
     }
 
@@ -79,7 +89,9 @@ pub struct Watch<'a> {
     /// possibly)` says the first `certain` surely are and those up to
     /// `possibly` may be (a batch under way). Called before each batch runs
     /// and after each undo; the journal keeps it across a crash.
-    pub applied: &'a mut dyn FnMut(usize, usize),
+    /// A plan whose progress cannot be recorded does not go on: an error
+    /// stops it before the batch, and what ran is rolled back.
+    pub applied: &'a mut dyn FnMut(usize, usize) -> Result<(), FileError>,
     /// `NSNET_FAIL_AT=k`: step k fails, unrun, as if its tool had refused it,
     /// so that tests can roll back from every step against the real system.
     pub fail_at: Option<usize>,
@@ -100,13 +112,16 @@ pub fn execute(plan: &Plan, runner: &mut dyn Runner, watch: &mut Watch) -> Resul
             let end = group_end(steps, done, watch.fail_at);
             // Written ahead: if nsnet dies while the batch runs, the journal
             // already counts its steps as possibly in effect.
-            (watch.applied)(done, end);
-            match run_group(runner, &steps[done..end]) {
-                Ok(()) => {
-                    done = end;
-                    continue;
+            if let Err(unrecorded) = (watch.applied)(done, end) {
+                Stopped::at(done, Cause::Unrecorded(unrecorded))
+            } else {
+                match run_group(runner, &steps[done..end]) {
+                    Ok(()) => {
+                        done = end;
+                        continue;
+                    }
+                    Err(failure) => Stopped::from_batch(done, failure),
                 }
-                Err(failure) => Stopped::from_batch(done, failure),
             }
         };
         let undo_errors = rollback(
@@ -230,8 +245,14 @@ pub fn rollback(
     certain: usize,
     possibly: usize,
     runner: &mut dyn Runner,
-    applied: &mut dyn FnMut(usize, usize),
+    applied: &mut dyn FnMut(usize, usize) -> Result<(), FileError>,
 ) -> Vec<RunError> {
+    // A rollback goes on whatever happens to the journal: it only gets shorter.
+    let mut note = |certain, possibly| {
+        if let Err(err) = applied(certain, possibly) {
+            tracing::warn!("cannot update the journal during rollback: {err}");
+        }
+    };
     let undos: Vec<(usize, &Cmd)> = (0..possibly)
         .rev()
         .flat_map(|i| plan.steps[i].undo.iter().map(move |cmd| (i, cmd)))
@@ -265,12 +286,12 @@ pub fn rollback(
         let last = undos[end - 1].0;
         let partly = undos.get(end).is_some_and(|(i, _)| *i == last);
         let left = last + usize::from(partly);
-        applied(certain.min(left), left);
+        note(certain.min(left), left);
         told = left;
         at = end;
     }
     if told != 0 {
-        applied(0, 0);
+        note(0, 0);
     }
     errors
 }

@@ -31,7 +31,7 @@ pub fn record(file: &Path, pid: u32) {
     let Some((start, _)) = started(pid) else {
         return;
     };
-    if let Err(err) = std::fs::write(file, format!("{pid} {start}\n")) {
+    if let Err(err) = crate::exec::files::note(file, &format!("{pid} {start}\n")) {
         tracing::warn!(
             "cannot note the running tool in `{}`: {err}",
             file.display()
@@ -43,7 +43,7 @@ pub fn record(file: &Path, pid: u32) {
 /// process is still alive, kills its group and waits until it is gone.
 /// Returns the pid it had to stop, if any.
 pub fn stop(file: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(file).ok()?;
+    let text = crate::exec::files::read(file).ok()??;
     let mut words = text.split_whitespace();
     let pid: u32 = words.next()?.parse().ok()?;
     let start: u64 = words.next()?.parse().ok()?;
@@ -96,7 +96,7 @@ mod tests {
         let file = dir.path().join("journal.child");
         let me = std::process::id();
         // This test's own pid with another start time: some other process.
-        std::fs::write(&file, format!("{me} 1\n")).unwrap();
+        crate::exec::files::replace(&file, &format!("{me} 1\n")).unwrap();
         assert_eq!(stop(&file), None);
     }
 }

@@ -9,7 +9,7 @@ fn run(
     rec: &mut Recorder,
     interrupted: &dyn Fn() -> Option<i32>,
 ) -> Result<(), ExecError> {
-    let mut applied = |_, _| {};
+    let mut applied = |_, _| Ok(());
     let mut watch = Watch {
         interrupted,
         applied: &mut applied,
@@ -122,7 +122,10 @@ fn a_signal_stops_before_the_next_batch_and_rolls_back() {
 fn the_steps_in_effect_are_told_before_each_batch_and_after_undo() {
     let mut rec = Recorder::failing_on([4]);
     let mut seen = Vec::new();
-    let mut applied = |c, p| seen.push((c, p));
+    let mut applied = |c, p| {
+        seen.push((c, p));
+        Ok(())
+    };
     let mut watch = Watch {
         interrupted: &|| None,
         applied: &mut applied,
@@ -136,7 +139,7 @@ fn the_steps_in_effect_are_told_before_each_batch_and_after_undo() {
 fn fail_at_k_fails_step_k_unrun_and_splits_its_batch() {
     for k in 1..=5 {
         let mut rec = Recorder::default();
-        let mut applied = |_, _| {};
+        let mut applied = |_, _| Ok(());
         let mut watch = Watch {
             interrupted: &|| None,
             applied: &mut applied,
@@ -160,12 +163,12 @@ fn a_batch_that_dies_unnamed_undoes_its_steps_tolerantly() {
     // None of the steps surely ran: every undo is tried, and their
     // failures (nothing to undo) are not errors.
     let mut rec = Recorder::failing_on([1, 2, 3]);
-    let errors = rollback(&plan, 0, 3, &mut rec, &mut |_, _| {});
+    let errors = rollback(&plan, 0, 3, &mut rec, &mut |_, _| Ok(()));
     assert_eq!(rec.calls, ["ip undo-3", "ip undo-2", "ip undo-1"]);
     assert!(errors.is_empty());
     // With step 1 certain, its undo's failure is reported.
     let mut rec = Recorder::failing_on([3]);
-    let errors = rollback(&plan, 1, 3, &mut rec, &mut |_, _| {});
+    let errors = rollback(&plan, 1, 3, &mut rec, &mut |_, _| Ok(()));
     assert_eq!(rec.calls, ["ip undo-3", "ip undo-2", "ip undo-1"]);
     assert_eq!(errors.len(), 1);
 }

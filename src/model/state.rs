@@ -8,14 +8,10 @@
 
 use crate::model::ports::Proto;
 use crate::model::validate::{End, IfName, NsName};
-use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 
 /// Where nsnet keeps its record unless `NSNET_STATE_DIR` says otherwise.
 pub const DEFAULT_DIR: &str = "/run/nsnet";
@@ -163,94 +159,6 @@ impl State {
                 .find(|p| &p.ns == ns && &p.ifname == ifname)?;
             Some((name, port))
         })
-    }
-}
-
-/// The state directory, and the lock on it while this process holds one.
-pub struct Store {
-    dir: PathBuf,
-    _lock: Option<File>,
-}
-
-impl Store {
-    pub fn dir() -> PathBuf {
-        std::env::var_os("NSNET_STATE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
-    }
-
-    /// Opens the store without locking, for commands that only read.
-    pub fn read_only() -> Store {
-        Store {
-            dir: Store::dir(),
-            _lock: None,
-        }
-    }
-
-    /// Opens the store and takes its lock, waiting for any other nsnet.
-    pub fn locked() -> Result<Store> {
-        let dir = Store::dir();
-        fs::create_dir_all(&dir).with_context(|| {
-            format!(
-                "cannot create the state directory `{}` (run nsnet as root)",
-                dir.display()
-            )
-        })?;
-        let path = dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| {
-                format!(
-                    "cannot open the lock `{}` (run nsnet as root)",
-                    path.display()
-                )
-            })?;
-        file.lock()
-            .with_context(|| format!("cannot lock `{}`", path.display()))?;
-        Ok(Store {
-            dir,
-            _lock: Some(file),
-        })
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join("state.json")
-    }
-
-    /// The record; an absent file is an empty record.
-    pub fn load(&self) -> Result<State> {
-        load(&self.path())
-    }
-
-    /// Replaces the record atomically.
-    pub fn save(&self, state: &State) -> Result<()> {
-        let path = self.path();
-        let tmp = self.dir.join("state.json.tmp");
-        let mut text = serde_json::to_string_pretty(state).expect("state serializes");
-        text.push('\n');
-        let write = || -> std::io::Result<()> {
-            let mut file = File::create(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            fs::rename(&tmp, &path)
-        };
-        write().with_context(|| format!("cannot write `{}`", path.display()))
-    }
-}
-
-fn load(path: &Path) -> Result<State> {
-    match fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| {
-            format!(
-                "`{}` is damaged (move it away to start afresh)",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     }
 }
 

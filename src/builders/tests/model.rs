@@ -288,7 +288,7 @@ fn plan(model: &Model, state: &State, build: impl Fn(&Host, &State) -> Result<Ch
 fn run(model: &mut Model, change: &Change, fail_at: Option<usize>) -> usize {
     let before = model.clone();
     let mut runner = ModelRunner { model };
-    let mut applied = |_, _| {};
+    let mut applied = |_, _| Ok(());
     let mut watch = Watch {
         interrupted: &|| None,
         applied: &mut applied,

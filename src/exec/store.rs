@@ -1,0 +1,107 @@
+//! The state directory: nsnet's record (`state.json`) and the lock that
+//! keeps two nsnet processes from interleaving changes. The record is only
+//! written while holding the lock, and replaced atomically (see `files`):
+//! a record that cannot be saved leaves the old one whole, and the caller
+//! rolls its plan back.
+
+use crate::exec::files::{self, FileError};
+use crate::model::state::{DEFAULT_DIR, State};
+use anyhow::{Context, Result};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The state directory, and the lock on it while this process holds one.
+pub struct Store {
+    dir: PathBuf,
+    _lock: Option<File>,
+}
+
+impl Store {
+    pub fn dir() -> PathBuf {
+        std::env::var_os("NSNET_STATE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+    }
+
+    /// Opens the store without locking, for commands that only read.
+    pub fn read_only() -> Store {
+        Store {
+            dir: Store::dir(),
+            _lock: None,
+        }
+    }
+
+    /// Opens the store and takes its lock, waiting for any other nsnet; a
+    /// wait that `interrupted` ends (a signal) gives up.
+    pub fn locked(interrupted: &dyn Fn() -> Option<i32>) -> Result<Store> {
+        let dir = Store::dir();
+        // Not allowed to make or open them: most likely not root.
+        let as_root = |e: FileError| match e {
+            FileError::Io(..) => anyhow::Error::new(e).context("run nsnet as root"),
+            e => e.into(),
+        };
+        files::ensure_dir(&dir).map_err(as_root)?;
+        let path = dir.join("lock");
+        let file = files::open(
+            &path,
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600),
+        )
+        .map_err(as_root)?;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("cannot lock `{}`", path.display()));
+                }
+            }
+            if let Some(signal) = interrupted() {
+                anyhow::bail!(
+                    "interrupted by signal {signal} while waiting for another nsnet to finish (`{}` is locked)",
+                    path.display()
+                );
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+        Ok(Store {
+            dir,
+            _lock: Some(file),
+        })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// The record; an absent file is an empty record.
+    pub fn load(&self) -> Result<State> {
+        load(&self.path())
+    }
+
+    /// Replaces the record atomically.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(state).expect("state serializes");
+        text.push('\n');
+        Ok(files::replace(&self.path(), &text)?)
+    }
+}
+
+fn load(path: &Path) -> Result<State> {
+    match files::read(path)? {
+        Some(text) => serde_json::from_str(&text).with_context(|| {
+            format!(
+                "`{}` is damaged (move it away to start afresh)",
+                path.display()
+            )
+        }),
+        None => Ok(State::default()),
+    }
+}
