@@ -142,16 +142,26 @@ pub fn read(path: &Path) -> Result<Option<String>, FileError> {
 /// through), written, fsynced, renamed over `path`; then the directory is
 /// fsynced, so the rename survives a crash.
 pub fn replace(path: &Path, text: &str) -> Result<(), FileError> {
-    write_new(path, text, true)
+    write_new(path, text)
 }
 
-/// `replace` without the fsyncs, for a note that matters only while this
-/// process lives (the tool at work: a crash ends the tool too).
+/// Rewrites `path` in place, without fsync, for a note that matters only
+/// while this process lives (the tool at work: a crash ends the tool too).
+/// In place, it needs no room beyond its own, even in a full directory.
 pub fn note(path: &Path, text: &str) -> Result<(), FileError> {
-    write_new(path, text, false)
+    let mut file = open(
+        path,
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644),
+    )?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| FileError::Io("write", shown(path), e))
 }
 
-fn write_new(path: &Path, text: &str, durable: bool) -> Result<(), FileError> {
+fn write_new(path: &Path, text: &str) -> Result<(), FileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -168,13 +178,13 @@ fn write_new(path: &Path, text: &str, durable: bool) -> Result<(), FileError> {
         .map_err(|e| io("create", e))?;
     let written = file
         .write_all(text.as_bytes())
-        .and_then(|()| if durable { file.sync_all() } else { Ok(()) })
+        .and_then(|()| file.sync_all())
         .and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(io("write", e));
     }
-    if durable && let Ok(d) = File::open(dir) {
+    if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())

@@ -68,9 +68,12 @@ impl Journal {
             state_after: state_after.clone(),
         };
         let text = serde_json::to_string(&entry).expect("a plan serializes");
-        files::replace(&self.applied, "0")
-            .and_then(|()| files::replace(&self.plan, &text))
-            .context("the journal cannot be written, so the plan does not run")
+        let written =
+            files::replace(&self.applied, "0").and_then(|()| files::replace(&self.plan, &text));
+        if written.is_err() {
+            self.end();
+        }
+        written.context("the journal cannot be written, so the plan does not run")
     }
 
     /// Records that the plan's first `certain` steps are in effect and

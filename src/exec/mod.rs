@@ -29,6 +29,18 @@ pub enum Cause {
     Unrecorded(FileError),
 }
 
+/// An error and its sources on one line (`cannot write `X`: No space left
+/// on device`), for an error shown inside another's message.
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text
+}
+
 /// A plan that stopped part-way, after its rollback. Its one-line message
 /// names the step, its command and error, then the rollback:
 /// "step 3 of 9: `ip …` failed (exit status 2): …; undid the 2 completed
@@ -60,8 +72,10 @@ impl ExecError {
                 self.steps
             ),
             Cause::Unrecorded(err) => format!(
-                "step {} of {} not run: the journal could not record it ({err})",
-                self.step, self.steps
+                "step {} of {} not run: the journal could not record it ({})",
+                self.step,
+                self.steps,
+                with_sources(err)
             ),
         }
     }
@@ -247,10 +261,14 @@ pub fn rollback(
     runner: &mut dyn Runner,
     applied: &mut dyn FnMut(usize, usize) -> Result<(), FileError>,
 ) -> Vec<RunError> {
-    // A rollback goes on whatever happens to the journal: it only gets shorter.
+    // A rollback goes on whatever happens to the journal: it only gets
+    // shorter, and the rollback's result is reported either way.
     let mut note = |certain, possibly| {
         if let Err(err) = applied(certain, possibly) {
-            tracing::warn!("cannot update the journal during rollback: {err}");
+            tracing::debug!(
+                "cannot update the journal during rollback: {}",
+                with_sources(&err)
+            );
         }
     };
     let undos: Vec<(usize, &Cmd)> = (0..possibly)
@@ -260,7 +278,8 @@ pub fn rollback(
     // An undo may make again what a step removed asynchronously.
     settle::settle(runner, &plan.steps[..possibly]);
     let mut errors = Vec::new();
-    let (mut at, mut told) = (0, usize::MAX);
+    // The journal last said `possibly`: nothing to tell if that is already 0.
+    let (mut at, mut told) = (0, possibly);
     while at < undos.len() {
         let (first, cmd) = undos[at];
         let strict = first < certain;

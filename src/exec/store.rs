@@ -39,7 +39,9 @@ impl Store {
         let dir = Store::dir();
         // Not allowed to make or open them: most likely not root.
         let as_root = |e: FileError| match e {
-            FileError::Io(..) => anyhow::Error::new(e).context("run nsnet as root"),
+            FileError::Io(_, _, ref io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+                anyhow::Error::new(e).context("run nsnet as root")
+            }
             e => e.into(),
         };
         files::ensure_dir(&dir).map_err(as_root)?;
