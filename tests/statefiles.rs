@@ -166,3 +166,29 @@ fn a_state_directory_anyone_may_write_is_refused() {
         )));
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn a_record_naming_the_hosts_own_interfaces_is_refused_and_they_survive() {
+    let sb = sandbox!();
+    sb.outside();
+    state_dir(&sb, 1024);
+    let before = sb.snapshot();
+    // A bridge `lo`, and a port whose host end is the uplink `wan0`: nothing
+    // nsnet makes is ever named so. `down` must not take them away.
+    for record in [
+        r#"{"bridges":{"lo":{"subnet":"10.200.0.0/24","gateway":"10.200.0.1"}}}"#,
+        r#"{"bridges":{"nsnet0":{"subnet":"10.200.0.0/24","gateway":"10.200.0.1","ports":[{"ns":"red","ifname":"eth0","host_ifname":"wan0","address":"10.200.0.2","default_route":true}]}}}"#,
+    ] {
+        sb.ok(&format!("echo '{record}' > {DIR}/state.json"));
+        let stderr = refused(&nsnet(&sb, &["down"]));
+        assert!(
+            stderr.contains("is damaged: ") && stderr.contains("nothing was run"),
+            "{stderr}"
+        );
+        assert_same(&before, &sb.snapshot());
+        assert!(
+            sb.pings(None, "172.31.0.2"),
+            "the uplink still carries traffic"
+        );
+    }
+}

@@ -97,13 +97,21 @@ impl Store {
 }
 
 fn load(path: &Path) -> Result<State> {
-    match files::read(path)? {
-        Some(text) => serde_json::from_str(&text).with_context(|| {
-            format!(
-                "`{}` is damaged (move it away to start afresh)",
-                path.display()
-            )
-        }),
-        None => Ok(State::default()),
+    let Some(text) = files::read(path)? else {
+        return Ok(State::default());
+    };
+    let damaged = || {
+        format!(
+            "`{}` is damaged (move it away to start afresh)",
+            path.display()
+        )
+    };
+    let state: State = serde_json::from_str(&text).with_context(damaged)?;
+    if let Err(why) = state.check() {
+        anyhow::bail!(
+            "`{}` is damaged: {why}; nothing was run (move it away to start afresh)",
+            path.display()
+        );
     }
+    Ok(state)
 }

@@ -144,6 +144,41 @@ mod end_text {
 }
 
 impl State {
+    /// What in the record nsnet could never have made, if anything: a bridge
+    /// named `lo`, or a host-side veth name that is not the one nsnet derives
+    /// for that port or cable (`nv-…`, `vc-…`). Such a record is damaged (a
+    /// stale file, a hostile edit): acting on it could delete the host's own
+    /// interfaces, so nothing runs.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, bridge) in &self.bridges {
+            if name.as_str() == "lo" {
+                return Err("it names bridge `lo`, the loopback interface".into());
+            }
+            for p in &bridge.ports {
+                let derived = crate::model::names::port(&p.ns, &p.ifname);
+                if p.host_ifname != derived {
+                    return Err(format!(
+                        "its port of `{}` on `{name}` is `{}`, where nsnet would have made `{derived}`",
+                        p.ns, p.host_ifname
+                    ));
+                }
+            }
+        }
+        for c in &self.cables {
+            let (a, b) = (
+                crate::model::names::cable(&c.b),
+                crate::model::names::cable(&c.a),
+            );
+            if c.a_ifname != a || c.b_ifname != b {
+                return Err(format!(
+                    "its cable between `{}` and `{}` has ends `{}` and `{}`, where nsnet would have made `{a}` and `{b}`",
+                    c.a, c.b, c.a_ifname, c.b_ifname
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// How many ports and cables use namespace `ns`.
     pub fn users(&self, ns: &NsName) -> usize {
         let ports = self.bridges.values().flat_map(|b| &b.ports);
@@ -188,6 +223,44 @@ mod tests {
         assert!(text.contains(r#""a":"host""#), "{text}");
         assert_eq!(serde_json::from_str::<State>(&text).unwrap(), state);
         assert_eq!(state.users(&red), 1);
+    }
+
+    #[test]
+    fn a_record_naming_what_nsnet_never_makes_is_damaged() {
+        let port = |host: &str| {
+            format!(
+                r#"{{"bridges":{{"nsnet0":{{"subnet":"10.200.0.0/24","gateway":"10.200.0.1","ports":[
+                {{"ns":"red","ifname":"eth0","host_ifname":"{host}","address":"10.200.0.2","default_route":true}}]}}}}}}"#
+            )
+        };
+        let ok: State = serde_json::from_str(&port("nv-red")).unwrap();
+        assert_eq!(ok.check(), Ok(()));
+        let uplink: State = serde_json::from_str(&port("eth0")).unwrap();
+        assert_eq!(
+            uplink.check(),
+            Err(
+                "its port of `red` on `nsnet0` is `eth0`, where nsnet would have made `nv-red`"
+                    .into()
+            )
+        );
+        let lo: State = serde_json::from_str(
+            r#"{"bridges":{"lo":{"subnet":"10.200.0.0/24","gateway":"10.200.0.1"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            lo.check(),
+            Err("it names bridge `lo`, the loopback interface".into())
+        );
+        let cable: State = serde_json::from_str(
+            r#"{"cables":[{"a":"host","b":"red","a_ifname":"eth0","b_ifname":"vc-host"}]}"#,
+        )
+        .unwrap();
+        assert!(
+            cable
+                .check()
+                .unwrap_err()
+                .contains("where nsnet would have made `vc-red`")
+        );
     }
 
     #[test]
