@@ -79,6 +79,22 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Drop namespaces, bridges or interfaces from nsnet's record, leaving them on the host
+    #[command(
+        long_about = "Drop namespaces, bridges or interfaces from nsnet's record, leaving them on the host.\n\n\
+                      For a name nsnet recorded that now stands for something it did not make (a namespace \
+                      or bridge deleted and made again by hand), which nsnet leaves alone. A namespace goes \
+                      with its ports and cables, a bridge with its ports; nsnet's own rules for them go too. \
+                      What is still the very object nsnet made is forgotten only with --force."
+    )]
+    Forget {
+        /// A namespace, a bridge, or the host end of a port or cable
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Forget objects that are still nsnet's own, leaving them on the host unmanaged
+        #[arg(long)]
+        force: bool,
+    },
     /// A shell (or COMMAND) in a fresh throwaway host, gone on exit: nothing done inside reaches this machine's network
     Lab {
         /// Run this instead of a shell, after `--`

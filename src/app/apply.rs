@@ -14,6 +14,7 @@ use crate::exec::{Watch, execute};
 use crate::host::{self, Host, Wants};
 use crate::model::rules;
 use crate::model::state::State;
+use crate::plan::Plan;
 use crate::report::forward;
 use crate::report::status::{self, Status};
 use crate::report::style::{self, Progress, Tone};
@@ -65,9 +66,13 @@ pub fn apply(
     let journal = Journal::at(&Store::dir());
     if !dry {
         runner.children = Some(journal.child_path());
-        let recovered = journal.recover(runner, &store.load()?);
+        let old = store.load()?;
+        let recovered = journal.recover(runner, &old);
         runner.children = None;
-        notes(g, recovered?.iter());
+        if let Some(recovered) = recovered? {
+            notes(g, std::iter::once(&recovered.message));
+            restamp(runner, &store, &old, &recovered.plan)?;
+        }
     }
     let state = store.load()?;
     let wants = Wants {
@@ -75,8 +80,14 @@ pub fn apply(
         best_effort: dry,
         ..wants
     };
-    let host = host::observe(runner, wants)?;
+    let mut host = host::observe(runner, wants)?;
+    host::stamps::read_cable_ends(runner, &state, &mut host)?;
     warn(g, &host);
+    if let Some(uplink) = state.links().find(|l| host.uplinks.contains(l.as_str())) {
+        return Err(crate::exec::store::damaged(format!(
+            "it names `{uplink}`, the interface of the host's default route, as an interface nsnet made"
+        )));
+    }
     let mut change = build(&host, &state)?;
     firewall::reconcile(&mut change, &state, &host)?;
     notes(g, change.notes.iter());
@@ -87,12 +98,40 @@ pub fn apply(
     if change.plan.steps.is_empty() && change.state == state {
         return Ok(Some(change.state));
     }
-    run_plan(g, runner, &journal, &interrupts, &change)?;
-    if let Err(err) = store.save(&change.state) {
+    if let Err(err) = run_plan(g, runner, &journal, &interrupts, &change) {
+        if let Err(why) = restamp(runner, &store, &state, &change.plan) {
+            tracing::warn!("after the rollback: {why:#}");
+        }
+        return Err(err);
+    }
+    // What the plan made is recorded with its identity, which only the host
+    // can tell now; an object nsnet cannot identify later, it cannot remove.
+    let saved = host::stamps::read(runner, &host::Roots::system(), &change.state)
+        .map(|ids| change.state.stamp(&ids))
+        .and_then(|()| store.save(&change.state));
+    if let Err(err) = saved {
         return Err(unsaved(runner, &journal, &change, err));
     }
     journal.end();
     Ok(Some(change.state))
+}
+
+/// After a rollback of `plan`: what it deleted and its undo made again has
+/// a new identity, which the record `old` learns (saved only if changed).
+/// Only what the plan deleted is read again: nothing else is adopted.
+pub fn restamp(runner: &mut System, store: &Store, old: &State, plan: &Plan) -> Result<()> {
+    let deleted = plan.deletions();
+    let mut state = old.clone();
+    state.unstamp(&deleted.namespaces, &deleted.links);
+    if state == *old {
+        return Ok(());
+    }
+    let ids = host::stamps::read(runner, &host::Roots::system(), &state)?;
+    state.stamp(&ids);
+    if state != *old {
+        store.save(&state)?;
+    }
+    Ok(())
 }
 
 /// The plan ran but its record could not be saved (a full or read-only
@@ -168,7 +207,8 @@ pub fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
         best_effort: true,
         ..PLAIN
     };
-    let host = host::observe(runner, wants)?;
+    let mut host = host::observe(runner, wants)?;
+    host::stamps::read_cable_ends(runner, &state, &mut host)?;
     warn(g, &host);
     let names: Vec<String> = host.namespaces.iter().cloned().collect();
     let world = host::live::read_world(runner, &names, &state)?;

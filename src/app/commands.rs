@@ -220,8 +220,12 @@ pub fn recover(cx: &mut Ctx) -> Result<ExitCode> {
     let store = Store::locked(&|| None)?;
     let journal = Journal::at(&Store::dir());
     cx.runner.children = Some(journal.child_path());
-    match journal.recover(&mut cx.runner, &store.load()?)? {
-        Some(message) => println!("{message}"),
+    let old = store.load()?;
+    match journal.recover(&mut cx.runner, &old)? {
+        Some(recovered) => {
+            super::apply::restamp(&mut cx.runner, &store, &old, &recovered.plan)?;
+            println!("{}", recovered.message);
+        }
         None => println!("nothing to recover: no nsnet plan was left unfinished"),
     }
     Ok(ExitCode::SUCCESS)
@@ -230,6 +234,13 @@ pub fn recover(cx: &mut Ctx) -> Result<ExitCode> {
 pub fn down(cx: &mut Ctx, force: bool) -> Result<ExitCode> {
     apply(cx.global, &mut cx.runner, PIDS, |h, s| {
         builders::down(force, h, s)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn forget(cx: &mut Ctx, names: &[String], force: bool) -> Result<ExitCode> {
+    apply(cx.global, &mut cx.runner, PLAIN, |h, s| {
+        builders::forget::forget(names, force, h, s)
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Doctor => commands::doctor(cx),
         Command::Recover => commands::recover(cx),
         Command::Down { force } => commands::down(cx, *force),
+        Command::Forget { names, force } => commands::forget(cx, names, *force),
         Command::Lab { command } => lab::run(command, g.quiet, g.dry_run, g.explain).map(done),
         Command::Completions { shell } => {
             manual::completions(*shell, &mut std::io::stdout()).map(done)

@@ -5,7 +5,7 @@ use super::release::release;
 use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
-use crate::model::state::{Bridge, Port, State};
+use crate::model::state::{Bridge, Found, Port, State};
 use crate::model::validate::{IfName, InputError, NsName};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, host_first, teardown};
@@ -161,6 +161,7 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
             host_ifname,
             address,
             default_route,
+            ifindex: None,
         };
         change.plan.extend(port_steps(name, &bridge, &port));
         bridge.ports.push(port);
@@ -181,12 +182,23 @@ fn existing(args: &Up, bridge: &Bridge, host: &Host) -> Result<Bridge> {
             subnet: bridge.subnet,
         });
     }
-    if !host.links.contains_key(name.as_str()) {
-        bail!(
-            "bridge `{name}` was made by nsnet but is gone from the host (run `nsnet bridge down --bridge {name}` to clear it)"
-        );
-    }
+    owned(name, bridge, host)?;
     Ok(bridge.clone())
+}
+
+/// Refuses to change bridge `name` unless it is the very one nsnet made.
+pub fn owned(name: &IfName, bridge: &Bridge, host: &Host) -> Result<()> {
+    match host.link(name.as_str(), bridge.ifindex) {
+        Found::Ours => Ok(()),
+        // Made by this very plan (`bridge up --nat`): not on the host yet.
+        Found::Gone if bridge.ifindex.is_none() => Ok(()),
+        Found::Gone => bail!(
+            "bridge `{name}` was made by nsnet but is gone from the host (run `nsnet bridge down --bridge {name}` to clear it)"
+        ),
+        Found::Other => bail!(
+            "bridge `{name}` is not the bridge nsnet made (deleted and made again by hand?): nsnet leaves it alone; `nsnet forget {name}` drops it from the record"
+        ),
+    }
 }
 
 /// A new bridge: a name no interface has, the subnet asked for (if free) or
@@ -212,22 +224,23 @@ fn new_bridge(args: &Up, host: &Host, state: &State) -> Result<Bridge> {
         ports: Vec::new(),
         nat: None,
         published: Vec::new(),
+        ifindex: None,
     })
 }
 
-/// A port whose namespace was deleted by hand (its veth went with it) is
+/// A port whose veth is gone (deleted by hand, or with its namespace) is
 /// stale: forgets it, so the namespace is plugged in afresh.
 fn forget_stale_ports(change: &mut Change, bridge: &mut Bridge, names: &[NsName], host: &Host) {
     for ns in names {
-        let stale = |p: &Port| {
-            &p.ns == ns
-                && !host.has_ns(ns.as_str())
-                && !host.links.contains_key(p.host_ifname.as_str())
-        };
+        let stale =
+            |p: &Port| &p.ns == ns && host.link(p.host_ifname.as_str(), p.ifindex) != Found::Ours;
         if bridge.ports.iter().any(stale) {
-            change.notes.push(format!(
-                "namespace `{ns}` was deleted by hand; making it again"
-            ));
+            change.notes.push(match host.has_ns(ns.as_str()) {
+                true => format!(
+                    "`{ns}`'s cable to the bridge was removed by hand; plugging it in again"
+                ),
+                false => format!("namespace `{ns}` was deleted by hand; making it again"),
+            });
             bridge.ports.retain(|p| !stale(p));
         }
     }
@@ -295,15 +308,32 @@ pub fn remove(change: &mut Change, host: &Host, name: &IfName) {
     let Some(bridge) = change.state.bridges.remove(name) else {
         return;
     };
-    if host.links.contains_key(name.as_str()) {
-        change.plan.push(teardown(
-            Cmd::ip(["link", "del", name.as_str()]),
-            &create_steps(name, &bridge),
-            format!(
-                "Delete bridge {name}; its gateway address and the route to its subnet go with it."
-            ),
-        ));
+    match host.link(name.as_str(), bridge.ifindex) {
+        Found::Ours => {}
+        Found::Gone => return,
+        Found::Other => {
+            // Kept, bare, for `nsnet forget`: what nsnet served through it
+            // (its NAT, published ports) goes all the same.
+            change
+                .notes
+                .push(super::release::impostor("bridge", name.as_str()));
+            let bare = Bridge {
+                ports: Vec::new(),
+                nat: None,
+                published: Vec::new(),
+                ..bridge
+            };
+            change.state.bridges.insert(name.clone(), bare);
+            return;
+        }
     }
+    change.plan.push(teardown(
+        Cmd::ip(["link", "del", name.as_str()]),
+        &create_steps(name, &bridge),
+        format!(
+            "Delete bridge {name}; its gateway address and the route to its subnet go with it."
+        ),
+    ));
 }
 
 /// The first /24 of the pools that overlaps no route and no nsnet bridge.

@@ -20,12 +20,12 @@
 
 use super::Change;
 use crate::host::{Firewall, Host};
-use crate::model::state::State;
+use crate::model::state::{Found, State};
 use crate::model::validate::IfName;
 use crate::plan::Step;
 use crate::plan::cmd::Cmd;
 use anyhow::{Result, bail};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::rules::{Rule, hairpins, rules, sysctls};
 
@@ -81,10 +81,13 @@ fn hairpin_steps(
     back: &mut Vec<Step>,
 ) {
     let (old, new) = (hairpins(before), hairpins(after));
+    // Only nsnet's own veth, still on a bridge: not one made again by hand.
+    let ports = before.bridges.values().flat_map(|b| &b.ports);
+    let index: BTreeMap<&IfName, Option<u32>> =
+        ports.map(|p| (&p.host_ifname, p.ifindex)).collect();
     let on_a_bridge = |p: &&IfName| {
-        host.links
-            .get(p.as_str())
-            .is_some_and(|l| l.master.is_some())
+        let ours = host.link(p.as_str(), index.get(p).copied().flatten()) == Found::Ours;
+        ours && host.links[p.as_str()].master.is_some()
     };
     for port in old.difference(&new).filter(on_a_bridge) {
         front.push(hairpin(port, false));

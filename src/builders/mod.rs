@@ -4,6 +4,7 @@
 
 pub mod bridge;
 pub mod firewall;
+pub mod forget;
 pub mod nat;
 pub mod netns;
 pub mod publish;

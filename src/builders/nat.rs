@@ -16,6 +16,7 @@ pub fn up(bridge: &IfName, out: Option<&IfName>, host: &Host, state: &State) -> 
             "bridge `{bridge}` was not made by nsnet (make it with `nsnet bridge up NS... --bridge {bridge}`)"
         );
     };
+    super::bridge::owned(bridge, entry, host)?;
     if let Some(out) = out {
         if out == bridge {
             bail!(crate::model::validate::InputError::OutIsBridge(

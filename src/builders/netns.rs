@@ -4,7 +4,7 @@
 use super::Change;
 use super::release::release;
 use crate::host::Host;
-use crate::model::state::{Namespace, State};
+use crate::model::state::{Found, Namespace, State};
 use crate::model::validate::NsName;
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, host_first, teardown};
@@ -33,25 +33,28 @@ pub fn create_steps(ns: &NsName) -> Vec<Step> {
 /// recorded as made for them, unless the record already knows it (deleted by
 /// hand, it is made again). An attached namespace that is gone cannot be.
 pub fn ensure(change: &mut Change, host: &Host, ns: &NsName) -> Result<()> {
-    if host.has_ns(ns.as_str()) {
+    let Some(entry) = change.state.namespaces.get_mut(ns) else {
+        // Not nsnet's: one the user made is used as it is.
+        if !host.has_ns(ns.as_str()) {
+            change.plan.extend(create_steps(ns));
+            let entry = Namespace::new(None, false);
+            change.state.namespaces.insert(ns.clone(), entry);
+        }
         return Ok(());
-    }
-    if change
-        .state
-        .namespaces
-        .get(ns)
-        .is_some_and(|n| n.pid.is_some())
-    {
-        bail!(
-            "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
-        );
-    }
-    change.plan.extend(create_steps(ns));
-    let entry = Namespace {
-        pid: None,
-        explicit: false,
     };
-    change.state.namespaces.entry(ns.clone()).or_insert(entry);
+    match host.namespace(ns, entry) {
+        Found::Ours => {}
+        Found::Other => bail!(
+            "namespace `{ns}` is not the namespace nsnet made (deleted and made again by hand?): nsnet leaves it alone; `nsnet forget {ns}` drops it from the record"
+        ),
+        Found::Gone if entry.pid.is_some() => bail!(
+            "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
+        ),
+        Found::Gone => {
+            change.plan.extend(create_steps(ns));
+            entry.stamp = None;
+        }
+    }
     Ok(())
 }
 
@@ -85,7 +88,9 @@ fn attach_cmd(ns: &NsName, pid: u32) -> Cmd {
 pub fn add(names: &[NsName], host: &Host, state: &State) -> Result<Change> {
     let mut change = Change::from(state);
     for ns in names {
-        if let Some(entry) = change.state.namespaces.get_mut(ns) {
+        if change.state.namespaces.contains_key(ns) {
+            ensure(&mut change, host, ns)?;
+            let entry = change.state.namespaces.get_mut(ns).expect("recorded");
             entry.explicit = true;
         } else if host.has_ns(ns.as_str()) {
             change.notes.push(format!(
@@ -93,13 +98,10 @@ pub fn add(names: &[NsName], host: &Host, state: &State) -> Result<Change> {
             ));
         } else {
             change.plan.extend(create_steps(ns));
-            change.state.namespaces.insert(
-                ns.clone(),
-                Namespace {
-                    pid: None,
-                    explicit: true,
-                },
-            );
+            change
+                .state
+                .namespaces
+                .insert(ns.clone(), Namespace::new(None, true));
         }
     }
     change.plan.steps = host_first(std::mem::take(&mut change.plan.steps));
@@ -175,13 +177,10 @@ pub fn attach(
         )
         .undo(Cmd::ip(["netns", "del", name.as_str()])),
     );
-    change.state.namespaces.insert(
-        name.clone(),
-        Namespace {
-            pid: Some(pid),
-            explicit: true,
-        },
-    );
+    change
+        .state
+        .namespaces
+        .insert(name.clone(), Namespace::new(Some(pid), true));
     Ok(change)
 }
 

@@ -4,7 +4,7 @@
 use super::Change;
 use crate::host::Host;
 use crate::model::ports::{HostPort, Mapping};
-use crate::model::state::{Published, State};
+use crate::model::state::{Found, Port, Published, State};
 use crate::model::validate::{IfName, InputError, NsName};
 use anyhow::{Result, bail};
 use std::net::Ipv4Addr;
@@ -30,6 +30,22 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
         Some(name) => named_bridge(ns, name, state)?,
         None => first_bridge(ns, host, state)?,
     };
+    let entry = &state.bridges[&bridge];
+    super::bridge::owned(&bridge, entry, host)?;
+    // A port made by this very plan (`bridge up --publish`) is not there yet.
+    let fine = |p: &Port| match host.link(p.host_ifname.as_str(), p.ifindex) {
+        Found::Ours => true,
+        Found::Gone => p.ifindex.is_none(),
+        Found::Other => false,
+    };
+    if let Some(port) = entry.ports.iter().find(|p| &p.ns == ns)
+        && !fine(port)
+    {
+        bail!(
+            "`{ns}` is no longer plugged into `{bridge}` as nsnet made it (its cable `{}` was removed or replaced by hand): `nsnet bridge up {ns} --bridge {bridge}` plugs it in again",
+            port.host_ifname
+        );
+    }
     if let Some(ip) = args.host_ip.filter(|ip| !host.is_local(*ip)) {
         bail!(InputError::NotLocal(ip.into()));
     }

@@ -11,8 +11,8 @@
 
 use super::{Change, bridge, netns, veth};
 use crate::host::Host;
-use crate::model::state::{Cable, Namespace, Port, State};
-use crate::model::validate::{End, IfName, NsName};
+use crate::model::state::{Cable, Found, Namespace, Port, State};
+use crate::model::validate::{IfName, NsName};
 use crate::plan::Step;
 use anyhow::{Result, bail};
 
@@ -76,8 +76,15 @@ fn forget_ports(
     let mut touched = Vec::new();
     let mut unplug = Vec::new();
     for (bridge_name, port) in ports {
-        if host.has_ns(port.ns.as_str()) && host.links.contains_key(port.host_ifname.as_str()) {
-            unplug.push((bridge_name.clone(), port.clone()));
+        let host_if = &port.host_ifname;
+        match host.link(host_if.as_str(), port.ifindex) {
+            Found::Ours => unplug.push((bridge_name.clone(), port.clone())),
+            Found::Gone => {}
+            // nsnet's veth is gone; the name is someone else's now.
+            Found::Other => change.notes.push(format!(
+                "`{host_if}` is not the interface nsnet made for `{}`'s port on `{bridge_name}`: left alone",
+                port.ns
+            )),
         }
         let bridge = change
             .state
@@ -102,9 +109,27 @@ fn forget_cables(
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     for cable in cables {
-        let present = |e: &End| e.ns().is_none_or(|n| host.has_ns(n));
-        if present(&cable.a) && present(&cable.b) {
-            steps.push(veth::remove_step(cable));
+        let (end, ifname, index) = cable.cut_end();
+        // Inside a namespace, an index means something only in the very
+        // namespace nsnet made: a new one numbers its links from 1 again.
+        // Where the name now stands for another namespace, nsnet's cable
+        // went with the one deleted, and whatever has the name is not it.
+        let found = match end.ns_name() {
+            Some(ns) if !same_namespace(&change.state, host, &ns) => {
+                host.link_in(Some(ns.as_str()), ifname.as_str(), None)
+            }
+            _ => host.link_in(end.ns(), ifname.as_str(), index),
+        };
+        match found {
+            Found::Ours => steps.push(veth::remove_step(cable)),
+            Found::Gone => {}
+            Found::Other => change.notes.push(format!(
+                "`{ifname}` in {end} is not the cable end nsnet made to {}: left alone",
+                match end == &cable.a {
+                    true => &cable.b,
+                    false => &cable.a,
+                }
+            )),
         }
         change.state.cables.retain(|c| c != cable);
         touched.extend([&cable.a, &cable.b].into_iter().filter_map(|e| e.ns_name()));
@@ -112,8 +137,28 @@ fn forget_cables(
     steps
 }
 
+/// Whether `ns` is still the namespace the record knows: the very one, for a
+/// namespace nsnet made or attached; for one it found (a cable into a
+/// namespace made by hand), the name is all nsnet knows.
+fn same_namespace(state: &State, host: &Host, ns: &NsName) -> bool {
+    match state.namespaces.get(ns) {
+        Some(entry) => host.namespace(ns, entry) == Found::Ours,
+        None => true,
+    }
+}
+
+/// What `down` says of a namespace or bridge of the record that is not the
+/// one nsnet made.
+pub fn impostor(what: &str, name: &str) -> String {
+    format!(
+        "`{name}` is not the {what} nsnet made: left alone; `nsnet forget {name}` drops it from the record"
+    )
+}
+
 /// The namespaces to delete, each once, dropped from the record: those
 /// still on the host, refusing one with processes inside unless `force`.
+/// One of the same name that is not nsnet's is left alone and stays in the
+/// record, for `nsnet forget`.
 fn doomed(
     change: &mut Change,
     host: &Host,
@@ -121,15 +166,22 @@ fn doomed(
     force: bool,
 ) -> Result<Vec<(NsName, Namespace)>> {
     let mut doomed: Vec<(NsName, Namespace)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for ns in names {
-        if doomed.iter().any(|(n, _)| n == &ns) {
+        if !seen.insert(ns.clone()) {
             continue;
         }
         let Some(entry) = change.state.namespaces.remove(&ns) else {
             continue;
         };
-        if !host.has_ns(ns.as_str()) {
-            continue;
+        match host.namespace(&ns, &entry) {
+            Found::Ours => {}
+            Found::Gone => continue,
+            Found::Other => {
+                change.notes.push(impostor("namespace", ns.as_str()));
+                change.state.namespaces.insert(ns, entry);
+                continue;
+            }
         }
         let pids = host.pids_in(ns.as_str());
         if entry.pid.is_none() && !pids.is_empty() && !force {

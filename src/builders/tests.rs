@@ -3,7 +3,7 @@
 use super::*;
 use crate::host::Host;
 use crate::host::{Link, Route};
-use crate::model::state::State;
+use crate::model::state::{Identities, NsStamp, State};
 use crate::model::validate::{End, IfName, InputError, NsName};
 
 fn ns(s: &str) -> NsName {
@@ -40,27 +40,78 @@ fn up(host: &Host, state: &State, names: &[&str], subnet: Option<&str>) -> Resul
     bridge::up(&args, host, state)
 }
 
-/// The host after `change` ran: its namespaces and links exist.
-fn after(host: &Host, change: &Change) -> Host {
+/// Identities as a test host hands them out: made up from the name, the
+/// same for the same name.
+pub(super) struct Fake;
+
+impl Fake {
+    pub fn index(name: &str) -> u32 {
+        name.bytes()
+            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+            % 100_000
+            + 2
+    }
+
+    pub fn stamp(name: &str) -> NsStamp {
+        NsStamp {
+            dev: 4,
+            ino: Fake::index(name).into(),
+            born: 1,
+        }
+    }
+
+    pub fn link(kind: &str, name: &str, master: Option<&str>) -> Link {
+        Link {
+            ifindex: Fake::index(name),
+            kind: Some(kind.into()),
+            master: master.map(String::from),
+        }
+    }
+}
+
+impl Identities for Fake {
+    fn namespace(&self, name: &NsName) -> Option<NsStamp> {
+        Some(Fake::stamp(name.as_str()))
+    }
+
+    fn link(&self, _ns: Option<&str>, ifname: &str) -> Option<u32> {
+        Some(Fake::index(ifname))
+    }
+}
+
+/// The host after `change` ran: its namespaces and links exist, and the
+/// record knows their identities, as after a real run.
+fn after(host: &Host, change: &mut Change) -> Host {
     let mut host = host.clone();
-    host.namespaces
-        .extend(change.state.namespaces.keys().map(ToString::to_string));
+    change.state.stamp(&Fake);
+    for ns in change.state.namespaces.keys() {
+        host.namespaces.insert(ns.to_string());
+        host.ns_stamps
+            .insert(ns.to_string(), Fake::stamp(ns.as_str()));
+    }
     for (name, bridge) in &change.state.bridges {
-        host.links.insert(
-            name.to_string(),
-            Link {
-                kind: Some("bridge".into()),
-                master: None,
-            },
-        );
+        host.links
+            .insert(name.to_string(), Fake::link("bridge", name.as_str(), None));
         for port in &bridge.ports {
-            host.links.insert(
-                port.host_ifname.to_string(),
-                Link {
-                    kind: Some("veth".into()),
-                    master: Some(name.to_string()),
-                },
-            );
+            let link = Fake::link("veth", port.host_ifname.as_str(), Some(name.as_str()));
+            host.links.insert(port.host_ifname.to_string(), link);
+        }
+    }
+    for cable in &change.state.cables {
+        for (end, ifname) in [(&cable.a, &cable.a_ifname), (&cable.b, &cable.b_ifname)] {
+            let name = ifname.to_string();
+            match end.ns() {
+                None => {
+                    _ = host
+                        .links
+                        .insert(name, Fake::link("veth", ifname.as_str(), None))
+                }
+                Some(ns) => {
+                    _ = host
+                        .ns_links
+                        .insert((ns.into(), name), Fake::index(ifname.as_str()))
+                }
+            }
         }
     }
     host
@@ -102,8 +153,8 @@ ip -n blue route add default via 192.168.15.1
 
 #[test]
 fn bridge_up_again_changes_nothing_and_more_namespaces_attach() {
-    let first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
-    let host = after(&Host::default(), &first);
+    let mut first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
+    let host = after(&Host::default(), &mut first);
     let again = up(&host, &first.state, &["red", "blue"], None).unwrap();
     assert!(again.plan.steps.is_empty());
     assert_eq!(again.state, first.state);
@@ -179,6 +230,7 @@ fn a_bridge_nsnet_did_not_make_is_left_alone() {
     host.links.insert(
         "nsnet0".into(),
         Link {
+            ifindex: 9,
             kind: Some("bridge".into()),
             master: None,
         },
@@ -190,14 +242,14 @@ fn a_bridge_nsnet_did_not_make_is_left_alone() {
 
 #[test]
 fn bridge_down_removes_ports_namespaces_and_bridge_and_each_undo_rebuilds() {
-    let first = up(
+    let mut first = up(
         &Host::default(),
         &State::default(),
         &["red"],
         Some("10.1.0.0/24"),
     )
     .unwrap();
-    let host = after(&Host::default(), &first);
+    let host = after(&Host::default(), &mut first);
     let down = bridge::down(&ifname("nsnet0"), &[], false, &host, &first.state).unwrap();
     // red goes, and its veth pair with it: no `ip link del nv-red`, but
     // nsnet waits for the kernel to remove the host end.
@@ -237,8 +289,8 @@ fn bridge_down_removes_ports_namespaces_and_bridge_and_each_undo_rebuilds() {
 
 #[test]
 fn a_namespace_with_processes_is_unplugged_before_it_goes() {
-    let first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
-    let mut host = after(&Host::default(), &first);
+    let mut first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
+    let mut host = after(&Host::default(), &mut first);
     host.pids.insert("red".into(), vec![42]);
     let down = bridge::down(&ifname("nsnet0"), &[], true, &host, &first.state).unwrap();
     // A process keeps the namespace, and so the veth, alive: unplug first.
@@ -263,8 +315,8 @@ fn bridge_down_of_one_namespace_keeps_the_rest_and_explicit_namespaces() {
         namespaces: ["red".to_string()].into(),
         ..Host::default()
     };
-    let first = up(&host, &state, &["red", "blue"], None).unwrap();
-    let host = after(&host, &first);
+    let mut first = up(&host, &state, &["red", "blue"], None).unwrap();
+    let host = after(&host, &mut first);
     let down = bridge::down(
         &ifname("nsnet0"),
         &nss(&["red", "blue"]),
@@ -283,8 +335,8 @@ fn bridge_down_of_one_namespace_keeps_the_rest_and_explicit_namespaces() {
 
 #[test]
 fn teardown_skips_what_is_already_gone() {
-    let first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
-    let mut host = after(&Host::default(), &first);
+    let mut first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
+    let mut host = after(&Host::default(), &mut first);
     host.namespaces.clear();
     host.links.remove("nv-red");
     let down = bridge::down(&ifname("nsnet0"), &[], false, &host, &first.state).unwrap();
@@ -315,10 +367,8 @@ ip -n red link set vc-blue up
 ip -n blue link set vc-red up
 ",
     );
-    let host = Host {
-        namespaces: ["red".into(), "blue".into()].into(),
-        ..Host::default()
-    };
+    let mut change = change;
+    let host = after(&Host::default(), &mut change);
     let del = veth::del(&blue, &red, false, &host, &change.state).unwrap();
     assert_script(
         &del,
@@ -371,8 +421,8 @@ fn veth_refuses_a_loop_and_a_host_subnet_that_overlaps() {
 
 #[test]
 fn netns_del_takes_the_namespace_off_its_bridge() {
-    let first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
-    let host = after(&Host::default(), &first);
+    let mut first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
+    let host = after(&Host::default(), &mut first);
     let del = netns::del(&nss(&["red"]), false, &host, &first.state).unwrap();
     // The veth pair goes with the namespace; nsnet waits for its host end.
     assert_script(&del, "ip netns del red\n");
@@ -399,8 +449,8 @@ fn down_removes_cables_then_namespaces_then_bridges() {
         &first.state,
     )
     .unwrap();
-    let added = netns::add(&nss(&["lonely"]), &Host::default(), &cable.state).unwrap();
-    let mut host = after(&Host::default(), &added);
+    let mut added = netns::add(&nss(&["lonely"]), &Host::default(), &cable.state).unwrap();
+    let mut host = after(&Host::default(), &mut added);
     host.namespaces
         .extend(["blue".to_string(), "lonely".to_string()]);
     let down = down(false, &host, &added.state).unwrap();
@@ -409,5 +459,79 @@ fn down_removes_cables_then_namespaces_then_bridges() {
         "ip -n red link del vc-blue\nip netns del blue\nip netns del lonely\nip netns del red\nip link del nsnet0\n",
     );
     assert_eq!(down.state, State::default());
+}
+
+/// A network of red and blue on nsnet0, then red and nsnet0 deleted and
+/// made again by hand (new identities, same names).
+fn replaced_by_hand() -> (Host, State) {
+    let mut first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
+    let mut host = after(&Host::default(), &mut first);
+    host.ns_stamps.get_mut("red").unwrap().born += 1;
+    host.links.get_mut("nsnet0").unwrap().ifindex += 1;
+    host.links.remove("nv-red");
+    (host, first.state)
+}
+
+#[test]
+fn down_leaves_what_was_made_again_by_hand_and_keeps_it_in_the_record() {
+    let (host, state) = replaced_by_hand();
+    let down = down(false, &host, &state).unwrap();
+    // Only blue, nsnet's own, goes; its veth with it.
+    assert_script(&down, "ip netns del blue\n");
+    assert_eq!(
+        down.notes,
+        [
+            "`red` is not the namespace nsnet made: left alone; `nsnet forget red` drops it from the record",
+            "`nsnet0` is not the bridge nsnet made: left alone; `nsnet forget nsnet0` drops it from the record",
+        ]
+    );
+    let kept: Vec<&str> = down.state.namespaces.keys().map(NsName::as_str).collect();
+    assert_eq!(kept, ["red"]);
+    assert!(down.state.bridges[&ifname("nsnet0")].ports.is_empty());
+    // A record naming only what is not nsnet's deletes nothing at all.
+    let again = super::down(false, &host, &down.state).unwrap();
+    assert_script(&again, "# nothing to do: the host already matches\n");
+    let forgotten = forget::forget(&["red".into(), "nsnet0".into()], false, &host, &again.state);
+    assert_eq!(forgotten.unwrap().state, State::default());
+}
+
+#[test]
+fn nothing_is_plugged_into_what_was_made_again_by_hand() {
+    let (host, state) = replaced_by_hand();
+    let err = up(&host, &state, &["green"], None).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("bridge `nsnet0` is not the bridge nsnet made"),
+        "{err}"
+    );
+    let err = nat::up(&ifname("nsnet0"), None, &host, &state).unwrap_err();
+    assert!(err.to_string().contains("`nsnet forget nsnet0`"), "{err}");
+}
+
+#[test]
+fn forget_refuses_what_is_still_nsnets_unless_forced() {
+    let mut first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
+    let host = after(&Host::default(), &mut first);
+    let red = ["red".to_string()];
+    let err = forget::forget(&red, false, &host, &first.state).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("`red`'s port `nv-red` on `nsnet0` is still the one nsnet made"),
+        "{err}"
+    );
+    let forced = forget::forget(&red, true, &host, &first.state).unwrap();
+    assert!(forced.plan.steps.is_empty(), "forget runs nothing");
+    assert!(!forced.state.namespaces.contains_key(&ns("red")));
+    let ports: Vec<&str> = forced.state.bridges[&ifname("nsnet0")]
+        .ports
+        .iter()
+        .map(|p| p.ns.as_str())
+        .collect();
+    assert_eq!(ports, ["blue"]);
+    let err = forget::forget(&["green".into()], false, &host, &first.state).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`green` is no namespace, bridge or interface in nsnet's record (see `nsnet status`)"
+    );
 }
 mod model;

@@ -63,8 +63,9 @@ pub fn cable_steps(cable: &Cable) -> Vec<Step> {
 
 /// The step that removes `cable`: deleting one end deletes both.
 pub fn remove_step(cable: &Cable) -> Step {
+    let (end, ifname, _) = cable.cut_end();
     teardown(
-        Cmd::ip_in(cable.a.ns(), ["link", "del", cable.a_ifname.as_str()]),
+        Cmd::ip_in(end.ns(), ["link", "del", ifname.as_str()]),
         &cable_steps(cable),
         format!(
             "Remove the cable between {} and {}: deleting one end of a veth pair deletes both.",
@@ -107,6 +108,8 @@ pub fn add(
         a_ifname: names::cable(b),
         b_ifname: names::cable(a),
         subnet,
+        a_index: None,
+        b_index: None,
     };
     for (end, ifname) in [(a, &cable.a_ifname), (b, &cable.b_ifname)] {
         match end {

@@ -132,7 +132,7 @@ impl Journal {
     }
 
     /// Finishes an unfinished plan; says what it did, if anything.
-    pub fn recover(&self, runner: &mut dyn Runner, state: &State) -> Result<Option<String>> {
+    pub fn recover(&self, runner: &mut dyn Runner, state: &State) -> Result<Option<Recovered>> {
         let Some(entry) = self.read()? else {
             return Ok(None);
         };
@@ -144,11 +144,14 @@ impl Journal {
         let total = entry.plan.steps.len();
         let (certain, possibly) = self.counts().unwrap_or((0, total));
         let (certain, done) = (certain.min(total), possibly.min(total));
-        if done == total && *state == entry.state_after {
+        if done == total && state.same_objects(&entry.state_after) {
             self.end();
-            return Ok(Some(format!(
-                "an earlier nsnet stopped right after completing its {total} steps; nothing to undo"
-            )));
+            return Ok(Some(Recovered {
+                message: format!(
+                    "an earlier nsnet stopped right after completing its {total} steps; nothing to undo"
+                ),
+                plan: entry.plan,
+            }));
         }
         let mut applied = |c, p| self.applied(c, p);
         let errors = exec::rollback(&entry.plan, certain, done, runner, &mut applied);
@@ -161,10 +164,20 @@ impl Journal {
             }
             .into());
         }
-        Ok(Some(format!(
-            "an earlier nsnet was stopped after {done} of {total} steps; undid them"
-        )))
+        Ok(Some(Recovered {
+            message: format!(
+                "an earlier nsnet was stopped after {done} of {total} steps; undid them"
+            ),
+            plan: entry.plan,
+        }))
     }
+}
+
+/// What a recovery did, and the plan it undid.
+#[derive(Debug)]
+pub struct Recovered {
+    pub message: String,
+    pub plan: Plan,
 }
 
 #[cfg(test)]
@@ -183,10 +196,7 @@ mod tests {
     /// The record the plan would have left: not the one on disk.
     fn after() -> State {
         let mut state = State::default();
-        let entry = crate::model::state::Namespace {
-            pid: None,
-            explicit: true,
-        };
+        let entry = crate::model::state::Namespace::new(None, true);
         state.namespaces.insert("red".parse().unwrap(), entry);
         state
     }
@@ -216,9 +226,10 @@ mod tests {
             ["ip undo-4", "ip undo-3", "ip undo-2", "ip undo-1"]
         );
         assert_eq!(
-            message.as_deref(),
+            message.map(|r| r.message).as_deref(),
             Some("an earlier nsnet was stopped after 4 of 4 steps; undid them")
         );
+
         assert_eq!(journal.pending(), None, "the journal is gone");
         fs::remove_dir_all(dir).unwrap();
     }

@@ -108,10 +108,21 @@ fn load(path: &Path) -> Result<State> {
     };
     let state: State = serde_json::from_str(&text).with_context(damaged)?;
     if let Err(why) = state.check() {
-        anyhow::bail!(
-            "`{}` is damaged: {why}; nothing was run (move it away to start afresh)",
-            path.display()
-        );
+        return Err(damaged_at(path, &why));
     }
     Ok(state)
+}
+
+/// The error for a record that names what nsnet could never have made.
+fn damaged_at(path: &Path, why: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`{}` is damaged: {why}; nothing was run (move it away to start afresh)",
+        path.display()
+    )
+}
+
+/// `damaged_at` for the record in the state directory, for what only the
+/// host shows (a name that is the host's uplink).
+pub fn damaged(why: String) -> anyhow::Error {
+    damaged_at(&Store::dir().join("state.json"), &why)
 }

@@ -7,7 +7,8 @@
 use crate::exec::runner::{RunError, Runner};
 use crate::host::identity::Roots;
 use crate::host::live::questions;
-use crate::model::state::State;
+use crate::model::state::{Identities, NsStamp, State};
+use crate::model::validate::NsName;
 use crate::plan::cmd::{Cmd, Tool};
 use std::collections::HashMap;
 use std::fs;
@@ -91,6 +92,28 @@ pub fn iptables_cmd() -> Cmd {
     Cmd::new(Tool::IptablesSave, [] as [&str; 0])
 }
 
+/// The identities the captured host had when nsnet saved its record: the
+/// record of a capture names no identity (the capture holds none that a
+/// test could reproduce), so it is stamped from the capture on loading.
+struct Captured {
+    roots: Roots,
+    links: String,
+}
+
+impl Identities for Captured {
+    fn namespace(&self, name: &NsName) -> Option<NsStamp> {
+        self.roots.stamp_of_name(name.as_str())
+    }
+
+    fn link(&self, ns: Option<&str>, ifname: &str) -> Option<u32> {
+        let links: Vec<serde_json::Value> = serde_json::from_str(&self.links).ok()?;
+        let found = links
+            .iter()
+            .find(|l| ns.is_none() && l["ifname"] == ifname)?;
+        Some(found["ifindex"].as_u64()? as u32)
+    }
+}
+
 impl Fixture {
     /// Capture `name` (`clean`, `drift`), as its host showed it.
     pub fn load(name: &str) -> Fixture {
@@ -123,6 +146,12 @@ impl Fixture {
             _dir: dir,
         };
         fixture.write_files(name);
+        let mut fixture = fixture;
+        let captured = Captured {
+            roots: fixture.roots.clone(),
+            links: text(name, "link.json"),
+        };
+        fixture.state.stamp(&captured);
         fixture
     }
 

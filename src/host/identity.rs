@@ -5,6 +5,7 @@
 //! and sysctl values (/proc/sys). Every read goes through `Roots`, so tests
 //! point it at a temporary directory; nothing here parses a tool's output.
 
+use crate::model::state::NsStamp;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
@@ -51,6 +52,27 @@ impl Roots {
     /// The identity of the named namespace `name`.
     pub fn netns_of_name(&self, name: &str) -> Option<NsId> {
         identity(&self.netns.join(name)).ok()
+    }
+
+    /// The stamp of the named namespace `name`: its identity and the time
+    /// its nsfs inode was made (see `NsStamp`).
+    pub fn stamp_of_name(&self, name: &str) -> Option<NsStamp> {
+        let meta = std::fs::metadata(self.netns.join(name)).ok()?;
+        let born = meta.ctime().checked_mul(1_000_000_000)? + meta.ctime_nsec();
+        Some(NsStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            born,
+        })
+    }
+
+    /// The stamps of the named namespaces in `names`, those that can be read.
+    pub fn stamps<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> BTreeMap<String, NsStamp> {
+        let stamp = |n: &String| Some((n.clone(), self.stamp_of_name(n)?));
+        names.into_iter().filter_map(stamp).collect()
     }
 
     /// The identity of the network namespace of process `pid`; an error when

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod iptables;
 pub mod live;
 pub mod sockets;
+pub mod stamps;
 
 #[cfg(test)]
 pub mod fixture;
@@ -25,6 +26,8 @@ pub use iptables::Firewall;
 
 use crate::exec::runner::Runner;
 use crate::model::rules::{FORWARDING, route_localnet};
+use crate::model::state::{Found, Namespace, NsStamp};
+use crate::model::validate::NsName;
 use crate::plan::cmd::Cmd;
 use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
@@ -36,6 +39,13 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Host {
     /// Named network namespaces.
     pub namespaces: BTreeSet<String>,
+    /// Their stamps (see `NsStamp`), those that could be read.
+    pub ns_stamps: BTreeMap<String, NsStamp>,
+    /// Interface indexes of links inside named namespaces that the record
+    /// names (the namespace ends of cables), by (namespace, interface).
+    pub ns_links: BTreeMap<(String, String), u32>,
+    /// The interfaces the host's default routes leave through.
+    pub uplinks: BTreeSet<String>,
     /// Interfaces in the host's namespace, by name.
     pub links: BTreeMap<String, Link>,
     /// IPv4 destinations routed in any table, but the default route.
@@ -68,6 +78,7 @@ pub struct Wants {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
+    pub ifindex: u32,
     /// `bridge`, `veth`, …; `None` for plain devices.
     pub kind: Option<String>,
     pub master: Option<String>,
@@ -91,6 +102,32 @@ impl Host {
         addr.is_loopback() || self.routes.iter().any(|r| r.local && r.dst.contains(&addr))
     }
 
+    /// What is behind namespace name `name` against the record's `entry`.
+    pub fn namespace(&self, name: &NsName, entry: &Namespace) -> Found {
+        let live = self
+            .has_ns(name.as_str())
+            .then(|| self.ns_stamps.get(name.as_str()).copied());
+        Found::of(live, Some(entry.stamp))
+    }
+
+    /// What is behind host interface name `name` against `ifindex`.
+    pub fn link(&self, name: &str, ifindex: Option<u32>) -> Found {
+        let live = self.links.get(name).map(|l| Some(l.ifindex));
+        Found::of(live, Some(ifindex))
+    }
+
+    /// What is behind interface `ifname` of namespace `ns` (`None`: the
+    /// host) against `ifindex`. A namespace's links are known only as far
+    /// as `read_cable_ends` read them.
+    pub fn link_in(&self, ns: Option<&str>, ifname: &str, ifindex: Option<u32>) -> Found {
+        let Some(ns) = ns else {
+            return self.link(ifname, ifindex);
+        };
+        let key = (ns.to_string(), ifname.to_string());
+        let live = self.ns_links.get(&key).map(|i| Some(*i));
+        Found::of(live, Some(ifindex))
+    }
+
     /// Processes inside namespace `name`, as far as they could be seen.
     pub fn pids_in(&self, name: &str) -> &[u32] {
         self.pids.get(name).map(Vec::as_slice).unwrap_or(&[])
@@ -106,8 +143,9 @@ pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {
 /// `observe`, with the filesystem read under `roots`.
 pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Result<Host> {
     let namespaces = roots.namespaces()?;
+    let ns_stamps = roots.stamps(&namespaces);
     let links = read_links(runner)?;
-    let routes = read_routes(runner)?;
+    let (routes, uplinks) = read_routes(runner)?;
     let pids = match wants.pids {
         true => roots.pids_by_namespace(&namespaces),
         false => BTreeMap::new(),
@@ -125,6 +163,9 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     Ok(Host {
         listeners,
         namespaces,
+        ns_stamps,
+        ns_links: BTreeMap::new(),
+        uplinks,
         links,
         routes,
         pids,
@@ -143,6 +184,7 @@ fn ip_json<T: for<'de> Deserialize<'de>>(runner: &mut dyn Runner, args: &[&str])
 
 #[derive(Deserialize)]
 struct JsonLink {
+    ifindex: u32,
     ifname: String,
     master: Option<String>,
     linkinfo: Option<JsonLinkInfo>,
@@ -158,8 +200,15 @@ fn read_links(runner: &mut dyn Runner) -> Result<BTreeMap<String, Link>> {
     let links: Vec<JsonLink> = ip_json(runner, &["-j", "-d", "link", "show"])?;
     let link = |l: JsonLink| {
         let kind = l.linkinfo.and_then(|i| i.info_kind);
-        let master = l.master;
-        (l.ifname, Link { kind, master })
+        let (ifindex, master) = (l.ifindex, l.master);
+        (
+            l.ifname,
+            Link {
+                ifindex,
+                kind,
+                master,
+            },
+        )
     };
     Ok(links.into_iter().map(link).collect())
 }
@@ -172,9 +221,15 @@ struct JsonRoute {
     kind: Option<String>,
 }
 
-/// The host's IPv4 routes in every table; `default` (no prefix) is left out.
-fn read_routes(runner: &mut dyn Runner) -> Result<Vec<Route>> {
+/// The host's IPv4 routes in every table but default routes, and the
+/// interfaces the default routes leave through.
+fn read_routes(runner: &mut dyn Runner) -> Result<(Vec<Route>, BTreeSet<String>)> {
     let routes: Vec<JsonRoute> = ip_json(runner, &["-j", "-4", "route", "show", "table", "all"])?;
+    let uplinks = routes
+        .iter()
+        .filter(|r| r.dst == "default")
+        .filter_map(|r| r.dev.clone())
+        .collect();
     let route = |r: JsonRoute| {
         let dst = match r.dst.parse::<Ipv4Net>() {
             Ok(net) => net,
@@ -187,7 +242,7 @@ fn read_routes(runner: &mut dyn Runner) -> Result<Vec<Route>> {
             local,
         })
     };
-    Ok(routes.into_iter().filter_map(route).collect())
+    Ok((routes.into_iter().filter_map(route).collect(), uplinks))
 }
 
 /// The rules; in a best-effort read, rules that cannot be read are none,

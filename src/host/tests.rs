@@ -27,6 +27,7 @@ fn observe_reads_namespaces_links_routes_rules_and_sysctls() {
     let names: Vec<&str> = host.namespaces.iter().map(String::as_str).collect();
     assert_eq!(names, ["blue", "green", "red", "theirs"]);
     let bridge = Link {
+        ifindex: 2,
         kind: Some("bridge".into()),
         master: None,
     };
@@ -108,8 +109,8 @@ fn empty_or_malformed_json_is_a_clear_error() {
 #[test]
 fn an_unknown_link_kind_is_kept_as_said() {
     let mut f = Fixture::load("clean");
-    let links = r#"[{"ifname":"lo"},{"ifname":"w0","linkinfo":{"info_kind":"wireguard2"}},
-        {"ifname":"x","master":"nsnet0","linkinfo":{"info_data":{}}}]"#;
+    let links = r#"[{"ifindex":1,"ifname":"lo"},{"ifindex":2,"ifname":"w0","linkinfo":{"info_kind":"wireguard2"}},
+        {"ifindex":3,"ifname":"x","master":"nsnet0","linkinfo":{"info_data":{}}}]"#;
     f.runner.answer(&links_cmd(), links);
     let host = observe_in(&mut f.runner, &f.roots, Wants::default()).unwrap();
     assert_eq!(host.links["w0"].kind.as_deref(), Some("wireguard2"));

@@ -10,7 +10,7 @@ use crate::model::ports::Proto;
 use crate::model::validate::{End, IfName, NsName};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 /// Where nsnet keeps its record unless `NSNET_STATE_DIR` says otherwise.
@@ -41,6 +41,34 @@ pub struct Namespace {
     /// del`. Otherwise it was made for a bridge port or a cable and goes when
     /// the last of those goes.
     pub explicit: bool,
+    /// Which namespace the name stood for when nsnet made it (`None` until
+    /// the plan that makes it has run, or when it could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<NsStamp>,
+}
+
+impl Namespace {
+    /// A namespace about to be made (`pid: None`) or attached.
+    pub fn new(pid: Option<u32>, explicit: bool) -> Namespace {
+        Namespace {
+            pid,
+            explicit,
+            stamp: None,
+        }
+    }
+}
+
+/// What tells one namespace behind /run/netns/NAME from another of the same
+/// name: the device and inode of its nsfs file, and the moment the kernel
+/// made that inode (ctime, in nanoseconds). The inode number alone is not
+/// enough: the kernel gives a new namespace the lowest free number, so a
+/// namespace deleted and made again by hand often gets the old one back.
+/// While /run/netns/NAME is mounted the inode is pinned and its time fixed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub born: i64,
 }
 
 /// A bridge nsnet created, and the namespaces it connects.
@@ -56,6 +84,9 @@ pub struct Bridge {
     /// Ports of its namespaces published on the host (`publish add`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub published: Vec<Published>,
+    /// The bridge's interface index on the host (see `Port::ifindex`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifindex: Option<u32>,
 }
 
 /// Outbound NAT: the subnet is masqueraded on its way out.
@@ -100,6 +131,12 @@ pub struct Port {
     /// Whether this port gave the namespace its default route: only the
     /// first port of a namespace does, as a namespace has one default route.
     pub default_route: bool,
+    /// The host end's interface index: the kernel numbers the links of a
+    /// namespace from a counter and does not hand an index out again while
+    /// the counter has not wrapped, so a link of the same name made later by
+    /// someone else has another one. `None` until the plan has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifindex: Option<u32>,
 }
 
 /// A veth pair straight between two ends (`veth add`).
@@ -113,9 +150,26 @@ pub struct Cable {
     pub b_ifname: IfName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet: Option<Ipv4Net>,
+    /// The interface index of each end, in its own namespace (the host's
+    /// or a named one): see `Port::ifindex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a_index: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b_index: Option<u32>,
 }
 
 impl Cable {
+    /// The end nsnet deletes to remove the cable (deleting one end of a veth
+    /// pair deletes both), with its name and recorded index: the host's end
+    /// if the cable has one (the host's namespace never changes), else the
+    /// first.
+    pub fn cut_end(&self) -> (&End, &IfName, Option<u32>) {
+        match self.b {
+            End::Host => (&self.b, &self.b_ifname, self.b_index),
+            End::Ns(_) => (&self.a, &self.a_ifname, self.a_index),
+        }
+    }
+
     /// Whether this cable joins `x` and `y`, in either order.
     pub fn joins(&self, x: &End, y: &End) -> bool {
         (&self.a == x && &self.b == y) || (&self.a == y && &self.b == x)
@@ -125,6 +179,37 @@ impl Cable {
         [&self.a, &self.b]
             .iter()
             .any(|e| e.ns() == Some(ns.as_str()))
+    }
+}
+
+/// Identities read off the host: of the named namespace `name`, and of link
+/// `ifname` in namespace `ns` (`None`: the host's).
+pub trait Identities {
+    fn namespace(&self, name: &NsName) -> Option<NsStamp>;
+    fn link(&self, ns: Option<&str>, ifname: &str) -> Option<u32>;
+}
+
+/// What is behind a recorded name on the host now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// Nothing of that name.
+    Gone,
+    /// The very object nsnet made.
+    Ours,
+    /// Something else of the same name (made again by hand, or never
+    /// nsnet's): nsnet neither deletes nor changes it.
+    Other,
+}
+
+impl Found {
+    /// From what the host has under the name and the recorded identity: an
+    /// object whose identity nsnet never learnt is not taken for its own.
+    pub fn of<T: PartialEq>(live: Option<T>, recorded: Option<T>) -> Found {
+        match (live, recorded) {
+            (None, _) => Found::Gone,
+            (Some(live), Some(recorded)) if live == recorded => Found::Ours,
+            (Some(_), _) => Found::Other,
+        }
     }
 }
 
@@ -179,6 +264,119 @@ impl State {
         Ok(())
     }
 
+    /// Fills in the identity of every object that has none yet, as `found`
+    /// reads it off the host after the plan that made it has run. What
+    /// `found` cannot read (gone already) stays unknown, and an unknown
+    /// object is never taken for nsnet's.
+    pub fn stamp(&mut self, found: &dyn Identities) {
+        for (name, ns) in &mut self.namespaces {
+            if ns.stamp.is_none() {
+                ns.stamp = found.namespace(name);
+            }
+        }
+        for (name, bridge) in &mut self.bridges {
+            if bridge.ifindex.is_none() {
+                bridge.ifindex = found.link(None, name.as_str());
+            }
+            for p in bridge.ports.iter_mut().filter(|p| p.ifindex.is_none()) {
+                p.ifindex = found.link(None, p.host_ifname.as_str());
+            }
+        }
+        for c in &mut self.cables {
+            if c.a_index.is_none() {
+                c.a_index = found.link(c.a.ns(), c.a_ifname.as_str());
+            }
+            if c.b_index.is_none() {
+                c.b_index = found.link(c.b.ns(), c.b_ifname.as_str());
+            }
+        }
+    }
+
+    /// Forgets the identity of the namespaces and links of these names
+    /// (links by namespace, `None` for the host's), and of every link inside
+    /// those namespaces: when a plan that deleted them is rolled back, its
+    /// undo makes them again, under new identities, which `stamp` then reads.
+    pub fn unstamp(
+        &mut self,
+        namespaces: &BTreeSet<String>,
+        links: &BTreeSet<(Option<String>, String)>,
+    ) {
+        let gone = |ns: Option<&str>, name: &str| {
+            ns.is_some_and(|n| namespaces.contains(n))
+                || links.contains(&(ns.map(String::from), name.to_string()))
+        };
+        for (name, ns) in &mut self.namespaces {
+            if namespaces.contains(name.as_str()) {
+                ns.stamp = None;
+            }
+        }
+        for (name, bridge) in &mut self.bridges {
+            if gone(None, name.as_str()) {
+                bridge.ifindex = None;
+            }
+            for p in &mut bridge.ports {
+                if gone(None, p.host_ifname.as_str()) {
+                    p.ifindex = None;
+                }
+            }
+        }
+        for c in &mut self.cables {
+            if gone(c.a.ns(), c.a_ifname.as_str()) || gone(c.b.ns(), c.b_ifname.as_str()) {
+                (c.a_index, c.b_index) = (None, None);
+            }
+        }
+    }
+
+    /// Whether the two records name the same objects, whatever identities
+    /// they know for them (a plan's record before and after `stamp`).
+    pub fn same_objects(&self, other: &State) -> bool {
+        let strip = |s: &State| {
+            let mut s = s.clone();
+            let everything = s.namespaces.keys().map(|n| n.to_string()).collect();
+            let links = s.links().map(|l| (None, l.to_string())).collect();
+            s.unstamp(&everything, &links);
+            s
+        };
+        strip(self) == strip(other)
+    }
+
+    /// What `stamp` must read: (namespace, interface) pairs of links and the
+    /// named namespaces that have no identity yet.
+    pub fn unstamped(&self) -> (Vec<NsName>, Vec<(Option<String>, IfName)>) {
+        let namespaces = self.namespaces.iter().filter(|(_, n)| n.stamp.is_none());
+        let mut links = Vec::new();
+        for (name, bridge) in &self.bridges {
+            if bridge.ifindex.is_none() {
+                links.push((None, name.clone()));
+            }
+            let ports = bridge.ports.iter().filter(|p| p.ifindex.is_none());
+            links.extend(ports.map(|p| (None, p.host_ifname.clone())));
+        }
+        for c in &self.cables {
+            if c.a_index.is_none() {
+                links.push((c.a.ns().map(String::from), c.a_ifname.clone()));
+            }
+            if c.b_index.is_none() {
+                links.push((c.b.ns().map(String::from), c.b_ifname.clone()));
+            }
+        }
+        (namespaces.map(|(n, _)| n.clone()).collect(), links)
+    }
+
+    /// The names of the host's interfaces the record says nsnet made:
+    /// bridges, the host ends of ports and of cables.
+    pub fn links(&self) -> impl Iterator<Item = &IfName> {
+        let bridges = self.bridges.iter();
+        let bridges = bridges
+            .flat_map(|(n, b)| std::iter::once(n).chain(b.ports.iter().map(|p| &p.host_ifname)));
+        let cables = self.cables.iter().flat_map(|c| {
+            let a = c.a.ns().is_none().then_some(&c.a_ifname);
+            let b = c.b.ns().is_none().then_some(&c.b_ifname);
+            a.into_iter().chain(b)
+        });
+        bridges.chain(cables)
+    }
+
     /// How many ports and cables use namespace `ns`.
     pub fn users(&self, ns: &NsName) -> usize {
         let ports = self.bridges.values().flat_map(|b| &b.ports);
@@ -205,19 +403,17 @@ mod tests {
     fn state_round_trips_through_json() {
         let mut state = State::default();
         let red: NsName = "red".parse().unwrap();
-        state.namespaces.insert(
-            red.clone(),
-            Namespace {
-                pid: None,
-                explicit: false,
-            },
-        );
+        state
+            .namespaces
+            .insert(red.clone(), Namespace::new(None, false));
         state.cables.push(Cable {
             a: End::Host,
             b: End::Ns(red.clone()),
             a_ifname: "vc-red".parse().unwrap(),
             b_ifname: "vc-host".parse().unwrap(),
             subnet: Some("10.0.0.0/24".parse().unwrap()),
+            a_index: None,
+            b_index: None,
         });
         let text = serde_json::to_string(&state).unwrap();
         assert!(text.contains(r#""a":"host""#), "{text}");

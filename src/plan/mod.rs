@@ -55,6 +55,40 @@ impl Step {
     }
 }
 
+/// What a plan deletes, by name: should it be rolled back, these are made
+/// again, each under a new identity.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Deletions {
+    /// Named namespaces (`ip netns del NAME`).
+    pub namespaces: std::collections::BTreeSet<String>,
+    /// Links by namespace (`None`: the host) and name (`ip [-n NS] link
+    /// del NAME`, and the host ends a namespace's deletion takes along).
+    pub links: std::collections::BTreeSet<(Option<String>, String)>,
+}
+
+impl Plan {
+    pub fn deletions(&self) -> Deletions {
+        let mut out = Deletions::default();
+        for step in &self.steps {
+            let cmd = &step.apply;
+            let args = &cmd.args[if cmd.netns().is_some() { 2 } else { 0 }..];
+            match args {
+                [netns, del, name] if netns == "netns" && del == "del" => {
+                    out.namespaces.insert(name.clone());
+                }
+                [link, del, name] if link == "link" && del == "del" => {
+                    out.links
+                        .insert((cmd.netns().map(String::from), name.clone()));
+                }
+                _ => {}
+            }
+            out.links
+                .extend(step.settle.iter().map(|l| (None, l.clone())));
+        }
+        out
+    }
+}
+
 /// An ordered list of steps.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -174,5 +208,30 @@ mod tests {
         let step = teardown(Cmd::ip(["netns", "del", "red"]), &steps, "remove");
         let undo: Vec<String> = step.undo.iter().map(ToString::to_string).collect();
         assert_eq!(undo, ["ip netns add red", "ip -n red link set lo up"]);
+    }
+
+    #[test]
+    fn deletions_name_what_a_rollback_makes_again() {
+        let mut plan = Plan::default();
+        let mut del = Step::new(Cmd::ip(["netns", "del", "red"]), "");
+        del.settle.push("nv-red".into());
+        plan.push(del);
+        plan.push(Step::new(
+            Cmd::ip_in(Some("blue"), ["link", "del", "vc-red"]),
+            "",
+        ));
+        plan.push(Step::new(Cmd::ip(["link", "del", "nsnet0"]), ""));
+        plan.push(Step::new(Cmd::ip(["link", "set", "x", "up"]), ""));
+        let d = plan.deletions();
+        assert_eq!(d.namespaces, ["red".to_string()].into());
+        let links: Vec<(Option<&str>, &str)> = d
+            .links
+            .iter()
+            .map(|(n, l)| (n.as_deref(), l.as_str()))
+            .collect();
+        assert_eq!(
+            links,
+            [(None, "nsnet0"), (None, "nv-red"), (Some("blue"), "vc-red")]
+        );
     }
 }

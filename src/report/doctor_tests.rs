@@ -7,6 +7,7 @@ fn bridge_with(ports: usize) -> Host {
     host.links.insert(
         "br0".into(),
         Link {
+            ifindex: 3,
             kind: Some("bridge".into()),
             master: None,
         },
@@ -15,6 +16,7 @@ fn bridge_with(ports: usize) -> Host {
         host.links.insert(
             format!("p{i}"),
             Link {
+                ifindex: 3,
                 kind: Some("veth".into()),
                 master: Some("br0".into()),
             },

@@ -7,14 +7,14 @@ use crate::builders::{firewall, nat, publish};
 /// A host with nsnet0 (10.1.0.0/24, red at .2), forwarding off, and only
 /// the bridge's own accept rule in place.
 fn bridged() -> (Host, State) {
-    let first = up(
+    let mut first = up(
         &Host::default(),
         &State::default(),
         &["red"],
         Some("10.1.0.0/24"),
     )
     .unwrap();
-    let mut host = after(&Host::default(), &first);
+    let mut host = after(&Host::default(), &mut first);
     host.sysctls
         .insert("net.ipv4.ip_forward".into(), "0".into());
     host.sysctls
@@ -222,14 +222,15 @@ fn a_port_published_on_another_address_needs_no_loopback_rules() {
 
 #[test]
 fn a_bridge_name_with_a_dot_gets_a_slash_sysctl_key() {
-    let first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
-    let mut state = first.state;
-    let br = state.bridges.remove(&ifname("nsnet0")).unwrap();
-    state.bridges.insert(ifname("br.1"), br);
+    let mut first = up(&Host::default(), &State::default(), &["red"], None).unwrap();
+    let mut br = first.state.bridges.remove(&ifname("nsnet0")).unwrap();
+    br.ifindex = Some(Fake::index("br.1"));
+    first.state.bridges.insert(ifname("br.1"), br);
     let mut host = Host {
         firewall: Some(Default::default()),
-        ..Host::default()
+        ..after(&Host::default(), &mut first)
     };
+    let state = first.state;
     host.sysctls
         .insert("net/ipv4/conf/br.1/route_localnet".into(), "0".into());
     let script = publish_8080(&host, &state, None).plan.script(false);
@@ -245,7 +246,7 @@ fn every_bridge_accepts_traffic_between_its_namespaces_until_it_goes() {
         firewall: Some(Default::default()),
         ..Host::default()
     };
-    let change = reconciled(
+    let mut change = reconciled(
         up(&host, &State::default(), &["red"], Some("10.1.0.0/24")).unwrap(),
         &State::default(),
         &host,
@@ -259,7 +260,7 @@ fn every_bridge_accepts_traffic_between_its_namespaces_until_it_goes() {
         ),
         "{script}"
     );
-    let host = installed(&after(&host, &change), &change.state);
+    let host = installed(&after(&host, &mut change), &change.state);
     let down = reconciled(
         bridge::down(&ifname("nsnet0"), &[], false, &host, &change.state).unwrap(),
         &change.state,

@@ -212,11 +212,19 @@ impl Model {
             firewall: Some(Firewall::default()),
             ..Host::default()
         };
+        for ns in &self.netns {
+            host.ns_stamps.insert(ns.clone(), Fake::stamp(ns));
+        }
         for ((ns, name), (kind, master, _)) in &self.links {
+            if let Some(ns) = ns {
+                let key = (ns.clone(), name.clone());
+                host.ns_links.insert(key, Fake::index(name));
+            }
             if ns.is_none() {
                 host.links.insert(
                     name.clone(),
                     Link {
+                        ifindex: Fake::index(name),
                         kind: Some(kind.clone()),
                         master: master.clone(),
                     },
@@ -409,6 +417,7 @@ fn every_step_of_every_command_rolls_back_to_the_same_host() {
         }
         run(&mut model, &change, None);
         state = change.state;
+        state.stamp(&Fake);
     }
     // A sysctl put back to 0 is the kernel's default, as if never set.
     model.sysctls.retain(|_, v| v != "0");

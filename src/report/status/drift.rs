@@ -5,7 +5,7 @@
 use crate::host::Host;
 use crate::host::live::World;
 use crate::model::rules;
-use crate::model::state::{Bridge, Port, State};
+use crate::model::state::{Bridge, Found, Port, State};
 use crate::model::validate::IfName;
 use crate::report::status::port_address;
 use ipnet::{IpNet, Ipv4Net};
@@ -14,15 +14,20 @@ use ipnet::{IpNet, Ipv4Net};
 pub(super) fn drift(state: &State, world: &World, host: &Host) -> Vec<String> {
     let mut out = Vec::new();
     for (name, br) in &state.bridges {
-        bridge(name, br, world, &mut out);
+        match host.link(name.as_str(), br.ifindex) {
+            Found::Other => out.push(other("bridge", name.as_str())),
+            _ => bridge(name, br, (state, world, host), &mut out),
+        }
     }
-    namespaces(state, world, &mut out);
+    namespaces(state, world, host, &mut out);
+    cables(state, host, &mut out);
     rule_drift(state, host, &mut out);
     out
 }
 
 /// The bridge itself, its gateway address, then each port.
-fn bridge(name: &IfName, br: &Bridge, world: &World, out: &mut Vec<String>) {
+fn bridge(name: &IfName, br: &Bridge, seen: (&State, &World, &Host), out: &mut Vec<String>) {
+    let (state, world, host) = seen;
     let live = world.host_iface(name.as_str());
     let gateway = Ipv4Net::new(br.gateway, br.subnet.prefix_len()).expect("a prefix length");
     match live {
@@ -35,6 +40,18 @@ fn bridge(name: &IfName, br: &Bridge, world: &World, out: &mut Vec<String>) {
         Some(_) => {}
     }
     for port in &br.ports {
+        // A namespace made again by hand is reported once, as such.
+        let entry = state.namespaces.get(&port.ns);
+        if entry.is_some_and(|e| host.namespace(&port.ns, e) == Found::Other) {
+            continue;
+        }
+        if host.link(port.host_ifname.as_str(), port.ifindex) == Found::Other {
+            out.push(format!(
+                "`{}` is not the interface nsnet made for `{}`'s port on `{name}` (made again by hand?): `nsnet bridge up {} --bridge {name}` plugs it in again",
+                port.host_ifname, port.ns, port.ns
+            ));
+            continue;
+        }
         host_end(name, port, live.is_some(), world, out);
         ns_end(name, br, port, world, out);
     }
@@ -73,14 +90,36 @@ fn ns_end(name: &IfName, br: &Bridge, port: &Port, world: &World, out: &mut Vec<
 
 /// Recorded namespaces the kernel no longer has, and attached ones whose
 /// process has exited.
-fn namespaces(state: &State, world: &World, out: &mut Vec<String>) {
+fn namespaces(state: &State, world: &World, host: &Host, out: &mut Vec<String>) {
     for (name, entry) in &state.namespaces {
-        if !world.namespaces.contains_key(name.as_str()) {
+        if host.namespace(name, entry) == Found::Other {
+            out.push(other("namespace", name.as_str()));
+        } else if !world.namespaces.contains_key(name.as_str()) {
             out.push(format!(
                 "namespace `{name}` is gone (deleted by hand?); `nsnet down` or `nsnet netns del {name}` clears the record"
             ));
         } else if entry.pid.is_some_and(|pid| world.exited.contains(&pid)) {
             out.push(format!("the process `{name}` was attached to has exited; its namespace lives on under the name"));
+        }
+    }
+}
+
+/// A namespace or bridge of the record whose name now stands for another.
+fn other(what: &str, name: &str) -> String {
+    format!(
+        "{what} `{name}` is not the {what} nsnet made (deleted and made again by hand?): nsnet leaves it alone; `nsnet forget {name}` drops it from the record"
+    )
+}
+
+/// Cables whose end nsnet would cut is something else of the same name.
+fn cables(state: &State, host: &Host, out: &mut Vec<String>) {
+    for cable in &state.cables {
+        let (end, ifname, index) = cable.cut_end();
+        if host.link_in(end.ns(), ifname.as_str(), index) == Found::Other {
+            out.push(format!(
+                "`{ifname}` in {end} is not the end nsnet made of the cable between {} and {} (made again by hand?)",
+                cable.a, cable.b
+            ));
         }
     }
 }
