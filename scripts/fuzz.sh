@@ -17,7 +17,12 @@ fi
 export RUSTC_BOOTSTRAP=1
 for target in input saved; do
     log=$(mktemp)
-    cargo fuzz run --sanitizer none "$target" -- -max_total_time="$seconds" > "$log" 2>&1 || {
+    # Hand-written hostile inputs (seeds/TARGET) start the corpus.
+    corpus=corpus/$target
+    mkdir -p "$corpus"
+    seeds=()
+    [[ -d seeds/$target ]] && seeds=("seeds/$target")
+    cargo fuzz run --sanitizer none "$target" "$corpus" "${seeds[@]}" -- -max_total_time="$seconds" > "$log" 2>&1 || {
         tail -40 "$log"
         echo "fuzz: $target found a failing input (see fuzz/artifacts/$target/)" >&2
         exit 1
