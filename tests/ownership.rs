@@ -67,6 +67,9 @@ fn a_namespace_made_again_by_hand_is_left_alone_until_forgotten() {
     assert!(sb.pings(Some("red"), "10.99.0.1"), "forget touches nothing");
     sb.ok("ip netns del red && ip link del mine 2>/dev/null; true");
     assert_same(&before, &sb.snapshot());
+    eprintln!(
+        "reliability: ownership: a namespace made again by hand with a veth of the user's: down left it (still pinging), forget dropped it, host exact"
+    );
 }
 
 #[test]
@@ -100,6 +103,9 @@ fn a_bridge_made_again_by_hand_keeps_its_ports() {
     // Down took nsnet's own rules and sysctls: only the user's bridge is left.
     sb.ok("ip link del mine && ip link del nsnet0");
     assert_same(&before, &sb.snapshot());
+    eprintln!(
+        "reliability: ownership: a bridge made again by hand with a port of the user's: nat up refused, down left both, host exact"
+    );
 }
 
 #[test]
@@ -125,6 +131,9 @@ fn a_veth_name_taken_by_hand_is_not_deleted() {
     assert_eq!(record(&sb)["namespaces"], serde_json::json!({}));
     sb.ok("ip link del nv-red && ip link del vc-blue");
     assert_same(&before, &sb.snapshot());
+    eprintln!(
+        "reliability: ownership: a port's and a cable's host end made again by hand: status named both, down left both, host exact"
+    );
 }
 
 #[test]
@@ -157,6 +166,9 @@ fn a_record_naming_what_the_user_made_deletes_nothing() {
         .success();
     assert_same(&before, &sb.snapshot());
     assert_eq!(record(&sb)["bridges"], serde_json::json!({}));
+    eprintln!(
+        "reliability: ownership: a record naming a namespace, bridge and veth the user made: down deleted nothing, host exact"
+    );
 }
 
 #[test]
