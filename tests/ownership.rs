@@ -39,6 +39,7 @@ fn a_namespace_made_again_by_hand_is_left_alone_until_forgotten() {
     users_cable(&sb, "red");
     sb.nsnet(["status"])
         .assert()
+        .stdout(contains("namespace red (external)"))
         .stdout(contains("namespace `red` is not the namespace nsnet made"));
     // Nothing is plugged into the user's namespace.
     sb.nsnet(["bridge", "up", "red"])

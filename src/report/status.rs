@@ -14,7 +14,7 @@ mod tests;
 use crate::host::Host;
 use crate::host::live::{Iface, LiveRoute, Netns, Peer, World};
 use crate::model::ports::Proto;
-use crate::model::state::{Bridge, Cable, Port, State};
+use crate::model::state::{Bridge, Cable, Found, Port, State};
 use crate::model::validate::{IfName, NsName};
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
@@ -277,9 +277,17 @@ impl From<Peer> for PeerStatus {
 /// Builds the status of `state` as `world` and `host` show it.
 pub fn build(state: &State, world: &World, host: &Host) -> Status {
     let bridges = state.bridges.iter();
+    let mut namespaces = namespaces(state, world);
+    // A name the record holds that now stands for a namespace made by hand.
+    for ns in &mut namespaces {
+        let entry = state.namespaces.iter().find(|(n, _)| n.as_str() == ns.name);
+        if entry.is_some_and(|(n, e)| host.namespace(n, e) == Found::Other) {
+            ns.origin = Origin::External;
+        }
+    }
     Status {
         bridges: bridges.map(|(name, br)| bridge(name, br, world)).collect(),
-        namespaces: namespaces(state, world),
+        namespaces,
         published: published(state, |_, _| true),
         drift: drift::drift(state, world, host),
     }
