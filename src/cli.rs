@@ -5,7 +5,7 @@
 use crate::model::ports::{HostPort, Mapping, NsMapping};
 use crate::model::validate::{self, End, IfName, NsName};
 use clap::{Args, Parser, Subcommand};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 
@@ -234,9 +234,9 @@ pub enum VethCmd {
         a: End,
         /// The other end: a namespace, or `host`
         b: End,
-        /// Address the ends: A gets the subnet's first host address, B the second
-        #[arg(long, value_parser = validate::subnet)]
-        subnet: Option<Ipv4Net>,
+        /// Address the ends: A gets the subnet's first host address, B the second (once per family: IPv4 and IPv6)
+        #[arg(long, value_parser = validate::any_subnet, value_name = "CIDR")]
+        subnet: Vec<IpNet>,
     },
     /// Remove the cable between A and B (both ends), and namespaces made only for it
     Del {
@@ -265,9 +265,12 @@ pub struct BridgeUp {
     /// The bridge
     #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
     pub bridge: IfName,
-    /// The bridge's subnet (default: a free /24 from 10.200.0.0/16, 172.30.0.0/16, 192.168.200.0/21)
-    #[arg(long, value_parser = validate::subnet)]
-    pub subnet: Option<Ipv4Net>,
+    /// The bridge's subnet (default: a free /24 from 10.200.0.0/16, 172.30.0.0/16, 192.168.200.0/21); once more with an IPv6 subnet for dual stack
+    #[arg(long, value_parser = validate::any_subnet, value_name = "CIDR")]
+    pub subnet: Vec<IpNet>,
+    /// Dual stack: an IPv6 subnet too, a ULA /64 nsnet chooses unless --subnet gives one
+    #[arg(long)]
+    pub ipv6: bool,
     /// The name of the interface inside each namespace
     #[arg(long, default_value = "eth0")]
     pub ifname: IfName,

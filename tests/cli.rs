@@ -39,11 +39,11 @@ const BAD: &[(&[&str], &str)] = &[
     ),
     (
         &["bridge", "up", "red", "--subnet", "10.0.0/24"],
-        "is not an IPv4 subnet in CIDR form",
+        "is not a subnet in CIDR form",
     ),
     (
         &["bridge", "up", "red", "--subnet", "300.1.1.0/24"],
-        "is not an IPv4 subnet in CIDR form",
+        "is not a subnet in CIDR form",
     ),
     (
         &["bridge", "up", "red", "--subnet", "10.0.0.5/24"],
@@ -65,7 +65,7 @@ const BAD: &[(&[&str], &str)] = &[
     (&["veth", "add", "host", "host"], "both ends are `host`"),
     (
         &["veth", "add", "red", "blue", "--subnet", "fe80::/64"],
-        "is not an IPv4 subnet",
+        "is link-local address space and cannot be used",
     ),
     (&["netns", "attach", "box", "--pid", "0"], "0 is not in 1.."),
     (&["netns", "attach", "box", "--pid", "x"], "invalid digit"),
@@ -84,7 +84,7 @@ const BAD: &[(&[&str], &str)] = &[
     ),
     (
         &["bridge", "up", "red", "--subnet", "10.0.0.0/8/8"],
-        "is not an IPv4 subnet in CIDR form",
+        "is not a subnet in CIDR form",
     ),
     (
         &["publish", "add", "red", "0:80"],

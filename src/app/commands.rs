@@ -11,7 +11,7 @@ use crate::exec::store::Store;
 use crate::host::{self, Host};
 use crate::model::ports::{Mapping, NsMapping};
 use crate::model::state::State;
-use crate::model::validate::NsName;
+use crate::model::validate::{self, InputError, NsName};
 use crate::plan::cmd::{Tool, quote};
 use crate::report::style::{self, Tone};
 use crate::report::{doctor, render};
@@ -54,7 +54,8 @@ pub fn veth(cx: &mut Ctx, cmd: &VethCmd) -> Result<ExitCode> {
     let (g, r) = (cx.global, &mut cx.runner);
     match cmd {
         VethCmd::Add { a, b, subnet } => {
-            if let Some(state) = apply(g, r, PLAIN, |h, s| veth::add(a, b, *subnet, h, s))? {
+            let (v4, v6) = validate::by_family(subnet)?;
+            if let Some(state) = apply(g, r, PLAIN, |h, s| veth::add(a, b, v4, v6, h, s))? {
                 output::cable(g, &state, a, b)?;
             }
         }
@@ -65,20 +66,25 @@ pub fn veth(cx: &mut Ctx, cmd: &VethCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-impl<'a> From<&'a BridgeUp> for bridge::Up<'a> {
-    fn from(args: &'a BridgeUp) -> Self {
-        bridge::Up {
+impl<'a> TryFrom<&'a BridgeUp> for bridge::Up<'a> {
+    type Error = InputError;
+
+    fn try_from(args: &'a BridgeUp) -> Result<Self, InputError> {
+        let (subnet, subnet6) = validate::by_family(&args.subnet)?;
+        Ok(bridge::Up {
             bridge: &args.bridge,
-            subnet: args.subnet,
+            subnet,
+            subnet6,
+            ipv6: args.ipv6,
             ifname: &args.ifname,
             namespaces: &args.namespaces,
-        }
+        })
     }
 }
 
 /// `bridge up`, with `--nat` and `--publish` composed into the same plan.
 pub fn bridge_up(cx: &mut Ctx, args: &BridgeUp) -> Result<ExitCode> {
-    let up = bridge::Up::from(args);
+    let up = bridge::Up::try_from(args)?;
     let network = |h: &Host, s: &State| {
         let mut change = bridge::up(&up, h, s)?;
         if args.nat {

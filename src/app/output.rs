@@ -69,6 +69,8 @@ struct BridgeView<'a> {
     name: &'a IfName,
     subnet: String,
     gateway: Ipv4Addr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv6: Option<crate::model::state::Net6>,
     ports: Vec<PortView>,
     /// Outbound NAT: `null` when off; `{}` for "any interface".
     nat: Option<&'a crate::model::state::Nat>,
@@ -84,6 +86,7 @@ pub fn bridge(g: &Global, state: &State, name: &IfName) -> Result<()> {
         name,
         subnet: br.subnet.to_string(),
         gateway: br.gateway,
+        ipv6: br.ipv6,
         ports: status::ports(br),
         nat: br.nat.as_ref(),
         published: status::published(state, |_, b| b == name),
@@ -95,9 +98,20 @@ pub fn bridge(g: &Global, state: &State, name: &IfName) -> Result<()> {
         return Ok(());
     }
     println!("{name} gateway {}/{}", br.gateway, br.subnet.prefix_len());
-    for p in &view.ports {
+    if let Some(net6) = br.ipv6 {
         println!(
-            "  {:<16} {:<6} {}/{}  (host end {})",
+            "{name} gateway {}/{}",
+            net6.gateway,
+            net6.subnet.prefix_len()
+        );
+    }
+    for p in &view.ports {
+        let v6 = match (p.address6, br.ipv6) {
+            (Some(a), Some(n)) => format!(" {a}/{}", n.subnet.prefix_len()),
+            _ => String::new(),
+        };
+        println!(
+            "  {:<16} {:<6} {}/{}{v6}  (host end {})",
             p.namespace,
             p.ifname,
             p.address,

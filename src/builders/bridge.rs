@@ -5,13 +5,13 @@ use super::release::release;
 use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
-use crate::model::state::{Bridge, Found, Port, State};
+use crate::model::state::{Bridge, Found, Net6, Port, State};
 use crate::model::validate::{IfName, InputError, NsName};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, host_first, teardown};
 use anyhow::{Result, bail};
-use ipnet::Ipv4Net;
-use std::net::Ipv4Addr;
+use ipnet::{Ipv4Net, Ipv6Net};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Where nsnet looks for a free /24 when no --subnet is given, in order.
 const POOLS: [(Ipv4Addr, u8); 3] = [
@@ -24,7 +24,7 @@ const POOLS: [(Ipv4Addr, u8); 3] = [
 pub fn create_steps(name: &IfName, bridge: &Bridge) -> Vec<Step> {
     let br = name.as_str();
     let gw = format!("{}/{}", bridge.gateway, bridge.subnet.prefix_len());
-    vec![
+    let mut steps = vec![
         Step::new(
             Cmd::ip(["link", "add", br, "type", "bridge"]),
             format!(
@@ -48,7 +48,23 @@ pub fn create_steps(name: &IfName, bridge: &Bridge) -> Vec<Step> {
             Cmd::ip(["link", "set", br, "up"]),
             format!("Bring {br} up: a bridge forwards nothing while it is down."),
         ),
-    ]
+    ];
+    if let Some(net6) = bridge.ipv6 {
+        let gw6 = format!("{}/{}", net6.gateway, net6.subnet.prefix_len());
+        steps.insert(
+            2,
+            Step::new(
+                Cmd::ip(["addr", "add", &gw6, "dev", br, "nodad"]),
+                format!(
+                    "The host's IPv6 address on {br}, {}: the namespaces' IPv6 gateway. `nodad` skips\n\
+                     duplicate address detection, which would keep the address \"tentative\" (unusable)\n\
+                     for a second or more: nsnet chose it and knows it is unique.",
+                    net6.gateway
+                ),
+            ),
+        );
+    }
+    steps
 }
 
 /// The steps that plug `port` into bridge `name`.
@@ -92,6 +108,21 @@ pub fn port_steps(name: &IfName, bridge: &Bridge, port: &Port) -> Vec<Step> {
             format!("Bring {ifname} up inside {ns}."),
         ),
     ];
+    let v6 = bridge.ipv6.zip(port.address6);
+    if let Some((net6, address6)) = v6 {
+        let addr6 = format!("{address6}/{}", net6.subnet.prefix_len());
+        steps.insert(
+            4,
+            Step::new(
+                Cmd::ip_in(Some(ns), ["addr", "add", &addr6, "dev", ifname, "nodad"]),
+                format!(
+                    "And its IPv6 address on {}, usable at once (`nodad`: no duplicate address\n\
+                     detection, which hairpin mode can fool into calling it a duplicate).",
+                    net6.subnet
+                ),
+            ),
+        );
+    }
     if port.default_route {
         steps.push(Step::new(
             Cmd::ip_in(Some(ns), ["route", "add", "default", "via", &gw]),
@@ -100,6 +131,13 @@ pub fn port_steps(name: &IfName, bridge: &Bridge, port: &Port) -> Vec<Step> {
                  the host then routes it on (and `nsnet nat up` lets it reach the outside)."
             ),
         ));
+        if let Some((net6, _)) = v6 {
+            let gw6 = net6.gateway.to_string();
+            steps.push(Step::new(
+                Cmd::ip_in(Some(ns), ["-6", "route", "add", "default", "via", &gw6]),
+                "The same for IPv6: everything outside the IPv6 subnet goes to the host's address.",
+            ));
+        }
     }
     steps
 }
@@ -122,6 +160,10 @@ pub fn detach_step(name: &IfName, bridge: &Bridge, port: &Port) -> Step {
 pub struct Up<'a> {
     pub bridge: &'a IfName,
     pub subnet: Option<Ipv4Net>,
+    /// An IPv6 subnet: dual stack.
+    pub subnet6: Option<Ipv6Net>,
+    /// Dual stack with a ULA /64 nsnet chooses (when `subnet6` is `None`).
+    pub ipv6: bool,
     pub ifname: &'a IfName,
     pub namespaces: &'a [NsName],
 }
@@ -141,8 +183,9 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
     forget_stale_ports(&mut change, &mut bridge, args.namespaces, host);
     let wanted = joining(args, &bridge, state)?;
     let addresses = allocate(&bridge, wanted.len())?;
+    let addresses6 = allocate6(&bridge, wanted.len())?;
     let mark = change.plan.steps.len();
-    for (ns, address) in wanted.into_iter().zip(addresses) {
+    for ((ns, address), address6) in wanted.into_iter().zip(addresses).zip(addresses6) {
         let host_ifname = names::port(ns, args.ifname);
         if host.links.contains_key(host_ifname.as_str()) {
             bail!(
@@ -160,6 +203,7 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
             ifname: args.ifname.clone(),
             host_ifname,
             address,
+            address6,
             default_route,
             ifindex: None,
         };
@@ -179,8 +223,20 @@ fn existing(args: &Up, bridge: &Bridge, host: &Host) -> Result<Bridge> {
     if args.subnet.is_some_and(|s| s != bridge.subnet) {
         bail!(InputError::SubnetInUse {
             bridge: name.clone(),
-            subnet: bridge.subnet,
+            subnet: bridge.subnet.into(),
         });
+    }
+    match bridge.ipv6 {
+        Some(net6) if args.subnet6.is_some_and(|s| s != net6.subnet) => {
+            bail!(InputError::SubnetInUse {
+                bridge: name.clone(),
+                subnet: net6.subnet.into(),
+            })
+        }
+        None if args.subnet6.is_some() || args.ipv6 => bail!(
+            "bridge `{name}` has no IPv6 subnet, and nsnet does not add one to a bridge in use (`nsnet bridge down --bridge {name}` first, or choose another --bridge)"
+        ),
+        _ => {}
     }
     owned(name, bridge, host)?;
     Ok(bridge.clone())
@@ -218,9 +274,11 @@ fn new_bridge(args: &Up, host: &Host, state: &State) -> Result<Bridge> {
         None => choose_subnet(host, state)?,
     };
     let gateway = subnet.hosts().next().expect("a /30 or larger has hosts");
+    let ipv6 = new_net6(args, host, state)?;
     Ok(Bridge {
         subnet,
         gateway,
+        ipv6,
         ports: Vec::new(),
         nat: None,
         published: Vec::new(),
@@ -362,10 +420,108 @@ fn check_free(subnet: Ipv4Net, host: &Host, state: &State) -> Result<(), InputEr
         .chain(state.bridges.values().map(|b| b.subnet));
     for route in taken {
         if overlaps(&route) {
-            return Err(InputError::Overlap { subnet, route });
+            return Err(InputError::Overlap {
+                subnet: subnet.into(),
+                route: route.into(),
+            });
         }
     }
     Ok(())
+}
+
+/// The IPv6 side of a new bridge: the subnet asked for, or with `--ipv6` a
+/// ULA /64 of the bridge's own; its `::1` is the gateway.
+fn new_net6(args: &Up, host: &Host, state: &State) -> Result<Option<Net6>> {
+    if args.subnet6.is_none() && !args.ipv6 {
+        return Ok(None);
+    }
+    if !host.ipv6 {
+        bail!(InputError::NoIpv6);
+    }
+    let subnet = match args.subnet6 {
+        Some(subnet) => {
+            check_free6(subnet, host, state)?;
+            subnet
+        }
+        None => choose_ula(args.bridge, host, state)?,
+    };
+    Ok(Some(Net6 {
+        subnet,
+        gateway: nth6(subnet, 1),
+    }))
+}
+
+/// Address number `n` of `net`.
+pub fn nth6(net: Ipv6Net, n: u128) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(net.network()) + n)
+}
+
+/// A unique local /64 (RFC 4193: fd00::/8, a 40-bit global ID, a 16-bit
+/// subnet ID) for bridge `name`. The global ID is a hash (FNV-1a) of the
+/// name, so the same bridge gets the same subnet every time; the first
+/// subnet ID that overlaps no route of the host and no nsnet bridge wins.
+fn choose_ula(name: &IfName, host: &Host, state: &State) -> Result<Ipv6Net> {
+    let hash = name
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let global = u128::from(hash & 0xff_ffff_ffff);
+    for id in 0..=0xffff_u128 {
+        let base = (0xfd << 120) | (global << 80) | (id << 64);
+        let subnet = Ipv6Net::new(Ipv6Addr::from(base), 64).expect("a /64");
+        if check_free6(subnet, host, state).is_ok() {
+            return Ok(subnet);
+        }
+    }
+    bail!("no free IPv6 /64 left for bridge `{name}` (give one with --subnet)")
+}
+
+/// Refuses an IPv6 subnet that overlaps a host route or another nsnet bridge.
+fn check_free6(subnet: Ipv6Net, host: &Host, state: &State) -> Result<(), InputError> {
+    let overlaps =
+        |net: &Ipv6Net| net.contains(&subnet.network()) || subnet.contains(&net.network());
+    let bridges = state
+        .bridges
+        .values()
+        .filter_map(|b| b.ipv6.map(|n| n.subnet));
+    let cables = state.cables.iter().filter_map(|c| c.subnet6);
+    let taken = host.routes6.iter().copied().chain(bridges).chain(cables);
+    for route in taken {
+        if overlaps(&route) {
+            return Err(InputError::Overlap {
+                subnet: subnet.into(),
+                route: route.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The `n` lowest free IPv6 addresses of the bridge's subnet after the
+/// gateway, one per namespace; all `None` for a bridge without IPv6.
+fn allocate6(bridge: &Bridge, n: usize) -> Result<Vec<Option<Ipv6Addr>>, InputError> {
+    let Some(net6) = bridge.ipv6 else {
+        return Ok(vec![None; n]);
+    };
+    let used =
+        |a: &Ipv6Addr| *a == net6.gateway || bridge.ports.iter().any(|p| p.address6 == Some(*a));
+    let size = 1u128 << (128 - u32::from(net6.subnet.prefix_len())).min(127);
+    let free: Vec<Option<Ipv6Addr>> = (2..size)
+        .map(|k| nth6(net6.subnet, k))
+        .filter(|a| !used(a))
+        .take(n)
+        .map(Some)
+        .collect();
+    if free.len() < n {
+        return Err(InputError::SubnetFull {
+            subnet: net6.subnet.into(),
+            room: (size - 2).min(u128::from(u64::MAX)) as u64,
+            wanted: (bridge.ports.len() + n) as u64,
+        });
+    }
+    Ok(free)
 }
 
 /// The `n` lowest free host addresses of the bridge's subnet after the gateway.
@@ -375,7 +531,7 @@ fn allocate(bridge: &Bridge, n: usize) -> Result<Vec<Ipv4Addr>, InputError> {
     if free.len() < n {
         let room = bridge.subnet.hosts().count() as u64 - 1;
         return Err(InputError::SubnetFull {
-            subnet: bridge.subnet,
+            subnet: bridge.subnet.into(),
             room,
             wanted: (bridge.ports.len() + n) as u64,
         });

@@ -34,6 +34,8 @@ fn up(host: &Host, state: &State, names: &[&str], subnet: Option<&str>) -> Resul
     let args = bridge::Up {
         bridge: &br,
         subnet: subnet.map(|s| s.parse().unwrap()),
+        subnet6: None,
+        ipv6: false,
         ifname: &eth0,
         namespaces: &namespaces,
     };
@@ -350,6 +352,7 @@ fn veth_between_namespaces_is_made_from_one_side() {
         &red,
         &blue,
         Some("192.168.15.0/24".parse().unwrap()),
+        None,
         &Host::default(),
         &State::default(),
     )
@@ -383,6 +386,7 @@ fn veth_to_the_host_starts_on_the_host() {
         &End::Ns(ns("red")),
         &End::Host,
         None,
+        None,
         &Host::default(),
         &State::default(),
     )
@@ -401,7 +405,7 @@ ip link set vc-red up
 #[test]
 fn veth_refuses_a_loop_and_a_host_subnet_that_overlaps() {
     let red = End::Ns(ns("red"));
-    assert!(veth::add(&red, &red, None, &Host::default(), &State::default()).is_err());
+    assert!(veth::add(&red, &red, None, None, &Host::default(), &State::default()).is_err());
     let mut host = Host::default();
     host.routes.push(Route {
         dst: "10.0.0.0/8".parse().unwrap(),
@@ -412,6 +416,7 @@ fn veth_refuses_a_loop_and_a_host_subnet_that_overlaps() {
         &End::Host,
         &red,
         Some("10.1.0.0/24".parse().unwrap()),
+        None,
         &host,
         &State::default(),
     )
@@ -445,6 +450,7 @@ fn down_removes_cables_then_namespaces_then_bridges() {
         &End::Ns(ns("red")),
         &End::Ns(ns("blue")),
         None,
+        None,
         &Host::default(),
         &first.state,
     )
@@ -459,6 +465,48 @@ fn down_removes_cables_then_namespaces_then_bridges() {
         "ip -n red link del vc-blue\nip netns del blue\nip netns del lonely\nip netns del red\nip link del nsnet0\n",
     );
     assert_eq!(down.state, State::default());
+}
+
+#[test]
+fn a_dual_stack_bridge_addresses_both_families_without_dad() {
+    let (br, eth0) = (ifname("nsnet0"), ifname("eth0"));
+    let namespaces = nss(&["red"]);
+    let args = bridge::Up {
+        bridge: &br,
+        subnet: Some("10.1.0.0/24".parse().unwrap()),
+        subnet6: Some("fd00:1::/64".parse().unwrap()),
+        ipv6: false,
+        ifname: &eth0,
+        namespaces: &namespaces,
+    };
+    let mut host = Host::default();
+    let err = bridge::up(&args, &host, &State::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("IPv6 is disabled on this host"),
+        "{err}"
+    );
+    host.ipv6 = true;
+    let change = bridge::up(&args, &host, &State::default()).unwrap();
+    assert_script(
+        &change,
+        "ip link add nsnet0 type bridge
+ip addr add 10.1.0.1/24 dev nsnet0
+ip addr add fd00:1::1/64 dev nsnet0 nodad
+ip link set nsnet0 up
+ip netns add red
+ip link add nv-red type veth peer name eth0 netns red
+ip link set nv-red master nsnet0
+ip link set nv-red up
+ip -n red link set lo up
+ip -n red addr add 10.1.0.2/24 dev eth0
+ip -n red addr add fd00:1::2/64 dev eth0 nodad
+ip -n red link set eth0 up
+ip -n red route add default via 10.1.0.1
+ip -n red -6 route add default via fd00:1::1
+",
+    );
+    let port = &change.state.bridges[&br].ports[0];
+    assert_eq!(port.address6, Some("fd00:1::2".parse().unwrap()));
 }
 
 /// A network of red and blue on nsnet0, then red and nsnet0 deleted and

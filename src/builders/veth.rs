@@ -10,7 +10,7 @@ use crate::model::validate::{End, IfName, InputError};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, teardown};
 use anyhow::{Result, bail};
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// The steps that lay `cable` and configure both its ends.
 pub fn cable_steps(cable: &Cable) -> Vec<Step> {
@@ -52,6 +52,22 @@ pub fn cable_steps(cable: &Cable) -> Vec<Step> {
             ));
         }
     }
+    if let Some(subnet6) = cable.subnet6 {
+        for (k, (end, ifname)) in [(a, a_if), (b, b_if)].into_iter().enumerate() {
+            let addr = format!(
+                "{}/{}",
+                super::bridge::nth6(subnet6, k as u128 + 1),
+                subnet6.prefix_len()
+            );
+            steps.push(Step::new(
+                Cmd::ip_in(end.ns(), ["addr", "add", &addr, "dev", ifname, "nodad"]),
+                format!(
+                    "The IPv6 address of {ifname} in {end} on {subnet6}, usable at once (`nodad`: no\n\
+                     duplicate address detection; nsnet chose it and knows it is unique)."
+                ),
+            ));
+        }
+    }
     for (end, ifname) in [(a, a_if), (b, b_if)] {
         steps.push(Step::new(
             Cmd::ip_in(end.ns(), ["link", "set", ifname, "up"]),
@@ -79,6 +95,7 @@ pub fn add(
     a: &End,
     b: &End,
     subnet: Option<Ipv4Net>,
+    subnet6: Option<Ipv6Net>,
     host: &Host,
     state: &State,
 ) -> Result<Change> {
@@ -94,7 +111,7 @@ pub fn add(
                 "the cable between `{a}` and `{b}` was broken by hand; laying it again"
             ));
             change.state.cables.retain(|c| !c.joins(a, b));
-        } else if existing.subnet == subnet {
+        } else if existing.subnet == subnet && existing.subnet6 == subnet6 {
             return Ok(change);
         } else {
             bail!(
@@ -108,12 +125,16 @@ pub fn add(
         a_ifname: names::cable(b),
         b_ifname: names::cable(a),
         subnet,
+        subnet6,
         a_index: None,
         b_index: None,
     };
+    if subnet6.is_some() && !host.ipv6 {
+        bail!(InputError::NoIpv6);
+    }
     for (end, ifname) in [(a, &cable.a_ifname), (b, &cable.b_ifname)] {
         match end {
-            End::Host => host_end_free(ifname, subnet, host)?,
+            End::Host => host_end_free(ifname, subnet, subnet6, host)?,
             End::Ns(ns) => {
                 netns::ensure(&mut change, host, ns)?;
             }
@@ -126,24 +147,30 @@ pub fn add(
 
 /// The host end of a cable needs a free interface name and, with a subnet,
 /// one that overlaps no route of the host.
-fn host_end_free(ifname: &IfName, subnet: Option<Ipv4Net>, host: &Host) -> Result<()> {
+fn host_end_free(
+    ifname: &IfName,
+    subnet: Option<Ipv4Net>,
+    subnet6: Option<Ipv6Net>,
+    host: &Host,
+) -> Result<()> {
     if host.links.contains_key(ifname.as_str()) {
         bail!(
             "interface `{ifname}` already exists on the host (remove it, or rename the namespace)"
         );
     }
-    let Some(subnet) = subnet else {
-        return Ok(());
-    };
-    let overlap = host
-        .routes
-        .iter()
-        .find(|r| r.dst.contains(&subnet.network()) || subnet.contains(&r.dst.network()));
-    if let Some(route) = overlap {
-        bail!(InputError::Overlap {
-            subnet,
-            route: route.dst
-        });
+    let routes = host.routes.iter().map(|r| IpNet::V4(r.dst));
+    let routes = routes.chain(host.routes6.iter().map(|r| IpNet::V6(*r)));
+    let wanted = subnet
+        .map(IpNet::V4)
+        .into_iter()
+        .chain(subnet6.map(IpNet::V6));
+    for subnet in wanted {
+        let overlap = routes
+            .clone()
+            .find(|r| r.contains(&subnet.network()) || subnet.contains(&r.network()));
+        if let Some(route) = overlap {
+            bail!(InputError::Overlap { subnet, route });
+        }
     }
     Ok(())
 }

@@ -121,6 +121,12 @@ impl Roots {
         pids
     }
 
+    /// Whether the kernel has IPv6: /proc/sys/net/ipv6 is missing on a host
+    /// booted with `ipv6.disable=1`.
+    pub fn ipv6(&self) -> bool {
+        self.proc.join("sys/net/ipv6/conf").is_dir()
+    }
+
     /// The value of sysctl `key` (`net.ipv4.ip_forward`), trimmed.
     pub fn sysctl(&self, key: &str) -> Option<String> {
         let relative = if key.contains('/') {

@@ -40,6 +40,18 @@ impl Iface {
         v4.copied().collect()
     }
 
+    /// Its addresses that mean something beyond the link: IPv4, then IPv6
+    /// but link-local (fe80::/10, which every IPv6 interface has).
+    pub fn addresses_shown(&self) -> Vec<IpNet> {
+        let v6 = self.addresses.iter().filter(|a| match a {
+            IpNet::V6(n) => n.addr().segments()[0] & 0xffc0 != 0xfe80,
+            IpNet::V4(_) => false,
+        });
+        let mut shown = self.ipv4_addresses();
+        shown.extend(v6.copied());
+        shown
+    }
+
     /// Whether it has address `net` (address and prefix length).
     pub fn has_address(&self, net: IpNet) -> bool {
         self.addresses.contains(&net)
@@ -75,6 +87,21 @@ pub struct LiveRoute {
     pub gateway: Option<IpAddr>,
     #[serde(default)]
     pub dev: Option<String>,
+    /// Set for a route outside the main table.
+    #[serde(default, skip_serializing)]
+    pub table: Option<String>,
+    /// `local`, `multicast`, …; `None` for a plain (unicast) route.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+impl LiveRoute {
+    /// A route `ip route` would list for the main table: unicast, in the
+    /// main table, not to link-local or multicast space.
+    fn is_shown(&self) -> bool {
+        let link_local = self.dst.starts_with("fe80:") || self.dst.starts_with("ff");
+        self.table.is_none() && self.kind.is_none() && !link_local
+    }
 }
 
 impl fmt::Display for LiveRoute {
@@ -154,7 +181,9 @@ pub fn questions(ns: Option<&str>) -> Cmd {
     };
     args.extend(["-batch".to_string(), "-".to_string()]);
     Cmd {
-        stdin: Some(format!("addr show\nroute show\n{ids}\n")),
+        stdin: Some(format!(
+            "addr show\nroute show\n{ids}\nroute show table all root ::/0\n"
+        )),
         ..Cmd::new(Tool::Ip, args)
     }
 }
@@ -195,6 +224,14 @@ fn read(runner: &mut dyn Runner, ns: Option<&str>) -> Result<Netns> {
             named.into_iter().filter_map(id).collect()
         }
     };
+    // IPv6 routes: `root ::/0` selects the family, which a batch line
+    // cannot with `-6`. Absent from captures made before they were asked.
+    let mut routes = routes;
+    if let Some(Ok(value)) = answers.values.next() {
+        let routes6: Vec<LiveRoute> = serde_json::from_value(value)
+            .with_context(|| format!("cannot read the IPv6 routes of `{}`", answers.cmd))?;
+        routes.extend(routes6.into_iter().filter(LiveRoute::is_shown));
+    }
     Ok(Netns {
         ifaces,
         routes,
@@ -262,7 +299,7 @@ impl World {
             ns: there,
             ifname: other.ifname.clone(),
             bridge: other.master.clone(),
-            addresses: other.ipv4_addresses(),
+            addresses: other.addresses_shown(),
         })
     }
 

@@ -30,7 +30,7 @@ use crate::model::state::{Found, Namespace, NsStamp};
 use crate::model::validate::NsName;
 use crate::plan::cmd::Cmd;
 use anyhow::{Context, Result};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +46,10 @@ pub struct Host {
     pub ns_links: BTreeMap<(String, String), u32>,
     /// The interfaces the host's default routes leave through.
     pub uplinks: BTreeSet<String>,
+    /// Whether the kernel has IPv6 (not booted with `ipv6.disable=1`).
+    pub ipv6: bool,
+    /// IPv6 destinations routed in any table, but default routes.
+    pub routes6: Vec<Ipv6Net>,
     /// Interfaces in the host's namespace, by name.
     pub links: BTreeMap<String, Link>,
     /// IPv4 destinations routed in any table, but the default route.
@@ -146,6 +150,11 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     let ns_stamps = roots.stamps(&namespaces);
     let links = read_links(runner)?;
     let (routes, uplinks) = read_routes(runner)?;
+    let ipv6 = roots.ipv6();
+    let routes6 = match ipv6 {
+        true => read_routes6(runner)?,
+        false => Vec::new(),
+    };
     let pids = match wants.pids {
         true => roots.pids_by_namespace(&namespaces),
         false => BTreeMap::new(),
@@ -166,6 +175,8 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         ns_stamps,
         ns_links: BTreeMap::new(),
         uplinks,
+        ipv6,
+        routes6,
         links,
         routes,
         pids,
@@ -243,6 +254,17 @@ fn read_routes(runner: &mut dyn Runner) -> Result<(Vec<Route>, BTreeSet<String>)
         })
     };
     Ok((routes.into_iter().filter_map(route).collect(), uplinks))
+}
+
+/// The host's IPv6 destinations in every table but default routes
+/// (multicast and link-local ones included: nothing nsnet may take).
+fn read_routes6(runner: &mut dyn Runner) -> Result<Vec<Ipv6Net>> {
+    let routes: Vec<JsonRoute> = ip_json(runner, &["-j", "-6", "route", "show", "table", "all"])?;
+    let dst = |r: JsonRoute| match r.dst.parse::<Ipv6Net>() {
+        Ok(net) => Some(net),
+        Err(_) => Ipv6Net::new(r.dst.parse().ok()?, 128).ok(),
+    };
+    Ok(routes.into_iter().filter_map(dst).collect())
 }
 
 /// The rules; in a best-effort read, rules that cannot be read are none,

@@ -8,10 +8,10 @@
 
 use crate::model::ports::Proto;
 use crate::model::validate::{End, IfName, NsName};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Where nsnet keeps its record unless `NSNET_STATE_DIR` says otherwise.
 pub const DEFAULT_DIR: &str = "/run/nsnet";
@@ -76,6 +76,9 @@ pub struct NsStamp {
 pub struct Bridge {
     pub subnet: Ipv4Net,
     pub gateway: Ipv4Addr,
+    /// The bridge's IPv6 subnet and gateway, in dual stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Net6>,
     #[serde(default)]
     pub ports: Vec<Port>,
     /// Outbound NAT for the bridge's subnet (`nat up`).
@@ -87,6 +90,13 @@ pub struct Bridge {
     /// The bridge's interface index on the host (see `Port::ifindex`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifindex: Option<u32>,
+}
+
+/// An IPv6 subnet and the host's address in it, the namespaces' gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Net6 {
+    pub subnet: Ipv6Net,
+    pub gateway: Ipv6Addr,
 }
 
 /// Outbound NAT: the subnet is masqueraded on its way out.
@@ -128,6 +138,9 @@ pub struct Port {
     /// The veth end on the host, enslaved to the bridge.
     pub host_ifname: IfName,
     pub address: Ipv4Addr,
+    /// Its IPv6 address, when the bridge has an IPv6 subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Addr>,
     /// Whether this port gave the namespace its default route: only the
     /// first port of a namespace does, as a namespace has one default route.
     pub default_route: bool,
@@ -150,6 +163,8 @@ pub struct Cable {
     pub b_ifname: IfName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet: Option<Ipv4Net>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<Ipv6Net>,
     /// The interface index of each end, in its own namespace (the host's
     /// or a named one): see `Port::ifindex`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -412,6 +427,7 @@ mod tests {
             a_ifname: "vc-red".parse().unwrap(),
             b_ifname: "vc-host".parse().unwrap(),
             subnet: Some("10.0.0.0/24".parse().unwrap()),
+            subnet6: None,
             a_index: None,
             b_index: None,
         });

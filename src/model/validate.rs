@@ -2,7 +2,7 @@
 //! subnets. A value of these types is safe to put in any argument vector or
 //! batch line; the rest of nsnet never sees a raw string from the user.
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -38,26 +38,38 @@ pub enum InputError {
     DotDot { what: &'static str, value: String },
     #[error("`host` means the host's own namespace: choose another namespace name")]
     Host,
-    #[error("`{0}` is not an IPv4 subnet in CIDR form, such as `10.0.0.0/24`")]
+    #[error("`{0}` is not a subnet in CIDR form, such as `10.0.0.0/24` or `fd00:1::/64`")]
     NotCidr(String),
     #[error("`{given}` has host bits set: the subnet is `{network}`")]
-    HostBits { given: String, network: Ipv4Net },
-    #[error("subnet `{0}` is too small: use a prefix of /30 or shorter")]
-    PrefixTooLong(Ipv4Net),
+    HostBits { given: String, network: IpNet },
+    #[error("subnet `{subnet}` is too small: use a prefix of /{max} or shorter")]
+    PrefixTooLong { subnet: IpNet, max: u8 },
     #[error("subnet `{subnet}` is {kind} address space and cannot be used for a network")]
-    Reserved { subnet: Ipv4Net, kind: &'static str },
+    Reserved { subnet: IpNet, kind: &'static str },
+    #[error(
+        "--subnet is given twice for {family} (`{first}` and `{second}`): give at most one IPv4 and one IPv6 subnet"
+    )]
+    TwoSubnets {
+        family: &'static str,
+        first: IpNet,
+        second: IpNet,
+    },
+    #[error(
+        "IPv6 is disabled on this host (no /proc/sys/net/ipv6: booted with ipv6.disable=1?): leave out the IPv6 --subnet and --ipv6, or enable IPv6"
+    )]
+    NoIpv6,
     #[error(
         "subnet `{subnet}` has room for {room} namespace(s) besides the gateway; {wanted} needed (use a larger --subnet)"
     )]
     SubnetFull {
-        subnet: Ipv4Net,
+        subnet: IpNet,
         room: u64,
         wanted: u64,
     },
     #[error(
         "subnet `{subnet}` overlaps `{route}`, already routed on this host (choose another --subnet)"
     )]
-    Overlap { subnet: Ipv4Net, route: Ipv4Net },
+    Overlap { subnet: IpNet, route: IpNet },
     #[error("`{page}` has no man page: its commands are {known}")]
     UnknownPage { page: String, known: String },
     #[error("`{whole}`: `{part}` is not a port from 1 to 65535")]
@@ -79,7 +91,7 @@ pub enum InputError {
     #[error(
         "bridge `{bridge}` already uses subnet `{subnet}` (leave out --subnet, or choose another --bridge)"
     )]
-    SubnetInUse { bridge: IfName, subnet: Ipv4Net },
+    SubnetInUse { bridge: IfName, subnet: IpNet },
 }
 
 /// Shows a value inside an error on one line, whatever it holds.
@@ -252,11 +264,14 @@ pub fn subnet(s: &str) -> Result<Ipv4Net, InputError> {
     if net.addr() != net.network() {
         return Err(InputError::HostBits {
             given: s.to_string(),
-            network: net.trunc(),
+            network: net.trunc().into(),
         });
     }
     if net.prefix_len() > 30 {
-        return Err(InputError::PrefixTooLong(net));
+        return Err(InputError::PrefixTooLong {
+            subnet: net.into(),
+            max: 30,
+        });
     }
     let first = net.network();
     let reserved = [
@@ -277,10 +292,77 @@ pub fn subnet(s: &str) -> Result<Ipv4Net, InputError> {
     for (range, kind) in reserved {
         let range = range.expect("valid prefix");
         if range.contains(&first) || net.contains(&range.network()) {
-            return Err(InputError::Reserved { subnet: net, kind });
+            return Err(InputError::Reserved {
+                subnet: net.into(),
+                kind,
+            });
         }
     }
     Ok(net)
+}
+
+/// An IPv6 subnet for a bridge or cable: the gateway takes `::1` and the
+/// namespaces the addresses after it (`::0` is the subnet-router anycast
+/// address of a forwarding host), so a /126 is the smallest that holds one
+/// namespace; never unspecified, loopback, IPv4-mapped, link-local or
+/// multicast space.
+pub fn subnet6(s: &str) -> Result<Ipv6Net, InputError> {
+    let net: Ipv6Net = s.parse().map_err(|_| InputError::NotCidr(shown(s)))?;
+    if net.addr() != net.network() {
+        return Err(InputError::HostBits {
+            given: s.to_string(),
+            network: net.trunc().into(),
+        });
+    }
+    if net.prefix_len() > 126 {
+        return Err(InputError::PrefixTooLong {
+            subnet: net.into(),
+            max: 126,
+        });
+    }
+    let reserved = [
+        ("::/127", "unspecified or loopback"),
+        ("::ffff:0:0/96", "IPv4-mapped"),
+        ("fe80::/10", "link-local"),
+        ("ff00::/8", "multicast"),
+    ];
+    for (range, kind) in reserved {
+        let range: Ipv6Net = range.parse().expect("valid prefix");
+        if range.contains(&net.network()) || net.contains(&range.network()) {
+            return Err(InputError::Reserved {
+                subnet: net.into(),
+                kind,
+            });
+        }
+    }
+    Ok(net)
+}
+
+/// `--subnet`, either family: IPv6 when it holds a colon.
+pub fn any_subnet(s: &str) -> Result<IpNet, InputError> {
+    match s.contains(':') {
+        true => subnet6(s).map(IpNet::V6),
+        false => subnet(s).map(IpNet::V4),
+    }
+}
+
+/// The subnets of a repeated `--subnet`: at most one of each family.
+pub fn by_family(nets: &[IpNet]) -> Result<(Option<Ipv4Net>, Option<Ipv6Net>), InputError> {
+    let (mut v4, mut v6): (Option<Ipv4Net>, Option<Ipv6Net>) = (None, None);
+    for net in nets {
+        let (family, first) = match net {
+            IpNet::V4(n) => ("IPv4", v4.replace(*n).map(IpNet::V4)),
+            IpNet::V6(n) => ("IPv6", v6.replace(*n).map(IpNet::V6)),
+        };
+        if let Some(first) = first {
+            return Err(InputError::TwoSubnets {
+                family,
+                first,
+                second: *net,
+            });
+        }
+    }
+    Ok((v4, v6))
 }
 
 #[cfg(test)]
@@ -382,15 +464,15 @@ mod tests {
         let cases = [
             (
                 "10.0.0/24",
-                "`10.0.0/24` is not an IPv4 subnet in CIDR form, such as `10.0.0.0/24`",
+                "`10.0.0/24` is not a subnet in CIDR form, such as `10.0.0.0/24` or `fd00:1::/64`",
             ),
             (
                 "10.0.0.0",
-                "`10.0.0.0` is not an IPv4 subnet in CIDR form, such as `10.0.0.0/24`",
+                "`10.0.0.0` is not a subnet in CIDR form, such as `10.0.0.0/24` or `fd00:1::/64`",
             ),
             (
                 "10.0.0.0/33",
-                "`10.0.0.0/33` is not an IPv4 subnet in CIDR form, such as `10.0.0.0/24`",
+                "`10.0.0.0/33` is not a subnet in CIDR form, such as `10.0.0.0/24` or `fd00:1::/64`",
             ),
             (
                 "10.0.0.5/24",
@@ -412,10 +494,51 @@ mod tests {
                 "0.0.0.0/0",
                 "subnet `0.0.0.0/0` is \"this network\" address space and cannot be used for a network",
             ),
+            (
+                "fd00:1::/127",
+                "subnet `fd00:1::/127` is too small: use a prefix of /126 or shorter",
+            ),
+            (
+                "fd00:1::5/64",
+                "`fd00:1::5/64` has host bits set: the subnet is `fd00:1::/64`",
+            ),
+            (
+                "fd00:1:/64",
+                "`fd00:1:/64` is not a subnet in CIDR form, such as `10.0.0.0/24` or `fd00:1::/64`",
+            ),
+            (
+                "fe80::/64",
+                "subnet `fe80::/64` is link-local address space and cannot be used for a network",
+            ),
+            (
+                "ff02::/16",
+                "subnet `ff02::/16` is multicast address space and cannot be used for a network",
+            ),
+            (
+                "::/0",
+                "subnet `::/0` is unspecified or loopback address space and cannot be used for a network",
+            ),
+            (
+                "::ffff:10.0.0.0/120",
+                "subnet `::ffff:10.0.0.0/120` is IPv4-mapped address space and cannot be used for a network",
+            ),
         ];
+        assert_eq!(
+            any_subnet("fd00:1::/126").unwrap().to_string(),
+            "fd00:1::/126"
+        );
+        let twice = by_family(&[
+            any_subnet("10.1.0.0/24").unwrap(),
+            any_subnet("fd00:1::/64").unwrap(),
+            any_subnet("10.2.0.0/24").unwrap(),
+        ]);
+        assert_eq!(
+            twice.unwrap_err().to_string(),
+            "--subnet is given twice for IPv4 (`10.1.0.0/24` and `10.2.0.0/24`): give at most one IPv4 and one IPv6 subnet"
+        );
         for (input, message) in cases {
             assert_eq!(
-                subnet(input).unwrap_err().to_string(),
+                any_subnet(input).unwrap_err().to_string(),
                 message,
                 "input {input:?}"
             );

@@ -42,11 +42,19 @@ fn bridge_text(out: &mut String, b: &BridgeStatus) {
     };
     let gone = if b.present { "" } else { " (GONE)" };
     let (name, subnet, gateway) = (&b.name, b.subnet, b.gateway);
-    let _ = writeln!(out, "bridge {name} {subnet} gateway {gateway}{nat}{gone}");
+    let v6 = b
+        .ipv6
+        .map(|n| format!(", {} gateway {}", n.subnet, n.gateway))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "bridge {name} {subnet} gateway {gateway}{v6}{nat}{gone}"
+    );
     for p in &b.ports {
+        let v6 = p.address6.map(|a| format!(" {a}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {:<16} {:<6} {:<15} host end {}",
+            "  {:<16} {:<6} {:<15} host end {}{v6}",
             p.namespace, p.ifname, p.address, p.host_ifname
         );
     }

@@ -14,12 +14,12 @@ mod tests;
 use crate::host::Host;
 use crate::host::live::{Iface, LiveRoute, Netns, Peer, World};
 use crate::model::ports::Proto;
-use crate::model::state::{Bridge, Cable, Found, Port, State};
+use crate::model::state::{Bridge, Cable, Found, Net6, Port, State};
 use crate::model::validate::{IfName, NsName};
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Where a namespace came from. In JSON: `"origin": "nsnet"`, or
 /// `"origin": "attached", "pid": 42`, or `"origin": "external"`.
@@ -65,6 +65,8 @@ pub struct PortView {
     pub ifname: IfName,
     pub host_ifname: IfName,
     pub address: Ipv4Addr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Addr>,
 }
 
 /// The ports of bridge `br`.
@@ -74,6 +76,7 @@ pub fn ports(br: &Bridge) -> Vec<PortView> {
         ifname: p.ifname.clone(),
         host_ifname: p.host_ifname.clone(),
         address: p.address,
+        address6: p.address6,
     };
     br.ports.iter().map(view).collect()
 }
@@ -223,6 +226,9 @@ pub struct BridgeStatus {
     pub name: String,
     pub subnet: Ipv4Net,
     pub gateway: Ipv4Addr,
+    /// The IPv6 subnet and gateway, in dual stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Net6>,
     pub present: bool,
     /// `null`: no NAT; otherwise the interface it is limited to, or `null`.
     pub nat: Option<NatStatus>,
@@ -298,6 +304,7 @@ fn bridge(name: &IfName, br: &Bridge, world: &World) -> BridgeStatus {
         name: name.to_string(),
         subnet: br.subnet,
         gateway: br.gateway,
+        ipv6: br.ipv6,
         present: world.host_iface(name.as_str()).is_some(),
         nat: br.nat.as_ref().map(|n| NatStatus { out: n.out.clone() }),
         ports: ports(br),
@@ -330,7 +337,7 @@ fn live_ns(state: &State, world: &World, name: &str, netns: &Netns) -> NsStatus 
     let iface = |i: &Iface| IfaceStatus {
         ifname: i.ifname.clone(),
         up: i.is_up(),
-        addresses: i.ipv4_addresses(),
+        addresses: i.addresses_shown(),
         peer: world.peer(Some(name), i).map(PeerStatus::from),
     };
     let ifaces = netns.ifaces.iter().filter(|i| i.ifname != "lo");

@@ -171,9 +171,11 @@ impl Sandbox {
         port: u16,
     ) -> String {
         let udp = if proto == "udp" { "-u" } else { "" };
+        // OpenBSD nc listens on IPv4 unless told otherwise.
+        let family = if addr.contains(':') { "-6" } else { "" };
         let file = format!("/run/nsnet/recv-{server}-{port}-{proto}");
         self.spawn(&format!(
-            "ip netns exec {server} timeout --foreground 10 nc {udp} -l -p {port} > {file}"
+            "ip netns exec {server} timeout --foreground 10 nc {family} {udp} -l -p {port} > {file}"
         ));
         let prefix = from
             .map(|ns| format!("ip netns exec {ns} "))

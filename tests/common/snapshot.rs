@@ -1,6 +1,7 @@
 //! A normalised snapshot of a throwaway host: its links, addresses, routes
-//! and those of every named namespace, the forwarding and bridge sysctls, and
-//! the iptables rules. Indexes, MAC addresses, counters and the link-local
+//! (both families) and those of every named namespace, the routing rules,
+//! the forwarding, accept_ra and bridge sysctls, and the iptables and
+//! ip6tables rules. Indexes, MAC addresses, counters and the link-local
 //! IPv6 addresses derived from MACs are left out: they change on every run.
 
 use super::Sandbox;
@@ -89,10 +90,16 @@ pub fn take(sb: &Sandbox) -> Vec<String> {
         out.push(format!("namespace {ns}"));
         net(sb, Some(ns), &mut out);
     }
-    let sysctls = sb.ok(r"sysctl -a -r '^net\.(ipv4\.(ip_forward|conf\..*\.(forwarding|route_localnet))|bridge\.)' 2>/dev/null | sort");
+    let sysctls = sb.ok(r"sysctl -a -r '^net\.(ipv4\.(ip_forward|conf\..*\.(forwarding|route_localnet))|ipv6\.conf\..*\.(forwarding|accept_ra)|bridge\.)' 2>/dev/null | sort");
     out.extend(sysctls.lines().map(|l| format!("sysctl {l}")));
+    for family in ["-4", "-6"] {
+        let rules = sb.ok(&format!("ip {family} rule show"));
+        out.extend(rules.lines().map(|l| format!("rule{family} {l}")));
+    }
     let rules = sb.ok("if command -v iptables-save >/dev/null; then iptables-save; fi");
     out.extend(iptables(&rules));
+    let rules6 = sb.ok("if command -v ip6tables-save >/dev/null; then ip6tables-save; fi");
+    out.extend(iptables(&rules6).into_iter().map(|l| format!("ip6 {l}")));
     out.sort();
     out
 }

@@ -341,6 +341,7 @@ fn session() -> Vec<(&'static str, Build)> {
                     &End::Ns(ns("red")),
                     &End::Host,
                     Some("10.60.0.0/30".parse().unwrap()),
+                    None,
                     h,
                     s,
                 )

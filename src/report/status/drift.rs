@@ -8,7 +8,7 @@ use crate::model::rules;
 use crate::model::state::{Bridge, Found, Port, State};
 use crate::model::validate::IfName;
 use crate::report::status::port_address;
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Bridges (and their ports), then namespaces, then rules and sysctls.
 pub(super) fn drift(state: &State, world: &World, host: &Host) -> Vec<String> {
@@ -37,7 +37,14 @@ fn bridge(name: &IfName, br: &Bridge, seen: (&State, &World, &Host), out: &mut V
         Some(i) if !i.has_address(IpNet::V4(gateway)) => {
             out.push(format!("bridge `{name}` has lost its gateway address {gateway}"))
         }
-        Some(_) => {}
+        Some(i) => {
+            if let Some(net6) = br.ipv6 {
+                let gw6 = Ipv6Net::new(net6.gateway, net6.subnet.prefix_len()).expect("a prefix");
+                if !i.has_address(IpNet::V6(gw6)) {
+                    out.push(format!("bridge `{name}` has lost its IPv6 gateway address {gw6}"));
+                }
+            }
+        }
     }
     for port in &br.ports {
         // A namespace made again by hand is reported once, as such.
@@ -79,12 +86,18 @@ fn ns_end(name: &IfName, br: &Bridge, port: &Port, world: &World, out: &mut Vec<
         return;
     };
     let address = port_address(br, port);
-    match netns.ifaces.iter().find(|i| i.ifname == ifname) {
-        None => out.push(format!("`{ns}` has no {ifname} any more (bridge `{name}`)")),
-        Some(i) if !i.has_address(address) => {
-            out.push(format!("`{ns}`'s {ifname} has lost its address {address}"))
+    let address6 = br
+        .ipv6
+        .zip(port.address6)
+        .map(|(n, a)| IpNet::V6(Ipv6Net::new(a, n.subnet.prefix_len()).expect("a prefix length")));
+    let Some(i) = netns.ifaces.iter().find(|i| i.ifname == ifname) else {
+        out.push(format!("`{ns}` has no {ifname} any more (bridge `{name}`)"));
+        return;
+    };
+    for address in std::iter::once(address).chain(address6) {
+        if !i.has_address(address) {
+            out.push(format!("`{ns}`'s {ifname} has lost its address {address}"));
         }
-        Some(_) => {}
     }
 }
 
