@@ -5,12 +5,12 @@ use super::release::release;
 use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
-use crate::model::state::{Bridge, Found, Net6, Port, State};
-use crate::model::validate::{IfName, InputError, NsName};
+use crate::model::state::{Bridge, Found, Net6, Port, State, replaced};
+use crate::model::validate::{self, IfName, InputError, NsName, nth6};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, host_first, teardown};
 use anyhow::{Result, bail};
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Where nsnet looks for a free /24 when no --subnet is given, in order.
@@ -251,9 +251,7 @@ pub fn owned(name: &IfName, bridge: &Bridge, host: &Host) -> Result<()> {
         Found::Gone => bail!(
             "bridge `{name}` was made by nsnet but is gone from the host (run `nsnet bridge down --bridge {name}` to clear it)"
         ),
-        Found::Other => bail!(
-            "bridge `{name}` is not the bridge nsnet made (deleted and made again by hand?): nsnet leaves it alone; `nsnet forget {name}` drops it from the record"
-        ),
+        Found::Other => bail!(replaced("bridge", name.as_str())),
     }
 }
 
@@ -411,22 +409,9 @@ fn choose_subnet(host: &Host, state: &State) -> Result<Ipv4Net> {
 
 /// Refuses a subnet that overlaps a host route or another nsnet bridge.
 fn check_free(subnet: Ipv4Net, host: &Host, state: &State) -> Result<(), InputError> {
-    let overlaps =
-        |net: &Ipv4Net| net.contains(&subnet.network()) || subnet.contains(&net.network());
-    let taken = host
-        .routes
-        .iter()
-        .map(|r| r.dst)
-        .chain(state.bridges.values().map(|b| b.subnet));
-    for route in taken {
-        if overlaps(&route) {
-            return Err(InputError::Overlap {
-                subnet: subnet.into(),
-                route: route.into(),
-            });
-        }
-    }
-    Ok(())
+    let routes = host.routes.iter().map(|r| r.dst);
+    let taken = routes.chain(state.bridges.values().map(|b| b.subnet));
+    validate::free_of(subnet.into(), taken.map(IpNet::V4))
 }
 
 /// The IPv6 side of a new bridge: the subnet asked for, or with `--ipv6` a
@@ -449,11 +434,6 @@ fn new_net6(args: &Up, host: &Host, state: &State) -> Result<Option<Net6>> {
         subnet,
         gateway: nth6(subnet, 1),
     }))
-}
-
-/// Address number `n` of `net`.
-pub fn nth6(net: Ipv6Net, n: u128) -> Ipv6Addr {
-    Ipv6Addr::from(u128::from(net.network()) + n)
 }
 
 /// A unique local /64 (RFC 4193: fd00::/8, a 40-bit global ID, a 16-bit
@@ -480,23 +460,13 @@ fn choose_ula(name: &IfName, host: &Host, state: &State) -> Result<Ipv6Net> {
 
 /// Refuses an IPv6 subnet that overlaps a host route or another nsnet bridge.
 fn check_free6(subnet: Ipv6Net, host: &Host, state: &State) -> Result<(), InputError> {
-    let overlaps =
-        |net: &Ipv6Net| net.contains(&subnet.network()) || subnet.contains(&net.network());
     let bridges = state
         .bridges
         .values()
         .filter_map(|b| b.ipv6.map(|n| n.subnet));
     let cables = state.cables.iter().filter_map(|c| c.subnet6);
     let taken = host.routes6.iter().copied().chain(bridges).chain(cables);
-    for route in taken {
-        if overlaps(&route) {
-            return Err(InputError::Overlap {
-                subnet: subnet.into(),
-                route: route.into(),
-            });
-        }
-    }
-    Ok(())
+    validate::free_of(subnet.into(), taken.map(IpNet::V6))
 }
 
 /// The `n` lowest free IPv6 addresses of the bridge's subnet after the

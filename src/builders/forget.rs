@@ -8,8 +8,8 @@
 
 use super::Change;
 use crate::host::Host;
-use crate::model::state::{Found, State};
-use crate::model::validate::{IfName, NsName};
+use crate::model::state::{Cable, Found, State};
+use crate::model::validate::{End, IfName, NsName};
 use anyhow::{Result, bail};
 
 /// One thing of the record that `forget` drops.
@@ -18,8 +18,7 @@ enum Entry {
     Bridge(IfName),
     /// A port, by its bridge and namespace.
     Port(IfName, NsName),
-    /// A cable, by its index in the record.
-    Cable(usize),
+    Cable(Cable),
 }
 
 /// `forget NAME...`: each NAME a namespace (with its ports and cables), a
@@ -43,18 +42,6 @@ pub fn forget(names: &[String], force: bool, host: &Host, state: &State) -> Resu
             ));
         }
     }
-    let cables: Vec<usize> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Cable(i) => Some(*i),
-            _ => None,
-        })
-        .collect();
-    let mut index = 0;
-    change.state.cables.retain(|_| {
-        index += 1;
-        !cables.contains(&(index - 1))
-    });
     for entry in entries {
         match entry {
             Entry::Namespace(ns) => {
@@ -69,7 +56,7 @@ pub fn forget(names: &[String], force: bool, host: &Host, state: &State) -> Resu
                     b.published.retain(|p| p.ns != ns);
                 }
             }
-            Entry::Cable(_) => {}
+            Entry::Cable(cable) => change.state.cables.retain(|c| *c != cable),
         }
     }
     Ok(change)
@@ -85,12 +72,8 @@ fn resolve(name: &str, state: &State) -> Result<Vec<Entry>> {
             .iter()
             .filter(|(_, b)| b.ports.iter().any(|p| p.ns == ns));
         entries.extend(on_bridges.map(|(b, _)| Entry::Port(b.clone(), ns.clone())));
-        let cables = state.cables.iter().enumerate();
-        entries.extend(
-            cables
-                .filter(|(_, c)| c.touches(&ns))
-                .map(|(i, _)| Entry::Cable(i)),
-        );
+        let cables = state.cables.iter().filter(|c| c.touches(&ns));
+        entries.extend(cables.cloned().map(Entry::Cable));
         if state.namespaces.contains_key(&ns) {
             entries.push(Entry::Namespace(ns));
         }
@@ -103,11 +86,10 @@ fn resolve(name: &str, state: &State) -> Result<Vec<Entry>> {
             let ports = bridge.ports.iter().filter(|p| p.host_ifname == ifname);
             entries.extend(ports.map(|p| Entry::Port(b.clone(), p.ns.clone())));
         }
-        for (i, c) in state.cables.iter().enumerate() {
-            let host_end =
-                |end: &crate::model::validate::End, n: &IfName| end.ns().is_none() && n == &ifname;
+        for c in &state.cables {
+            let host_end = |end: &End, n: &IfName| end.ns().is_none() && n == &ifname;
             if host_end(&c.a, &c.a_ifname) || host_end(&c.b, &c.b_ifname) {
-                entries.push(Entry::Cable(i));
+                entries.push(Entry::Cable(c.clone()));
             }
         }
     }
@@ -138,8 +120,7 @@ fn verdict(entry: &Entry, host: &Host, state: &State) -> (String, Found) {
                 host.link(port.host_ifname.as_str(), port.ifindex),
             )
         }
-        Entry::Cable(i) => {
-            let cable = &state.cables[*i];
+        Entry::Cable(cable) => {
             let (end, ifname, index) = cable.cut_end();
             (
                 format!("the cable between {} and {}", cable.a, cable.b),

@@ -4,7 +4,7 @@
 use super::Change;
 use super::release::release;
 use crate::host::Host;
-use crate::model::state::{Found, Namespace, State};
+use crate::model::state::{Found, Namespace, State, replaced};
 use crate::model::validate::NsName;
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, host_first, teardown};
@@ -44,9 +44,7 @@ pub fn ensure(change: &mut Change, host: &Host, ns: &NsName) -> Result<()> {
     };
     match host.namespace(ns, entry) {
         Found::Ours => {}
-        Found::Other => bail!(
-            "namespace `{ns}` is not the namespace nsnet made (deleted and made again by hand?): nsnet leaves it alone; `nsnet forget {ns}` drops it from the record"
-        ),
+        Found::Other => bail!(replaced("namespace", ns.as_str())),
         Found::Gone if entry.pid.is_some() => bail!(
             "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
         ),

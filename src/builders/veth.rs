@@ -6,7 +6,7 @@ use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
 use crate::model::state::{Cable, State};
-use crate::model::validate::{End, IfName, InputError};
+use crate::model::validate::{self, End, IfName, InputError};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, teardown};
 use anyhow::{Result, bail};
@@ -56,7 +56,7 @@ pub fn cable_steps(cable: &Cable) -> Vec<Step> {
         for (k, (end, ifname)) in [(a, a_if), (b, b_if)].into_iter().enumerate() {
             let addr = format!(
                 "{}/{}",
-                super::bridge::nth6(subnet6, k as u128 + 1),
+                validate::nth6(subnet6, k as u128 + 1),
                 subnet6.prefix_len()
             );
             steps.push(Step::new(
@@ -165,12 +165,7 @@ fn host_end_free(
         .into_iter()
         .chain(subnet6.map(IpNet::V6));
     for subnet in wanted {
-        let overlap = routes
-            .clone()
-            .find(|r| r.contains(&subnet.network()) || subnet.contains(&r.network()));
-        if let Some(route) = overlap {
-            bail!(InputError::Overlap { subnet, route });
-        }
+        validate::free_of(subnet, routes.clone())?;
     }
     Ok(())
 }

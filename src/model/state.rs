@@ -228,6 +228,15 @@ impl Found {
     }
 }
 
+/// What nsnet says of a recorded namespace or bridge whose name now stands
+/// for something else (`what`: `namespace`, `bridge`), in status and when it
+/// refuses to use it.
+pub fn replaced(what: &str, name: &str) -> String {
+    format!(
+        "{what} `{name}` is not the {what} nsnet made (deleted and made again by hand?): nsnet leaves it alone; `nsnet forget {name}` drops it from the record"
+    )
+}
+
 mod end_text {
     use crate::model::validate::End;
     use serde::{Deserialize, Deserializer, Serializer};

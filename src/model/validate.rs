@@ -5,7 +5,7 @@
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use thiserror::Error;
 
@@ -336,6 +336,21 @@ pub fn subnet6(s: &str) -> Result<Ipv6Net, InputError> {
         }
     }
     Ok(net)
+}
+
+/// Address number `n` of `net` (`::1`, the gateway, is number 1).
+pub fn nth6(net: Ipv6Net, n: u128) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(net.network()) + n)
+}
+
+/// Refuses `subnet` when it overlaps any of `taken` (routes of the host,
+/// nsnet's other subnets); subnets of different families never overlap.
+pub fn free_of(subnet: IpNet, taken: impl IntoIterator<Item = IpNet>) -> Result<(), InputError> {
+    let overlaps = |net: &IpNet| net.contains(&subnet.network()) || subnet.contains(&net.network());
+    match taken.into_iter().find(overlaps) {
+        Some(route) => Err(InputError::Overlap { subnet, route }),
+        None => Ok(()),
+    }
 }
 
 /// `--subnet`, either family: IPv6 when it holds a colon.

@@ -5,7 +5,7 @@
 use crate::host::Host;
 use crate::host::live::World;
 use crate::model::rules;
-use crate::model::state::{Bridge, Found, Port, State};
+use crate::model::state::{Bridge, Found, Port, State, replaced};
 use crate::model::validate::IfName;
 use crate::report::status::port_address;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -15,7 +15,7 @@ pub(super) fn drift(state: &State, world: &World, host: &Host) -> Vec<String> {
     let mut out = Vec::new();
     for (name, br) in &state.bridges {
         match host.link(name.as_str(), br.ifindex) {
-            Found::Other => out.push(other("bridge", name.as_str())),
+            Found::Other => out.push(replaced("bridge", name.as_str())),
             _ => bridge(name, br, (state, world, host), &mut out),
         }
     }
@@ -106,7 +106,7 @@ fn ns_end(name: &IfName, br: &Bridge, port: &Port, world: &World, out: &mut Vec<
 fn namespaces(state: &State, world: &World, host: &Host, out: &mut Vec<String>) {
     for (name, entry) in &state.namespaces {
         if host.namespace(name, entry) == Found::Other {
-            out.push(other("namespace", name.as_str()));
+            out.push(replaced("namespace", name.as_str()));
         } else if !world.namespaces.contains_key(name.as_str()) {
             out.push(format!(
                 "namespace `{name}` is gone (deleted by hand?); `nsnet down` or `nsnet netns del {name}` clears the record"
@@ -115,13 +115,6 @@ fn namespaces(state: &State, world: &World, host: &Host, out: &mut Vec<String>) 
             out.push(format!("the process `{name}` was attached to has exited; its namespace lives on under the name"));
         }
     }
-}
-
-/// A namespace or bridge of the record whose name now stands for another.
-fn other(what: &str, name: &str) -> String {
-    format!(
-        "{what} `{name}` is not the {what} nsnet made (deleted and made again by hand?): nsnet leaves it alone; `nsnet forget {name}` drops it from the record"
-    )
 }
 
 /// Cables whose end nsnet would cut is something else of the same name.
