@@ -38,6 +38,8 @@ read -r passed failed ignored binaries < <(awk '
 echo
 echo "test: $binaries test binaries ran"
 echo "test: $passed passed, $failed failed, $ignored skipped"
+# Name what failed, so a log read from its end says which test to run again.
+grep -E '^test .* \.\.\. FAILED$' "$log" | sed 's/^test /test: FAILED /; s/ \.\.\. FAILED$//' || true
 if ((status == 0 && failed > 0)); then
     status=1
 fi

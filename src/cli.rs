@@ -7,7 +7,7 @@ use crate::model::validate::{self, End, IfName, NsName};
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use std::ffi::OsString;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Build container networks on this host: namespaces, veth cables, bridges.
 #[derive(Debug, Parser)]
@@ -157,9 +157,9 @@ pub enum PublishCmd {
         /// Mappings such as 8080:80 or 5353:53/udp
         #[arg(required = true, value_name = "HOSTPORT:PORT[/PROTO]")]
         mappings: Vec<Mapping>,
-        /// Publish on this host address only (default: all of them, as `docker run -p` does)
+        /// Publish on this host address only, IPv4 or IPv6 (default: all of them, in each family the namespace has, as `docker run -p` does)
         #[arg(long)]
-        host_ip: Option<Ipv4Addr>,
+        host_ip: Option<IpAddr>,
         /// The bridge to publish through (default: the namespace's first)
         #[arg(long, value_parser = validate::bridge_name)]
         bridge: Option<IfName>,

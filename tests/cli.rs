@@ -104,7 +104,7 @@ const BAD: &[(&[&str], &str)] = &[
     ),
     (
         &["publish", "add", "red", "8080:80", "--host-ip", "localhost"],
-        "invalid IPv4 address syntax",
+        "invalid IP address syntax",
     ),
     (
         &["publish", "del", "red", "70000"],

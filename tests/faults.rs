@@ -9,8 +9,13 @@ use common::{Sandbox, assert_same};
 /// Runs `args` with step k failing, for k = 1 … N, from the host `setup`
 /// leaves; returns N, the number of steps of the plan.
 fn every_step_rolls_back(setup: &[&[&str]], args: &[&str]) -> Option<usize> {
+    rolls_back_in(Sandbox::outside, setup, args)
+}
+
+/// `every_step_rolls_back` in a world that `world` builds first.
+fn rolls_back_in(world: fn(&Sandbox), setup: &[&[&str]], args: &[&str]) -> Option<usize> {
     let mut sb = Sandbox::new()?;
-    sb.outside();
+    world(&sb);
     for step in setup {
         sb.nsnet(*step).assert().success();
     }
@@ -30,8 +35,10 @@ fn every_step_rolls_back(setup: &[&[&str]], args: &[&str]) -> Option<usize> {
             "{args:?} failing at step {k}: {stderr}"
         );
         let prefix = format!("nsnet: step {k} of ");
+        // Notes about the change may come first; the error line follows.
         let rest = stderr
-            .strip_prefix(&prefix)
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
             .unwrap_or_else(|| panic!("{args:?} at {k}: {stderr}"));
         steps = rest.split(':').next().unwrap().parse().unwrap();
         assert!(
@@ -84,6 +91,48 @@ fn nat_up() {
 fn publish_add() {
     every_step_rolls_back(&[BRIDGE, NAT], PUBLISH);
     every_step_rolls_back(&[BRIDGE, NAT, PUBLISH], LOOPBACK);
+}
+
+/// The outside world in both families, its uplink taking RAs.
+fn dual_world(sb: &Sandbox) {
+    sb.outside();
+    sb.outside6();
+}
+
+const BRIDGE6: &[&str] = &["bridge", "up", "red", "blue", "--subnet", "fd00:1::/64"];
+const PUBLISH6: &[&str] = &["publish", "add", "red", "8080:80", "5353:53/udp"];
+const ON_HOST6: &[&str] = &[
+    "publish",
+    "add",
+    "blue",
+    "9090:90",
+    "--host-ip",
+    "2001:db8:9::1",
+];
+const CABLE6: &[&str] = &[
+    "veth",
+    "add",
+    "red",
+    "host",
+    "--subnet",
+    "10.60.0.0/30",
+    "--subnet",
+    "fd00:60::/126",
+];
+
+#[test]
+fn dual_stack_commands() {
+    // nat up turns IPv6 forwarding on, accept_ra 2 on wan0 first.
+    let steps = rolls_back_in(dual_world, &[BRIDGE6], NAT);
+    assert!(steps.is_none_or(|n| n >= 7), "{steps:?}");
+    rolls_back_in(dual_world, &[], BRIDGE6);
+    rolls_back_in(dual_world, &[], CABLE6);
+    rolls_back_in(dual_world, &[BRIDGE6], PUBLISH6);
+    rolls_back_in(dual_world, &[BRIDGE6, NAT, PUBLISH6], ON_HOST6);
+    let all: &[&[&str]] = &[BRIDGE6, CABLE6, NAT, PUBLISH6, ON_HOST6];
+    for args in [&["nat", "down"][..], &["bridge", "down"], &["down"]] {
+        rolls_back_in(dual_world, all, args);
+    }
 }
 
 #[test]

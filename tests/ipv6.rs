@@ -264,6 +264,36 @@ fn bad_ipv6_input_is_one_clear_line_and_changes_nothing() {
             &["bridge", "up", "y", "--bridge", "b4", "--ipv6"],
             "nsnet does not add one to a bridge in use",
         ),
+        (
+            &["publish", "add", "red", "8080:80", "--host-ip", "::1"],
+            "--host-ip `::1` cannot be published",
+        ),
+        (
+            &["publish", "add", "y", "8080:80", "--host-ip", "fd00:5::1"],
+            "is IPv6 but bridge `b4` has no IPv6 subnet",
+        ),
+        (
+            &[
+                "publish",
+                "add",
+                "red",
+                "8080:80",
+                "--host-ip",
+                "2001:db8::99",
+            ],
+            "--host-ip `2001:db8::99` is not an address of this host",
+        ),
+        (
+            &[
+                "publish",
+                "add",
+                "red",
+                "8080:80",
+                "--host-ip",
+                "fd00:5::1/64",
+            ],
+            "invalid IP address syntax",
+        ),
     ];
     for (args, message) in cases {
         let out = sb.nsnet(*args).output().unwrap();

@@ -12,7 +12,7 @@ use crate::exec::signals::Interrupts;
 use crate::exec::store::Store;
 use crate::exec::{Watch, execute};
 use crate::host::{self, Host, Wants};
-use crate::model::rules;
+use crate::model::rules::{self, Family};
 use crate::model::state::State;
 use crate::plan::Plan;
 use crate::report::forward;
@@ -26,6 +26,7 @@ use anyhow::Result;
 pub const PLAIN: Wants = Wants {
     pids: false,
     firewall: false,
+    firewall6: false,
     sockets: false,
     best_effort: false,
 };
@@ -39,6 +40,7 @@ pub const FIREWALL: Wants = Wants {
 };
 pub const PUBLISH: Wants = Wants {
     firewall: true,
+    firewall6: true,
     sockets: true,
     ..PLAIN
 };
@@ -75,8 +77,10 @@ pub fn apply(
         }
     }
     let state = store.load()?;
+    let had = rules::families(&rules::rules(&state));
     let wants = Wants {
-        firewall: wants.firewall || !rules::rules(&state).is_empty(),
+        firewall: wants.firewall || !had.is_empty(),
+        firewall6: wants.firewall6 || had.contains(&Family::V6),
         best_effort: dry,
         ..wants
     };
@@ -89,6 +93,9 @@ pub fn apply(
         )));
     }
     let mut change = build(&host, &state)?;
+    if host.ipv6 && rules::families(&rules::rules(&change.state)).contains(&Family::V6) {
+        host::read_firewall6(runner, &mut host, dry)?;
+    }
     firewall::reconcile(&mut change, &state, &host)?;
     notes(g, change.notes.iter());
     if dry {
@@ -204,6 +211,7 @@ pub fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
     let state = Store::read_only().load()?;
     let wants = Wants {
         firewall: true,
+        firewall6: true,
         best_effort: true,
         ..PLAIN
     };

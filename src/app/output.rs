@@ -173,8 +173,8 @@ pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()>
 /// `*:8080/tcp               -> red 10.200.0.2:80 on nsnet0`.
 fn published_lines(views: &[PublishedPort]) -> Vec<String> {
     let line = |v: &PublishedPort| {
-        let (ns, address, port, bridge) = (&v.namespace, v.address, v.port, &v.bridge);
-        format!("{:<24} -> {ns} {address}:{port} on {bridge}", v.from())
+        let (ns, to, bridge) = (&v.namespace, v.to(), &v.bridge);
+        format!("{:<24} -> {ns} {to} on {bridge}", v.from())
     };
     views.iter().map(line).collect()
 }

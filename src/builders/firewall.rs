@@ -27,7 +27,11 @@ use crate::plan::cmd::Cmd;
 use anyhow::{Result, bail};
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::rules::{Rule, hairpins, rules, sysctls};
+use crate::host::may_face_a_router;
+use crate::model::rules::{
+    FORWARDING, FORWARDING6, Family, Rule, accept_ra, accept_ra_of, forwarding6, forwarding6_of,
+    hairpins, rules, sysctls,
+};
 
 /// Adds to `change` the steps that take the host's rules, sysctls and
 /// hairpin settings from what `before` needs to what `change.state` needs:
@@ -53,20 +57,39 @@ fn rule_steps(
     back: &mut Vec<Step>,
 ) -> Result<()> {
     let (old, new) = (rules(before), rules(after));
-    if old == new {
-        return Ok(());
-    }
-    let Some(fw) = &host.firewall else {
-        bail!("internal error: the firewall was not read before planning rules");
-    };
-    let present = |r: &Rule| fw.rules.contains(&(r.table.to_string(), r.saved_line()));
-    let adds: Vec<&Rule> = new.difference(&old).filter(|r| !present(r)).collect();
-    let dels: Vec<&Rule> = old.difference(&new).filter(|r| present(r)).collect();
-    for table in ["raw", "nat", "filter"] {
-        let adds: Vec<&Rule> = adds.iter().copied().filter(|r| r.table == table).collect();
-        let dels: Vec<&Rule> = dels.iter().copied().filter(|r| r.table == table).collect();
-        front.extend(removal(table, &dels, &new, fw));
-        back.extend(addition(table, &adds, fw));
+    for family in Family::BOTH {
+        let old: BTreeSet<&Rule> = old.iter().filter(|r| r.family == family).collect();
+        let new: BTreeSet<&Rule> = new.iter().filter(|r| r.family == family).collect();
+        if old == new {
+            continue;
+        }
+        let fw = match family {
+            Family::V4 => host.firewall.as_ref(),
+            Family::V6 => host.firewall6.as_ref(),
+        };
+        let Some(fw) = fw else {
+            bail!(
+                "internal error: the {} rules were not read before planning them",
+                family.tool_name()
+            );
+        };
+        let present = |r: &Rule| fw.rules.contains(&(r.table.to_string(), r.saved_line()));
+        let adds: Vec<&Rule> = new
+            .difference(&old)
+            .copied()
+            .filter(|r| !present(r))
+            .collect();
+        let dels: Vec<&Rule> = old
+            .difference(&new)
+            .copied()
+            .filter(|r| present(r))
+            .collect();
+        for table in ["raw", "nat", "filter"] {
+            let adds: Vec<&Rule> = adds.iter().copied().filter(|r| r.table == table).collect();
+            let dels: Vec<&Rule> = dels.iter().copied().filter(|r| r.table == table).collect();
+            front.extend(removal(family, table, &dels, &new, fw));
+            back.extend(addition(family, table, &adds, fw));
+        }
     }
     Ok(())
 }
@@ -99,7 +122,8 @@ fn hairpin_steps(
 
 /// Sysctls no network needs any more go back to the value saved before
 /// nsnet changed them (if still nsnet's); new ones are set, their old value
-/// saved in the record.
+/// saved in the record. IPv6 forwarding brings its companions (see
+/// `ra_keepers`): set before it, put back with it.
 fn sysctl_steps(
     before: &State,
     after: &mut State,
@@ -107,11 +131,20 @@ fn sysctl_steps(
     front: &mut Vec<Step>,
     back: &mut Vec<Step>,
 ) {
-    let (old, new) = (sysctls(before), sysctls(after));
+    let old = sysctls(before);
+    if sysctls(after).contains_key(FORWARDING6) && !old.contains_key(FORWARDING6) {
+        ra_keepers(before, after, host);
+    }
+    let new = sysctls(after);
+    let mut restore = Vec::new();
     for (key, value) in &old {
         if new.contains_key(key) {
             continue;
         }
+        let kept = match key == FORWARDING6 {
+            true => forwarding_kept(after, host),
+            false => Vec::new(),
+        };
         let Some(original) = after.saved.remove(key) else {
             continue;
         };
@@ -119,32 +152,107 @@ fn sysctl_steps(
             let why = format!(
                 "No nsnet network needs {key} any more: put back the value it had before nsnet."
             );
-            front.insert(
-                0,
-                Step::new(Cmd::sysctl(key, &original), why).undo(Cmd::sysctl(key, value)),
-            );
+            restore.push(Step::new(Cmd::sysctl(key, &original), why).undo(Cmd::sysctl(key, value)));
+            restore.extend(kept);
         }
     }
+    front.splice(0..0, restore);
+    let mut set = Vec::new();
     for (key, value) in &new {
+        // The accept_ra of an interface that has gone since: nothing to keep.
+        if accept_ra_of(key).is_some() && !host.sysctls.contains_key(key) {
+            continue;
+        }
         let current = host.sysctls.get(key).cloned().unwrap_or_else(|| "0".into());
         if current != *value {
             after
                 .saved
                 .entry(key.clone())
                 .or_insert_with(|| current.clone());
-            back.push(
-                Step::new(Cmd::sysctl(key, value), sysctl_why(key))
-                    .undo(Cmd::sysctl(key, &current)),
-            );
+            let step = Step::new(Cmd::sysctl(key, value), sysctl_why(key));
+            set.push(step.undo(Cmd::sysctl(key, &current)));
         }
     }
+    // accept_ra 2 before forwarding goes on: not a moment without RAs.
+    set.sort_by_key(|s| s.apply.args.iter().all(|a| !a.contains("accept_ra")));
+    back.extend(set);
+}
+
+/// IPv6 forwarding is about to go on (unless the host has it on already).
+/// An interface that forwards ignores router advertisements when its
+/// `accept_ra` is 1, the default: a host that learns its IPv6 default route
+/// by SLAAC would lose it when the last advertisement expires (CNI plugins
+/// #21, systemd #27639). So each interface that may face a router and has
+/// `accept_ra` 1 is recorded, to be set to 2 (take them anyway) and put back
+/// to 1 with forwarding. Turning `all.forwarding` on also turns every
+/// interface's on, and off again, off: one the host kept on alone is
+/// recorded to be turned on again afterwards.
+fn ra_keepers(before: &State, after: &mut State, host: &Host) {
+    if host.sysctls.get(FORWARDING6).map(String::as_str) == Some("1") {
+        return;
+    }
+    let ours: BTreeSet<&str> = before
+        .links()
+        .chain(after.links())
+        .map(IfName::as_str)
+        .collect();
+    let facing = host
+        .links
+        .iter()
+        .filter(|(name, link)| may_face_a_router(name, link) && !ours.contains(name.as_str()));
+    let mut saved = BTreeMap::new();
+    for name in facing.map(|(name, _)| name.as_str()) {
+        if host.sysctls.get(&accept_ra(name)).map(String::as_str) == Some("1") {
+            saved.insert(accept_ra(name), "1".to_string());
+        }
+    }
+    let names = host.links.keys().map(String::as_str);
+    for name in std::iter::once("default").chain(names) {
+        if host.sysctls.get(&forwarding6(name)).map(String::as_str) == Some("1") {
+            saved.insert(forwarding6(name), "1".to_string());
+        }
+    }
+    after.saved.extend(saved);
+}
+
+/// After `all.forwarding` is back to 0: the interfaces the host had
+/// forwarding on its own (recorded by `ra_keepers`), on again.
+fn forwarding_kept(after: &mut State, host: &Host) -> Vec<Step> {
+    let keys: Vec<String> = after
+        .saved
+        .keys()
+        .filter(|k| forwarding6_of(k).is_some())
+        .cloned()
+        .collect();
+    let mut steps = Vec::new();
+    for key in keys {
+        let original = after.saved.remove(&key).unwrap_or_default();
+        if host.sysctls.contains_key(&key) {
+            let why = format!(
+                "Turning IPv6 forwarding off for all turned it off here too, where the host had it on: on again ({key})."
+            );
+            steps.push(Step::new(Cmd::sysctl(&key, &original), why).undo(Cmd::sysctl(&key, "0")));
+        }
+    }
+    steps
 }
 
 fn sysctl_why(key: &str) -> String {
-    if key == crate::model::rules::FORWARDING {
+    if key == FORWARDING {
         "Let the host route packets between interfaces (it is a router for the namespaces):\n\
          without ip_forward it drops everything that is neither from it nor for it."
             .into()
+    } else if key == FORWARDING6 {
+        "Let the host route IPv6 packets between interfaces, for the bridges' IPv6 subnets.\n\
+         It sets every interface's forwarding; those that take router advertisements were set to\n\
+         accept_ra=2 first, so the host keeps its SLAAC address and default route."
+            .into()
+    } else if let Some(ifname) = accept_ra_of(key) {
+        format!(
+            "Keep {ifname} taking router advertisements once IPv6 forwarding is on: with accept_ra=1\n\
+             an interface that forwards ignores them, and a route learned from them expires\n\
+             (accept_ra=2 takes them anyway; put back to 1 when nsnet turns forwarding off)."
+        )
     } else {
         format!(
             "Let 127.0.0.0/8 be routed through the bridge ({key}), so that a connection to\n\
@@ -189,7 +297,7 @@ fn batch(table: &str, lines: impl IntoIterator<Item = String>) -> String {
 }
 
 /// Adds `adds` to `table`, declaring the nsnet chains that do not exist yet.
-fn addition(table: &str, adds: &[&Rule], fw: &Firewall) -> Option<Step> {
+fn addition(family: Family, table: &str, adds: &[&Rule], fw: &Firewall) -> Option<Step> {
     if adds.is_empty() {
         return None;
     }
@@ -213,19 +321,27 @@ fn addition(table: &str, adds: &[&Rule], fw: &Firewall) -> Option<Step> {
         .map(|r| r.del_line())
         .chain(chains.iter().map(|c| format!("-X {c}")));
     let why = format!(
-        "Add nsnet's {table} rules in one iptables-restore: all of them apply, or none. Only nsnet's\n\
+        "Add nsnet's {table} rules in one {}-restore: all of them apply, or none. Only nsnet's\n\
          NSNET-* chains change, plus one jump to each from a built-in chain; every rule carries an\n\
-         nsnet comment naming the bridge, namespace or port it serves.{}",
-        rules_why(table)
+         nsnet comment naming the bridge, namespace or port it serves.{}{}",
+        family.tool_name(),
+        rules_why(table),
+        family_why(family, table)
     );
     Some(
-        Step::new(Cmd::iptables_restore(batch(table, apply)), why)
-            .undo(Cmd::iptables_restore(batch(table, undo))),
+        Step::new(Cmd::restore(family.restore(), batch(table, apply)), why)
+            .undo(Cmd::restore(family.restore(), batch(table, undo))),
     )
 }
 
 /// Deletes `dels` from `table`, and the nsnet chains that end up empty.
-fn removal(table: &str, dels: &[&Rule], new: &BTreeSet<Rule>, fw: &Firewall) -> Option<Step> {
+fn removal(
+    family: Family,
+    table: &str,
+    dels: &[&Rule],
+    new: &BTreeSet<&Rule>,
+    fw: &Firewall,
+) -> Option<Step> {
     if dels.is_empty() {
         return None;
     }
@@ -256,11 +372,12 @@ fn removal(table: &str, dels: &[&Rule], new: &BTreeSet<Rule>, fw: &Firewall) -> 
         .map(|c| format!(":{c} - [0:0]"))
         .chain(ordered.iter().rev().map(|r| r.add_line()));
     let why = format!(
-        "Remove the {table} rules nsnet no longer needs, and its chains left empty, in one iptables-restore."
+        "Remove the {table} rules nsnet no longer needs, and its chains left empty, in one {}-restore.",
+        family.tool_name()
     );
     Some(
-        Step::new(Cmd::iptables_restore(batch(table, apply)), why)
-            .undo(Cmd::iptables_restore(batch(table, undo))),
+        Step::new(Cmd::restore(family.restore(), batch(table, apply)), why)
+            .undo(Cmd::restore(family.restore(), batch(table, undo))),
     )
 }
 
@@ -280,5 +397,19 @@ fn rules_why(table: &str) -> &'static str {
         _ => {
             "\nNSNET-PREROUTING (raw) drops packets from other machines to a port published on loopback only."
         }
+    }
+}
+
+/// What differs in IPv6: the same chains, in ip6tables.
+fn family_why(family: Family, table: &str) -> &'static str {
+    match (family, table) {
+        (Family::V6, "nat") => {
+            "\nIn IPv6 (ip6tables) too: NAT66 masquerades the bridge's IPv6 subnet, as Docker and\n\
+             netavark do for a ULA one. [::1] is left out of the DNAT: the kernel never routes a\n\
+             packet from ::1 out of an interface (IPv6 has no route_localnet), so it would hang;\n\
+             connect to the gateway's IPv6 address or another of the host's instead."
+        }
+        (Family::V6, _) => "\nIn IPv6 the same rules live in ip6tables.",
+        _ => "",
     }
 }

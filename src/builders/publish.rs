@@ -4,16 +4,17 @@
 use super::Change;
 use crate::host::Host;
 use crate::model::ports::{HostPort, Mapping};
+use crate::model::rules::Family;
 use crate::model::state::{Found, Port, Published, State};
 use crate::model::validate::{IfName, InputError, NsName};
 use anyhow::{Result, bail};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Arguments of `publish add`, parsed.
 pub struct Add<'a> {
     pub ns: &'a NsName,
     pub mappings: &'a [Mapping],
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     /// The bridge to publish through; by default the namespace's first.
     pub bridge: Option<&'a IfName>,
     /// Publish even over a port a host program or another tool's rule holds.
@@ -46,9 +47,23 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
             port.host_ifname
         );
     }
-    if let Some(ip) = args.host_ip.filter(|ip| !host.is_local(*ip)) {
-        bail!(InputError::NotLocal(ip.into()));
+    if let Some(ip) = args.host_ip {
+        if ip == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) {
+            bail!(InputError::Loopback6);
+        }
+        if ip.is_ipv6() && entry.ipv6.is_none() {
+            bail!(InputError::NoIpv6Here { ip, bridge });
+        }
+        if !host.is_local(ip) {
+            bail!(InputError::NotLocal(ip));
+        }
     }
+    // The families it is published in: IPv6 too where the bridge has it.
+    let families: Vec<Family> = Family::BOTH
+        .into_iter()
+        .filter(|f| *f == Family::V4 || entry.ipv6.is_some())
+        .filter(|f| args.host_ip.is_none_or(|ip| Family::of(ip) == *f))
+        .collect();
     for m in args.mappings {
         let wanted = Published {
             ns: ns.clone(),
@@ -73,7 +88,7 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
                 other.proto
             );
         }
-        if let Some(holder) = taken(&wanted, host) {
+        if let Some(holder) = taken(&wanted, &families, host) {
             let at = wanted
                 .host_ip
                 .map(|ip| format!("{ip}:"))
@@ -95,6 +110,18 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
             .expect("bridge recorded");
         entry.published.push(wanted);
     }
+    if let Some(v6) = entry.ipv6.filter(|_| args.host_ip.is_none()) {
+        let ports: Vec<String> = args
+            .mappings
+            .iter()
+            .map(|m| m.host_port.to_string())
+            .collect();
+        let gw = v6.gateway;
+        change.notes.push(format!(
+            "published on IPv4 and IPv6, but not on [::1]: the kernel never routes a packet from ::1 out of an interface (IPv6 has no route_localnet); from this host use 127.0.0.1 or [{gw}]:{}",
+            ports.join(",")
+        ));
+    }
     Ok(change)
 }
 
@@ -102,8 +129,8 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
 /// listening on it (on its address or on all), or a DNAT or REDIRECT rule
 /// of another tool (Docker's, one made by hand) in the nat table, which
 /// would see the connections first or instead.
-fn taken(p: &Published, host: &Host) -> Option<String> {
-    let host_ip = p.host_ip.map(std::net::IpAddr::V4);
+fn taken(p: &Published, families: &[Family], host: &Host) -> Option<String> {
+    let host_ip = p.host_ip;
     if let Some(l) = host
         .listeners
         .iter()
@@ -115,10 +142,12 @@ fn taken(p: &Published, host: &Host) -> Option<String> {
         };
         return Some(format!("{who} listens on {}:{}", shown(l.addr), l.port));
     }
-    let fw = host.firewall.as_ref()?;
-    let rule = fw
-        .rules
-        .iter()
+    let rulesets = families.iter().filter_map(|f| match f {
+        Family::V4 => host.firewall.as_ref(),
+        Family::V6 => host.firewall6.as_ref(),
+    });
+    let rule = rulesets
+        .flat_map(|fw| &fw.rules)
         .filter(|(table, line)| table == "nat" && !line.starts_with("-A NSNET-"))
         .map(|(_, line)| line)
         .find(|line| forwards(line, p));
@@ -136,7 +165,10 @@ fn forwards(line: &str, p: &Published) -> bool {
     let other_address = words
         .windows(2)
         .find(|w| w[0] == "-d")
-        .and_then(|w| w[1].strip_suffix("/32"))
+        .and_then(|w| {
+            w[1].strip_suffix("/32")
+                .or_else(|| w[1].strip_suffix("/128"))
+        })
         .zip(p.host_ip)
         .is_some_and(|(d, ip)| d != ip.to_string());
     redirects && has("-p", &proto) && has("--dport", &port) && !other_address

@@ -271,7 +271,13 @@ mod tests {
             key(&Cmd::sysctl("net.ipv4.ip_forward", "1")),
             Some(Key::Sysctl)
         );
-        assert_eq!(key(&Cmd::iptables_restore("*nat\nCOMMIT\n".into())), None);
+        assert_eq!(
+            key(&Cmd::restore(
+                Tool::IptablesRestore,
+                "*nat\nCOMMIT\n".into()
+            )),
+            None
+        );
     }
 
     #[test]

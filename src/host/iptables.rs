@@ -48,9 +48,10 @@ impl Firewall {
     }
 }
 
-/// Runs `iptables-save` and parses what it prints.
-pub fn read(runner: &mut dyn Runner) -> Result<Firewall, RunError> {
-    let text = runner.run(&Cmd::new(Tool::IptablesSave, [] as [&str; 0]))?;
+/// Runs `iptables-save` (or `ip6tables-save`, as `tool` says) and parses
+/// what it prints.
+pub fn read(runner: &mut dyn Runner, tool: Tool) -> Result<Firewall, RunError> {
+    let text = runner.run(&Cmd::new(tool, [] as [&str; 0]))?;
     Ok(Firewall::parse(&text))
 }
 

@@ -25,7 +25,9 @@ pub use identity::{NETNS_DIR, NsId, Roots, netns_of_name, netns_of_pid, own_netn
 pub use iptables::Firewall;
 
 use crate::exec::runner::Runner;
-use crate::model::rules::{FORWARDING, route_localnet};
+use crate::model::rules::{
+    FORWARDING, FORWARDING6, Family, accept_ra, forwarding6, route_localnet,
+};
 use crate::model::state::{Found, Namespace, NsStamp};
 use crate::model::validate::NsName;
 use crate::plan::cmd::Cmd;
@@ -33,6 +35,7 @@ use anyhow::{Context, Result};
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
 
 /// What the host looks like right now, as far as builders need to know.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +53,8 @@ pub struct Host {
     pub ipv6: bool,
     /// IPv6 destinations routed in any table, but default routes.
     pub routes6: Vec<Ipv6Net>,
+    /// The host's own IPv6 addresses.
+    pub local6: BTreeSet<Ipv6Addr>,
     /// Interfaces in the host's namespace, by name.
     pub links: BTreeMap<String, Link>,
     /// IPv4 destinations routed in any table, but the default route.
@@ -58,7 +63,11 @@ pub struct Host {
     pub pids: BTreeMap<String, Vec<u32>>,
     /// The iptables rules (filled on request).
     pub firewall: Option<Firewall>,
-    /// `net.ipv4.ip_forward` and each bridge's `route_localnet`, by key.
+    /// The ip6tables rules (filled on request, on a host with IPv6).
+    pub firewall6: Option<Firewall>,
+    /// Forwarding in both families, each bridge's `route_localnet`, and
+    /// `accept_ra` and IPv6 `forwarding` of `default` and of each interface
+    /// that may face a router (see `may_face_a_router`), by key.
     pub sysctls: BTreeMap<String, String>,
     /// Listening TCP and bound UDP sockets of the host (filled on request).
     pub listeners: Vec<sockets::Listener>,
@@ -73,6 +82,8 @@ pub struct Wants {
     pub pids: bool,
     /// The iptables rules (one `iptables-save`).
     pub firewall: bool,
+    /// The ip6tables rules too (one `ip6tables-save`, if the host has IPv6).
+    pub firewall6: bool,
     /// The host's listening sockets and who holds them (/proc/net, /proc).
     pub sockets: bool,
     /// For a dry run: what cannot be read (the rules, without root) is taken
@@ -102,8 +113,13 @@ impl Host {
     }
 
     /// Whether `addr` is an address of this host (loopback included).
-    pub fn is_local(&self, addr: std::net::Ipv4Addr) -> bool {
-        addr.is_loopback() || self.routes.iter().any(|r| r.local && r.dst.contains(&addr))
+    pub fn is_local(&self, addr: std::net::IpAddr) -> bool {
+        match addr {
+            std::net::IpAddr::V4(a) => {
+                a.is_loopback() || self.routes.iter().any(|r| r.local && r.dst.contains(&a))
+            }
+            std::net::IpAddr::V6(a) => a.is_loopback() || self.local6.contains(&a),
+        }
     }
 
     /// What is behind namespace name `name` against the record's `entry`.
@@ -151,9 +167,9 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     let links = read_links(runner)?;
     let (routes, uplinks) = read_routes(runner)?;
     let ipv6 = roots.ipv6();
-    let routes6 = match ipv6 {
+    let (routes6, local6) = match ipv6 {
         true => read_routes6(runner)?,
-        false => Vec::new(),
+        false => (Vec::new(), BTreeSet::new()),
     };
     let pids = match wants.pids {
         true => roots.pids_by_namespace(&namespaces),
@@ -162,9 +178,23 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     let mut warnings = Vec::new();
     let firewall = match wants.firewall {
         false => None,
-        true => Some(read_firewall(runner, wants.best_effort, &mut warnings)?),
+        true => Some(read_firewall(
+            runner,
+            Family::V4,
+            wants.best_effort,
+            &mut warnings,
+        )?),
     };
-    let sysctls = read_sysctls(roots, &links);
+    let firewall6 = match wants.firewall6 && ipv6 {
+        false => None,
+        true => Some(read_firewall(
+            runner,
+            Family::V6,
+            wants.best_effort,
+            &mut warnings,
+        )?),
+    };
+    let sysctls = read_sysctls(roots, &links, ipv6);
     let listeners = match wants.sockets {
         true => roots.listeners(),
         false => Vec::new(),
@@ -177,10 +207,12 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         uplinks,
         ipv6,
         routes6,
+        local6,
         links,
         routes,
         pids,
         firewall,
+        firewall6,
         sysctls,
         warnings,
     })
@@ -257,28 +289,36 @@ fn read_routes(runner: &mut dyn Runner) -> Result<(Vec<Route>, BTreeSet<String>)
 }
 
 /// The host's IPv6 destinations in every table but default routes
-/// (multicast and link-local ones included: nothing nsnet may take).
-fn read_routes6(runner: &mut dyn Runner) -> Result<Vec<Ipv6Net>> {
+/// (multicast and link-local ones included: nothing nsnet may take), and
+/// its own IPv6 addresses (the `local` routes).
+fn read_routes6(runner: &mut dyn Runner) -> Result<(Vec<Ipv6Net>, BTreeSet<Ipv6Addr>)> {
     let routes: Vec<JsonRoute> = ip_json(runner, &["-j", "-6", "route", "show", "table", "all"])?;
-    let dst = |r: JsonRoute| match r.dst.parse::<Ipv6Net>() {
+    let dst = |r: &JsonRoute| match r.dst.parse::<Ipv6Net>() {
         Ok(net) => Some(net),
         Err(_) => Ipv6Net::new(r.dst.parse().ok()?, 128).ok(),
     };
-    Ok(routes.into_iter().filter_map(dst).collect())
+    let local = routes
+        .iter()
+        .filter(|r| r.kind.as_deref() == Some("local"))
+        .filter_map(|r| r.dst.parse().ok())
+        .collect();
+    Ok((routes.iter().filter_map(dst).collect(), local))
 }
 
-/// The rules; in a best-effort read, rules that cannot be read are none,
-/// with a warning.
+/// The rules of `family`; in a best-effort read, rules that cannot be read
+/// are none, with a warning.
 fn read_firewall(
     runner: &mut dyn Runner,
+    family: Family,
     best_effort: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Firewall> {
-    match iptables::read(runner) {
+    match iptables::read(runner, family.save()) {
         Ok(fw) => Ok(fw),
         Err(err) if best_effort => {
             warnings.push(format!(
-                "cannot read the iptables rules ({err}); the plan assumes none of nsnet's are in place"
+                "cannot read the {} rules ({err}); the plan assumes none of nsnet's are in place",
+                family.tool_name()
             ));
             Ok(Firewall::default())
         }
@@ -286,13 +326,46 @@ fn read_firewall(
     }
 }
 
-/// Forwarding and each bridge's `route_localnet`, those that can be read.
-fn read_sysctls(roots: &Roots, links: &BTreeMap<String, Link>) -> BTreeMap<String, String> {
+/// Reads the ip6tables rules into `host` if they are not there yet: a
+/// command learns only once it is built whether it has IPv6 rules to plan.
+pub fn read_firewall6(runner: &mut dyn Runner, host: &mut Host, best_effort: bool) -> Result<()> {
+    if host.firewall6.is_none() {
+        let fw = read_firewall(runner, Family::V6, best_effort, &mut host.warnings)?;
+        host.firewall6 = Some(fw);
+    }
+    Ok(())
+}
+
+/// Whether interface `name` may face a router that sends it advertisements:
+/// anything but loopback, a bridge and a bridge's port (a namespace behind
+/// a bridge is no router the host should listen to).
+pub fn may_face_a_router(name: &str, link: &Link) -> bool {
+    name != "lo" && link.kind.as_deref() != Some("bridge") && link.master.is_none()
+}
+
+/// Forwarding, each bridge's `route_localnet`, and with IPv6 the
+/// `accept_ra` and `forwarding` of `default` and of each interface that
+/// may face a router: those that can be read.
+fn read_sysctls(
+    roots: &Roots,
+    links: &BTreeMap<String, Link>,
+    ipv6: bool,
+) -> BTreeMap<String, String> {
     let bridges = links
         .iter()
         .filter(|(_, link)| link.kind.as_deref() == Some("bridge"));
-    let keys = std::iter::once(FORWARDING.to_string())
-        .chain(bridges.map(|(name, _)| route_localnet(name)));
-    keys.filter_map(|key| Some((key.clone(), roots.sysctl(&key)?)))
+    let mut keys: Vec<String> = std::iter::once(FORWARDING.to_string())
+        .chain(bridges.map(|(name, _)| route_localnet(name)))
+        .collect();
+    if ipv6 {
+        keys.push(FORWARDING6.to_string());
+        let facing = links.iter().filter(|(n, l)| may_face_a_router(n, l));
+        for name in std::iter::once("default").chain(facing.map(|(n, _)| n.as_str())) {
+            keys.push(accept_ra(name));
+            keys.push(forwarding6(name));
+        }
+    }
+    keys.into_iter()
+        .filter_map(|key| Some((key.clone(), roots.sysctl(&key)?)))
         .collect()
 }

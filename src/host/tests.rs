@@ -11,6 +11,7 @@ use ipnet::IpNet;
 const ALL: Wants = Wants {
     pids: true,
     firewall: true,
+    firewall6: true,
     sockets: false,
     best_effort: false,
 };

@@ -1,29 +1,72 @@
 //! What nsnet's record asks of the host's firewall and kernel settings: the
-//! iptables rules (in nsnet's own NSNET-* chains, each with one jump from a
-//! built-in chain and a comment naming what it serves), the sysctls and the
-//! bridge ports in hairpin mode. Pure functions of the record; planning the
-//! changes is `firewall::reconcile`'s job.
+//! iptables and ip6tables rules (in nsnet's own NSNET-* chains, each with
+//! one jump from a built-in chain and a comment naming what it serves), the
+//! sysctls and the bridge ports in hairpin mode. Pure functions of the
+//! record; planning the changes is `firewall::reconcile`'s job.
 //!
-//! Rules are written exactly as `iptables-save` prints them, so the saved
-//! ruleset tells which are in place.
+//! Rules are written exactly as `iptables-save` (or `ip6tables-save`)
+//! prints them, so the saved ruleset tells which are in place.
 
 use crate::model::state::{Bridge, Nat, Published, State};
 use crate::model::validate::IfName;
+use crate::plan::cmd::Tool;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-/// The sysctl that lets the host route packets between interfaces.
+/// The sysctl that lets the host route IPv4 packets between interfaces.
 pub const FORWARDING: &str = "net.ipv4.ip_forward";
 
-/// The sysctl that lets 127.0.0.0/8 be routed through `ifname`. sysctl
-/// reads dots as separators, so for a name with a dot (`br.1`) the key is
-/// written with slashes, which keep the dot literal.
-pub fn route_localnet(ifname: &str) -> String {
+/// The same for IPv6. Setting it sets every interface's `forwarding` (and
+/// `default`'s), and an interface that forwards ignores router
+/// advertisements unless its `accept_ra` is 2: see `accept_ra`.
+pub const FORWARDING6: &str = "net.ipv6.conf.all.forwarding";
+
+/// A per-interface sysctl key. sysctl reads dots as separators, so for a
+/// name with a dot (`br.1`) the key is written with slashes, which keep the
+/// dot literal.
+fn per_interface(family: &str, ifname: &str, setting: &str) -> String {
     if ifname.contains('.') {
-        format!("net/ipv4/conf/{ifname}/route_localnet")
+        format!("net/{family}/conf/{ifname}/{setting}")
     } else {
-        format!("net.ipv4.conf.{ifname}.route_localnet")
+        format!("net.{family}.conf.{ifname}.{setting}")
     }
+}
+
+/// The sysctl that lets 127.0.0.0/8 be routed through `ifname`.
+pub fn route_localnet(ifname: &str) -> String {
+    per_interface("ipv4", ifname, "route_localnet")
+}
+
+/// Whether `ifname` takes router advertisements (1: unless it forwards,
+/// 2: even when it forwards).
+pub fn accept_ra(ifname: &str) -> String {
+    per_interface("ipv6", ifname, "accept_ra")
+}
+
+/// Whether `ifname` forwards IPv6 (set on all of them by `FORWARDING6`).
+pub fn forwarding6(ifname: &str) -> String {
+    per_interface("ipv6", ifname, "forwarding")
+}
+
+/// The interface an `accept_ra` key is about, if `key` is one.
+pub fn accept_ra_of(key: &str) -> Option<&str> {
+    let rest = key
+        .strip_prefix("net.ipv6.conf.")
+        .or_else(|| key.strip_prefix("net/ipv6/conf/"))?;
+    rest.strip_suffix(".accept_ra")
+        .or_else(|| rest.strip_suffix("/accept_ra"))
+}
+
+/// The interface a per-interface IPv6 `forwarding` key is about (`all`
+/// is not one).
+pub fn forwarding6_of(key: &str) -> Option<&str> {
+    let rest = key
+        .strip_prefix("net.ipv6.conf.")
+        .or_else(|| key.strip_prefix("net/ipv6/conf/"))?;
+    let ifname = rest
+        .strip_suffix(".forwarding")
+        .or_else(|| rest.strip_suffix("/forwarding"))?;
+    (ifname != "all").then_some(ifname)
 }
 
 const FORWARD: &str = "NSNET-FORWARD";
@@ -32,17 +75,66 @@ const DNAT: &str = "NSNET-DNAT";
 const POSTROUTING: &str = "NSNET-POSTROUTING";
 const RAW: &str = "NSNET-PREROUTING";
 
-/// One rule: the table, the chain and the rest of the line.
+/// Which of the kernel's two rulesets: iptables (IPv4) or ip6tables (IPv6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub const BOTH: [Family; 2] = [Family::V4, Family::V6];
+
+    /// The tool that applies a batch of rules.
+    pub fn restore(self) -> Tool {
+        match self {
+            Family::V4 => Tool::IptablesRestore,
+            Family::V6 => Tool::Ip6tablesRestore,
+        }
+    }
+
+    /// The tool that prints the rules.
+    pub fn save(self) -> Tool {
+        match self {
+            Family::V4 => Tool::IptablesSave,
+            Family::V6 => Tool::Ip6tablesSave,
+        }
+    }
+
+    /// `iptables` or `ip6tables`, for messages.
+    pub fn tool_name(self) -> &'static str {
+        match self {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        }
+    }
+
+    /// The family of `addr`.
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// One rule: the ruleset, the table, the chain and the rest of the line.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rule {
+    pub family: Family,
     pub table: &'static str,
     pub chain: &'static str,
     pub spec: String,
 }
 
 impl Rule {
-    fn new(table: &'static str, chain: &'static str, spec: String) -> Rule {
-        Rule { table, chain, spec }
+    fn new(family: Family, table: &'static str, chain: &'static str, spec: String) -> Rule {
+        Rule {
+            family,
+            table,
+            chain,
+            spec,
+        }
     }
 
     /// Whether this is the jump from a built-in chain to one of nsnet's.
@@ -84,7 +176,7 @@ fn comment(text: &str) -> String {
     }
 }
 
-/// Every rule the record calls for.
+/// Every rule the record calls for, in both families.
 pub fn rules(state: &State) -> BTreeSet<Rule> {
     let mut rules = BTreeSet::new();
     for (name, bridge) in &state.bridges {
@@ -98,138 +190,214 @@ pub fn rules(state: &State) -> BTreeSet<Rule> {
         ("nat", "POSTROUTING", POSTROUTING, ""),
         ("raw", "PREROUTING", RAW, ""),
     ];
-    let used: BTreeSet<(&str, &str)> = rules.iter().map(|r| (r.table, r.chain)).collect();
-    for (table, from, to, matches) in jumps {
-        if used.contains(&(table, to)) {
-            let spec = format!("{matches}{} -j {to}", comment("nsnet"));
-            rules.insert(Rule::new(table, from, spec));
+    let used: BTreeSet<(Family, &str, &str)> =
+        rules.iter().map(|r| (r.family, r.table, r.chain)).collect();
+    for family in Family::BOTH {
+        for (table, from, to, matches) in jumps {
+            if used.contains(&(family, table, to)) {
+                let spec = format!("{matches}{} -j {to}", comment("nsnet"));
+                rules.insert(Rule::new(family, table, from, spec));
+            }
         }
     }
     rules
 }
 
+/// The families whose rulesets the record has rules in.
+pub fn families(rules: &BTreeSet<Rule>) -> BTreeSet<Family> {
+    rules.iter().map(|r| r.family).collect()
+}
+
+/// A bridge's subnet in one family, as iptables prints it.
+struct Net {
+    family: Family,
+    subnet: String,
+}
+
 fn bridge_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
+    let mut nets = vec![Net {
+        family: Family::V4,
+        subnet: bridge.subnet.to_string(),
+    }];
+    if let Some(v6) = &bridge.ipv6 {
+        nets.push(Net {
+            family: Family::V6,
+            subnet: v6.subnet.to_string(),
+        });
+    }
     let tag = comment(&format!("nsnet:{name}"));
-    // Traffic between the bridge's own namespaces: where br_netfilter passes
-    // bridged frames through iptables and FORWARD drops (every Docker host),
-    // it would be dropped without this.
-    rules.insert(Rule::new(
-        "filter",
-        FORWARD,
-        format!("-i {name} -o {name} {tag} -j ACCEPT"),
-    ));
-    if bridge.nat.is_some() || !bridge.published.is_empty() {
-        for spec in [
-            format!("-o {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"),
-            format!("-i {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"),
-        ] {
-            rules.insert(Rule::new("filter", FORWARD, spec));
+    for net in &nets {
+        let mut add = |table, chain, spec| {
+            rules.insert(Rule::new(net.family, table, chain, spec));
+        };
+        // Traffic between the bridge's own namespaces: where br_netfilter
+        // passes bridged frames through iptables and FORWARD drops (every
+        // Docker host), it would be dropped without this.
+        add(
+            "filter",
+            FORWARD,
+            format!("-i {name} -o {name} {tag} -j ACCEPT"),
+        );
+        if bridge.nat.is_some() || !bridge.published.is_empty() {
+            for spec in [
+                format!("-o {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"),
+                format!("-i {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"),
+            ] {
+                add("filter", FORWARD, spec);
+            }
         }
-    }
-    if let Some(nat) = &bridge.nat {
-        nat_rules(name, bridge.subnet, nat, rules);
-    }
-    if !bridge.published.is_empty() {
-        publish_rules(name, bridge, rules);
+        if let Some(nat) = &bridge.nat {
+            nat_rules(name, net, nat, rules);
+        }
+        if !bridge.published.is_empty() {
+            publish_rules(name, net, bridge, rules);
+        }
     }
 }
 
 /// Outbound NAT: the subnet masqueraded on its way out, and let through.
-fn nat_rules(name: &IfName, subnet: ipnet::Ipv4Net, nat: &Nat, rules: &mut BTreeSet<Rule>) {
+fn nat_rules(name: &IfName, net: &Net, nat: &Nat, rules: &mut BTreeSet<Rule>) {
     let tag = comment(&format!("nsnet:nat:{name}"));
     let out = match &nat.out {
         Some(out) => format!("-o {out}"),
         None => format!("! -o {name}"),
     };
+    let subnet = &net.subnet;
     rules.insert(Rule::new(
+        net.family,
         "nat",
         POSTROUTING,
         format!("-s {subnet} {out} {tag} -j MASQUERADE"),
     ));
     rules.insert(Rule::new(
+        net.family,
         "filter",
         FORWARD,
         format!("-i {name} {out} {tag} -j ACCEPT"),
     ));
 }
 
-/// What every published port of the bridge shares (hairpin, and for ports
-/// on loopback the masquerade and the CVE-2020-8558 guard), then each one's.
-fn publish_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
-    let subnet = bridge.subnet;
+/// What every published port of the bridge shares (hairpin, and for IPv4
+/// ports on loopback the masquerade and the CVE-2020-8558 guard), then
+/// each one's.
+fn publish_rules(name: &IfName, net: &Net, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
+    let (family, subnet) = (net.family, &net.subnet);
     let tag = comment(&format!("nsnet:publish:{name}"));
+    let serving: Vec<(&Published, IpAddr)> = bridge
+        .published
+        .iter()
+        .filter(|p| p.serves(family))
+        .filter_map(|p| {
+            let port = bridge.ports.iter().find(|port| port.ns == p.ns)?;
+            let addr = match family {
+                Family::V4 => IpAddr::V4(port.address),
+                Family::V6 => IpAddr::V6(port.address6?),
+            };
+            Some((p, addr))
+        })
+        .collect();
+    if serving.is_empty() {
+        return;
+    }
     // Hairpin: a namespace reaching a port published by itself or by a
     // neighbour, through a host address, is answered through the host.
     let hairpin = format!("-s {subnet} -o {name} -m conntrack --ctstate DNAT {tag} -j MASQUERADE");
-    rules.insert(Rule::new("nat", POSTROUTING, hairpin));
-    if bridge
-        .published
-        .iter()
-        .any(|p| p.host_ip.is_none_or(|ip| ip.is_loopback()))
-    {
+    rules.insert(Rule::new(family, "nat", POSTROUTING, hairpin));
+    let on_loopback = |p: &Published| p.host_ip.is_none_or(|ip| ip.is_loopback());
+    if family == Family::V4 && serving.iter().any(|(p, _)| on_loopback(p)) {
         let from_lo = format!("-s 127.0.0.0/8 -o {name} {tag} -j MASQUERADE");
-        rules.insert(Rule::new("nat", POSTROUTING, from_lo));
+        rules.insert(Rule::new(family, "nat", POSTROUTING, from_lo));
         // route_localnet lets 127.0.0.0/8 through the bridge: drop what a
         // namespace sends to the host's 127.0.0.0/8 (CVE-2020-8558).
         let guard = format!(
             "! -s 127.0.0.0/8 -d 127.0.0.0/8 -i {name} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT {tag} -j DROP"
         );
-        rules.insert(Rule::new("filter", INPUT, guard));
+        rules.insert(Rule::new(family, "filter", INPUT, guard));
     }
-    for p in &bridge.published {
-        if let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) {
-            published_rules(name, p, port.address, rules);
-        }
+    for (p, addr) in serving {
+        published_rules(name, p, addr, rules);
     }
 }
 
-/// One published port: DNAT to the namespace's address, the accept for the
-/// DNATed connection, and for a port on loopback, the drop of LAN packets
-/// sent to 127.0.0.1.
-fn published_rules(name: &IfName, p: &Published, addr: Ipv4Addr, rules: &mut BTreeSet<Rule>) {
+/// One published port in one family: DNAT to the namespace's address, the
+/// accept for the DNATed connection, and for an IPv4 port on loopback, the
+/// drop of LAN packets sent to 127.0.0.1.
+fn published_rules(name: &IfName, p: &Published, addr: IpAddr, rules: &mut BTreeSet<Rule>) {
+    let family = Family::of(addr);
     let tag = comment(&format!(
         "nsnet:publish:{}:{}/{}",
         p.ns, p.host_port, p.proto
     ));
-    let dst = p
-        .host_ip
-        .map(|ip| format!("-d {ip}/32 "))
-        .unwrap_or_default();
+    let (host, to, len) = match addr {
+        IpAddr::V4(a) => (
+            p.host_ip
+                .map(|ip| format!("-d {ip}/32 "))
+                .unwrap_or_default(),
+            format!("{a}:{}", p.port),
+            32,
+        ),
+        // The kernel cannot route a packet from ::1 out of an interface
+        // (IPv6 has no route_localnet): DNATed, a connection to [::1] would
+        // hang. Left out, it is refused at once, or served by the host.
+        IpAddr::V6(a) => (
+            p.host_ip
+                .map(|ip| format!("-d {ip}/128 "))
+                .unwrap_or_else(|| "! -d ::1/128 ".into()),
+            format!("[{a}]:{}", p.port),
+            128,
+        ),
+    };
     let proto = p.proto;
     let dnat = format!(
-        "{dst}-p {proto} -m {proto} --dport {} {tag} -j DNAT --to-destination {addr}:{}",
-        p.host_port, p.port
+        "{host}-p {proto} -m {proto} --dport {} {tag} -j DNAT --to-destination {to}",
+        p.host_port
     );
-    rules.insert(Rule::new("nat", DNAT, dnat));
+    rules.insert(Rule::new(family, "nat", DNAT, dnat));
     let accept = format!(
-        "-d {addr}/32 -o {name} -p {proto} -m {proto} --dport {} -m conntrack --ctstate DNAT {tag} -j ACCEPT",
+        "-d {addr}/{len} -o {name} -p {proto} -m {proto} --dport {} -m conntrack --ctstate DNAT {tag} -j ACCEPT",
         p.port
     );
-    rules.insert(Rule::new("filter", FORWARD, accept));
-    if let Some(ip) = p.host_ip.filter(|ip| ip.is_loopback()) {
+    rules.insert(Rule::new(family, "filter", FORWARD, accept));
+    if let Some(ip) = p
+        .host_ip
+        .filter(|ip| ip.is_loopback() && family == Family::V4)
+    {
         // Only the host itself may reach a port published on loopback: a
         // LAN peer could send to 127.0.0.1 by the host's MAC address.
         let drop = format!(
             "-d {ip}/32 ! -i lo -p {proto} -m {proto} --dport {} {tag} -j DROP",
             p.host_port
         );
-        rules.insert(Rule::new("raw", RAW, drop));
+        rules.insert(Rule::new(family, "raw", RAW, drop));
     }
 }
 
-/// The sysctls the record needs, with their values.
+/// The sysctls the record needs, with their values: forwarding in each
+/// family a bridge routes (NAT or published ports), `route_localnet` on
+/// bridges with an IPv4 port on loopback, and while nsnet keeps IPv6
+/// forwarding on, `accept_ra` 2 on the interfaces it set so (recorded in
+/// `saved`), so that they keep taking router advertisements.
 pub fn sysctls(state: &State) -> BTreeMap<String, &'static str> {
     let mut wanted = BTreeMap::new();
     for (name, bridge) in &state.bridges {
         if bridge.nat.is_some() || !bridge.published.is_empty() {
             wanted.insert(FORWARDING.to_string(), "1");
+            if bridge.ipv6.is_some() {
+                wanted.insert(FORWARDING6.to_string(), "1");
+            }
         }
+        let on_loopback = |p: &Published| p.host_ip.is_none_or(|ip| ip.is_loopback());
         if bridge
             .published
             .iter()
-            .any(|p| p.host_ip.is_none_or(|ip| ip.is_loopback()))
+            .any(|p| p.serves(Family::V4) && on_loopback(p))
         {
             wanted.insert(route_localnet(name.as_str()), "1");
+        }
+    }
+    if wanted.contains_key(FORWARDING6) {
+        for key in state.saved.keys().filter(|k| accept_ra_of(k).is_some()) {
+            wanted.insert(key.clone(), "2");
         }
     }
     wanted
@@ -238,7 +406,8 @@ pub fn sysctls(state: &State) -> BTreeMap<String, &'static str> {
 /// The bridge ports that need hairpin mode: those of namespaces with a
 /// published port. Where br_netfilter passes bridged traffic through
 /// iptables, a namespace reaching its own published port is DNATed back
-/// out of the port it came in by, which a bridge allows only in hairpin mode.
+/// out of the port it came in by, which a bridge allows only in hairpin
+/// mode (in both families).
 pub fn hairpins(state: &State) -> BTreeSet<IfName> {
     let mut ports = BTreeSet::new();
     for bridge in state.bridges.values() {

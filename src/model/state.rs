@@ -11,7 +11,7 @@ use crate::model::validate::{End, IfName, NsName};
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Where nsnet keeps its record unless `NSNET_STATE_DIR` says otherwise.
 pub const DEFAULT_DIR: &str = "/run/nsnet";
@@ -111,15 +111,23 @@ pub struct Nat {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Published {
     pub ns: NsName,
-    /// Only this host address; `None`: every address of the host.
+    /// Only this host address; `None`: every address of the host, in each
+    /// family the namespace has an address in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
     pub port: u16,
     pub proto: Proto,
 }
 
 impl Published {
+    /// Whether it is published in `family` (given the namespace has an
+    /// address in it): all of them, or the family of its one address.
+    pub fn serves(&self, family: crate::model::rules::Family) -> bool {
+        self.host_ip
+            .is_none_or(|ip| crate::model::rules::Family::of(ip) == family)
+    }
+
     /// Whether the two claim the same host port: same protocol and port, and
     /// addresses that overlap (no address means all of them).
     pub fn clashes(&self, other: &Published) -> bool {

@@ -86,8 +86,19 @@ pub enum InputError {
     SameEnds(String),
     #[error("--out `{0}` is the bridge itself: name the interface that leads out of the host")]
     OutIsBridge(String),
-    #[error("--host-ip `{0}` is not an address of this host (see `ip -4 addr`)")]
+    #[error("--host-ip `{0}` is not an address of this host (see `ip addr`)")]
     NotLocal(std::net::IpAddr),
+    #[error(
+        "--host-ip `::1` cannot be published: the kernel never routes a packet from ::1 out of an interface (IPv6 has no route_localnet); publish on 127.0.0.1, or on the bridge's IPv6 gateway or another of the host's IPv6 addresses"
+    )]
+    Loopback6,
+    #[error(
+        "--host-ip `{ip}` is IPv6 but bridge `{bridge}` has no IPv6 subnet (make it with `nsnet bridge up ... --ipv6`, or give an IPv4 --host-ip)"
+    )]
+    NoIpv6Here {
+        ip: std::net::IpAddr,
+        bridge: IfName,
+    },
     #[error(
         "bridge `{bridge}` already uses subnet `{subnet}` (leave out --subnet, or choose another --bridge)"
     )]

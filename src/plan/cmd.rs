@@ -15,6 +15,10 @@ pub enum Tool {
     IptablesSave,
     IptablesLegacySave,
     IptablesNftSave,
+    Ip6tablesRestore,
+    Ip6tablesSave,
+    Ip6tablesLegacySave,
+    Ip6tablesNftSave,
     Modprobe,
     Nft,
     Sysctl,
@@ -29,6 +33,10 @@ impl Tool {
             Tool::IptablesSave => "iptables-save",
             Tool::IptablesLegacySave => "iptables-legacy-save",
             Tool::IptablesNftSave => "iptables-nft-save",
+            Tool::Ip6tablesRestore => "ip6tables-restore",
+            Tool::Ip6tablesSave => "ip6tables-save",
+            Tool::Ip6tablesLegacySave => "ip6tables-legacy-save",
+            Tool::Ip6tablesNftSave => "ip6tables-nft-save",
             Tool::Modprobe => "modprobe",
             Tool::Nft => "nft",
             Tool::Sysctl => "sysctl",
@@ -41,6 +49,8 @@ impl Tool {
             Tool::Ip => "iproute2",
             Tool::IptablesRestore | Tool::IptablesSave => "iptables",
             Tool::IptablesLegacySave | Tool::IptablesNftSave => "iptables",
+            Tool::Ip6tablesRestore | Tool::Ip6tablesSave => "iptables",
+            Tool::Ip6tablesLegacySave | Tool::Ip6tablesNftSave => "iptables",
             Tool::Modprobe => "kmod",
             Tool::Nft => "nftables",
             Tool::Sysctl => "procps",
@@ -72,12 +82,13 @@ impl Cmd {
         }
     }
 
-    /// `iptables-restore --noflush -w` fed `batch`: the rules it holds are
-    /// applied together or not at all, and nothing else is flushed.
-    pub fn iptables_restore(batch: String) -> Cmd {
+    /// `iptables-restore --noflush -w` (or `ip6tables-restore`, as `tool`
+    /// says) fed `batch`: the rules it holds are applied together or not at
+    /// all, and nothing else is flushed.
+    pub fn restore(tool: Tool, batch: String) -> Cmd {
         Cmd {
             stdin: Some(batch),
-            ..Cmd::new(Tool::IptablesRestore, ["--noflush", "-w"])
+            ..Cmd::new(tool, ["--noflush", "-w"])
         }
     }
 
@@ -164,7 +175,7 @@ mod tests {
 
     #[test]
     fn standard_input_prints_as_a_here_document() {
-        let cmd = Cmd::iptables_restore("*nat\nCOMMIT\n".into());
+        let cmd = Cmd::restore(Tool::IptablesRestore, "*nat\nCOMMIT\n".into());
         assert_eq!(
             cmd.to_string(),
             "iptables-restore --noflush -w <<'EOF'\n*nat\nCOMMIT\nEOF"

@@ -6,7 +6,7 @@ use crate::exec::runner::{Runner, System};
 use crate::host::{Firewall, Host};
 use crate::model::state::State;
 use crate::plan::cmd::{Cmd, Tool};
-use crate::report::forward;
+use crate::report::{doctor6, forward};
 use serde::Serialize;
 
 /// The kernel's limit on ports per bridge (BR_MAX_PORTS).
@@ -32,6 +32,8 @@ pub struct Facts {
     /// What drops forwarded traffic whatever nsnet's own rules say.
     pub forward: forward::Facts,
     pub root: bool,
+    /// What the IPv6 checks need.
+    pub ipv6: doctor6::Facts,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -61,7 +63,12 @@ pub struct Finding {
     pub fix: Option<String>,
 }
 
-fn finding(check: &'static str, level: Level, message: String, fix: Option<String>) -> Finding {
+pub(super) fn finding(
+    check: &'static str,
+    level: Level,
+    message: String,
+    fix: Option<String>,
+) -> Finding {
     Finding {
         check,
         level,
@@ -104,6 +111,7 @@ pub fn gather(runner: &mut System) -> Facts {
         .ok()
         .and_then(|v| v.trim().parse().ok());
     facts.root = rustix::process::geteuid().is_root();
+    facts.ipv6 = doctor6::gather(runner);
     facts
 }
 
@@ -113,10 +121,7 @@ fn backends(runner: &mut System, facts: &mut Facts) {
     let version = runner
         .run(&Cmd::new(Tool::IptablesSave, ["--version"]))
         .unwrap_or_default();
-    facts.backend = ["nf_tables", "legacy"]
-        .into_iter()
-        .find(|b| version.contains(&format!("({b})")))
-        .map(String::from);
+    facts.backend = doctor6::backend_of(&version);
     let other = match facts.backend.as_deref() {
         Some("nf_tables") => Some(Tool::IptablesLegacySave),
         Some("legacy") => Some(Tool::IptablesNftSave),
@@ -201,6 +206,7 @@ pub fn check(f: &Facts, host: &Host, state: &State) -> Vec<Finding> {
     out.push(br_netfilter_finding(&f.br_netfilter));
     subnet_checks(host, state, &mut out);
     bridge_checks(host, f, &mut out);
+    out.extend(doctor6::check(&f.ipv6, f.backend.as_deref(), host, state));
     out
 }
 

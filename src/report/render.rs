@@ -67,8 +67,8 @@ fn published_text(out: &mut String, published: &[PublishedPort]) {
     let _ = writeln!(out, "published");
     for p in published {
         let from = p.from();
-        let (ns, address, port) = (&p.namespace, p.address, p.port);
-        let _ = writeln!(out, "  {from:<22} -> {ns} {address}:{port}");
+        let (ns, to) = (&p.namespace, p.to());
+        let _ = writeln!(out, "  {from:<22} -> {ns} {to}");
     }
 }
 

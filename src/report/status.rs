@@ -14,12 +14,13 @@ mod tests;
 use crate::host::Host;
 use crate::host::live::{Iface, LiveRoute, Netns, Peer, World};
 use crate::model::ports::Proto;
+use crate::model::rules::Family;
 use crate::model::state::{Bridge, Cable, Found, Net6, Port, State};
 use crate::model::validate::{IfName, NsName};
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Where a namespace came from. In JSON: `"origin": "nsnet"`, or
 /// `"origin": "attached", "pid": 42`, or `"origin": "external"`.
@@ -99,21 +100,44 @@ pub fn cable_address(cable: &Cable, index: usize) -> Option<IpNet> {
 #[derive(Clone, Debug, Serialize)]
 pub struct PublishedPort {
     /// `None` (`null`): every address of the host.
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
     pub proto: Proto,
     pub namespace: NsName,
-    /// The namespace's address on the bridge.
-    pub address: Ipv4Addr,
+    /// The namespace's address on the bridge the port is forwarded to: its
+    /// IPv4 one, or for a port published on an IPv6 host address only, its
+    /// IPv6 one.
+    pub address: IpAddr,
+    /// Its IPv6 address, when the port is published in both families.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Addr>,
     pub port: u16,
     pub bridge: IfName,
 }
 
 impl PublishedPort {
-    /// Where it is published: `*:8080/tcp`, `192.0.2.1:53/udp`.
+    /// Where it is published: `*:8080/tcp`, `192.0.2.1:53/udp`,
+    /// `[2001:db8::1]:80/tcp`.
     pub fn from(&self) -> String {
-        let host = self.host_ip.map_or("*".to_string(), |ip| ip.to_string());
+        let host = match self.host_ip {
+            None => "*".to_string(),
+            Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+            Some(ip) => ip.to_string(),
+        };
         format!("{host}:{}/{}", self.host_port, self.proto)
+    }
+
+    /// Where it leads: `10.0.0.2:80`, and `[fd00::2]:80` beside it in
+    /// dual stack.
+    pub fn to(&self) -> String {
+        let at = |ip: IpAddr| match ip {
+            IpAddr::V6(ip) => format!("[{ip}]:{}", self.port),
+            ip => format!("{ip}:{}", self.port),
+        };
+        match self.address6 {
+            Some(v6) => format!("{} {}", at(self.address), at(IpAddr::V6(v6))),
+            None => at(self.address),
+        }
     }
 }
 
@@ -126,12 +150,19 @@ pub fn published(state: &State, keep: impl Fn(&NsName, &IfName) -> bool) -> Vec<
             let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) else {
                 continue;
             };
+            let v6 = port.address6.filter(|_| p.serves(Family::V6));
+            let (address, address6) = match (p.serves(Family::V4), v6) {
+                (true, v6) => (IpAddr::V4(port.address), v6),
+                (false, Some(v6)) => (IpAddr::V6(v6), None),
+                (false, None) => continue,
+            };
             out.push(PublishedPort {
                 host_ip: p.host_ip,
                 host_port: p.host_port,
                 proto: p.proto,
                 namespace: p.ns.clone(),
-                address: port.address,
+                address,
+                address6,
                 port: p.port,
                 bridge: name.clone(),
             });

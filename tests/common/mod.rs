@@ -155,9 +155,14 @@ impl Sandbox {
         let prefix = from
             .map(|ns| format!("ip netns exec {ns} "))
             .unwrap_or_default();
-        self.sh(&format!("{prefix}ping -c 1 -W 2 {to}"))
-            .status
-            .success()
+        // The first IPv6 packet waits for neighbour discovery, which can
+        // take a retransmission (a second): one more try for IPv6.
+        let tries = if to.contains(':') { 2 } else { 1 };
+        (0..tries).any(|_| {
+            self.sh(&format!("{prefix}ping -c 1 -W 2 {to}"))
+                .status
+                .success()
+        })
     }
 
     /// Sends a line over TCP (or UDP) from `from` to a listener started in
@@ -208,6 +213,32 @@ impl Sandbox {
              ip route add default via 172.31.0.2");
     }
 
+    /// `outside` in IPv6 too (after `outside`): host `wan0` 2001:db8:9::1/64,
+    /// outside 2001:db8:9::2/64 and "internet" address 2001:db8:ffff::7 on
+    /// its loopback; the host's IPv6 default route goes through it, which
+    /// knows no route back to nsnet's IPv6 subnets. `wan0` takes router
+    /// advertisements (accept_ra 1, the kernel's default).
+    pub fn outside6(&self) {
+        self.ok("ip addr add 2001:db8:9::1/64 dev wan0 nodad && \
+             ip -n outside addr add 2001:db8:9::2/64 dev eth0 nodad && \
+             ip -n outside addr add 2001:db8:ffff::7/128 dev lo && \
+             ip -6 route add default via 2001:db8:9::2 && \
+             sysctl -qw net.ipv6.conf.wan0.accept_ra=1");
+    }
+
+    /// `serve` over IPv6: the answer names the peer as socat prints an IPv6
+    /// address (`[2001:0db8:0009:0000:0000:0000:0000:0001]`, see `long6`).
+    pub fn serve6(&mut self, ns: &str, proto: &str, port: u16) {
+        let listen = if proto == "udp" {
+            "UDP6-RECVFROM"
+        } else {
+            "TCP6-LISTEN"
+        };
+        self.spawn(&format!(
+            "exec ip netns exec {ns} socat {listen}:{port},fork,reuseaddr,ipv6only=1 SYSTEM:'echo {ns} from $SOCAT_PEERADDR'"
+        ));
+    }
+
     /// Starts a server in namespace `ns` on `port`/`proto` that answers each
     /// connection (or datagram) with `NAME from PEER`: who it is, and the
     /// address the client appeared to come from.
@@ -236,7 +267,18 @@ impl Sandbox {
         let prefix = from
             .map(|ns| format!("ip netns exec {ns} "))
             .unwrap_or_default();
-        let connect = if proto == "udp" { "UDP4" } else { "TCP4" };
+        let six = addr.contains(':');
+        let connect = match (proto, six) {
+            ("udp", false) => "UDP4",
+            ("udp", true) => "UDP6",
+            (_, false) => "TCP4",
+            (_, true) => "TCP6",
+        };
+        let addr = if six {
+            format!("[{addr}]")
+        } else {
+            addr.into()
+        };
         let once = format!(
             "echo hello | timeout 3 {prefix}socat -T1 - {connect}:{addr}:{port} 2>/dev/null"
         );
@@ -321,6 +363,14 @@ pub fn assert_same(before: &[String], after: &[String]) {
             .collect::<Vec<_>>()
             .join("\n"),
     );
+}
+
+/// An IPv6 address as socat prints a peer: every group in four digits,
+/// in brackets.
+pub fn long6(addr: &str) -> String {
+    let addr: std::net::Ipv6Addr = addr.parse().expect("an IPv6 address");
+    let groups: Vec<String> = addr.segments().iter().map(|g| format!("{g:04x}")).collect();
+    format!("[{}]", groups.join(":"))
 }
 
 /// Macro-free helper: skip the test when no sandbox can be made.

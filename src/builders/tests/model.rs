@@ -9,6 +9,7 @@ use crate::builders::{self, firewall, nat, publish};
 use crate::exec::runner::{RunError, Runner};
 use crate::exec::{Watch, execute};
 use crate::host::{Firewall, Link};
+use crate::model::rules::{FORWARDING, FORWARDING6, forwarding6_of};
 use crate::plan::cmd::{Cmd, Tool};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,9 +28,19 @@ struct Model {
     chains: BTreeSet<(String, String)>,
     rules: BTreeSet<(String, String)>,
     sysctls: BTreeMap<String, String>,
+    /// The host's own IPv6 addresses (for `--host-ip`).
+    local6: BTreeSet<std::net::Ipv6Addr>,
 }
 
 impl Model {
+    /// For comparing: a sysctl at 0 is as if never set (the kernel's default
+    /// for all that nsnet sets, and what an undo of a first setting writes).
+    fn settled(&self) -> Model {
+        let mut m = self.clone();
+        m.sysctls.retain(|_, v| v != "0");
+        m
+    }
+
     fn del_link(&mut self, dev: &Dev) {
         if let Some((_, _, peer)) = self.links.remove(dev) {
             self.forget(dev);
@@ -45,7 +56,7 @@ impl Model {
         self.hairpin.remove(dev);
         // As the kernel does: a route via a gateway goes with the interface
         // whose subnet holds the gateway.
-        let nets: Vec<ipnet::Ipv4Net> = self
+        let nets: Vec<ipnet::IpNet> = self
             .addrs
             .iter()
             .filter(|(d, _)| d == dev)
@@ -55,7 +66,7 @@ impl Model {
         self.routes.retain(|(n, r)| {
             let gw = r
                 .strip_prefix("default via ")
-                .and_then(|g| g.parse::<std::net::Ipv4Addr>().ok());
+                .and_then(|g| g.parse::<std::net::IpAddr>().ok());
             !(n == ns && gw.is_some_and(|gw| nets.iter().any(|net| net.contains(&gw))))
         });
         self.addrs.retain(|(d, _)| d != dev);
@@ -75,10 +86,21 @@ impl Model {
         match cmd.tool {
             Tool::Sysctl => {
                 let (key, value) = args[1].split_once('=').ok_or("sysctl without =")?;
+                // As the kernel does: all.forwarding sets every interface's.
+                if key == FORWARDING6 {
+                    for (k, v) in self.sysctls.iter_mut() {
+                        if forwarding6_of(k).is_some() {
+                            *v = value.into();
+                        }
+                    }
+                }
                 self.sysctls.insert(key.into(), value.into());
                 return Ok(());
             }
-            Tool::IptablesRestore => return self.restore(cmd.stdin.as_deref().unwrap_or("")),
+            Tool::IptablesRestore => return self.restore("", cmd.stdin.as_deref().unwrap_or("")),
+            Tool::Ip6tablesRestore => {
+                return self.restore("6:", cmd.stdin.as_deref().unwrap_or(""));
+            }
             Tool::Ip => {}
             _ => return Err(format!("unexpected {cmd}")),
         }
@@ -150,18 +172,20 @@ impl Model {
                     self.hairpin.remove(&dev(name))
                 };
             }
-            ["addr", "add", addr, "dev", name] => {
+            ["addr", "add", addr, "dev", name] | ["addr", "add", addr, "dev", name, "nodad"] => {
                 self.link(&dev(name))?;
                 self.addrs.insert((dev(name), addr.to_string()));
             }
             ["addr", "del", addr, "dev", name] => {
                 self.addrs.remove(&(dev(name), addr.to_string()));
             }
-            ["route", "add", "default", "via", gw] => {
+            ["route", "add", "default", "via", gw]
+            | ["-6", "route", "add", "default", "via", gw] => {
                 self.routes
                     .insert((ns.clone(), format!("default via {gw}")));
             }
-            ["route", "del", "default", "via", gw] => {
+            ["route", "del", "default", "via", gw]
+            | ["-6", "route", "del", "default", "via", gw] => {
                 self.routes
                     .remove(&(ns.clone(), format!("default via {gw}")));
             }
@@ -176,12 +200,14 @@ impl Model {
             .ok_or_else(|| format!("no link {dev:?}"))
     }
 
-    fn restore(&mut self, batch: &str) -> Result<(), String> {
+    /// Applies an `iptables-restore` batch; the tables of ip6tables are
+    /// kept apart by `family`, a prefix of their names (`6:nat`).
+    fn restore(&mut self, family: &str, batch: &str) -> Result<(), String> {
         let mut table = String::new();
         let mut next = self.clone();
         for line in batch.lines() {
             if let Some(t) = line.strip_prefix('*') {
-                table = t.to_string();
+                table = format!("{family}{t}");
             } else if let Some(chain) = line.strip_prefix(':') {
                 next.chains.insert((
                     table.clone(),
@@ -210,6 +236,10 @@ impl Model {
         let mut host = Host {
             namespaces: self.netns.clone(),
             firewall: Some(Firewall::default()),
+            firewall6: Some(Firewall::default()),
+            ipv6: true,
+            local6: self.local6.clone(),
+            sysctls: self.sysctls.clone(),
             ..Host::default()
         };
         for ns in &self.netns {
@@ -238,18 +268,27 @@ impl Model {
                 }
             }
         }
-        let forwarding = crate::model::rules::FORWARDING.to_string();
-        host.sysctls.insert(
-            forwarding.clone(),
-            self.sysctls.get(&forwarding).cloned().unwrap_or("0".into()),
-        );
-        let fw = host.firewall.as_mut().unwrap();
-        fw.chains = self.chains.clone();
-        fw.rules = self
-            .rules
-            .iter()
-            .map(|(t, r)| (t.clone(), format!("-A {r}")))
-            .collect();
+        for key in [FORWARDING, FORWARDING6] {
+            let value = self.sysctls.get(key).cloned().unwrap_or("0".into());
+            host.sysctls.insert(key.to_string(), value);
+        }
+        for (family, fw) in [("", &mut host.firewall), ("6:", &mut host.firewall6)] {
+            let fw = fw.as_mut().unwrap();
+            let ours = |t: &String| match family {
+                "" => (!t.starts_with("6:")).then(|| t.clone()),
+                _ => t.strip_prefix(family).map(str::to_string),
+            };
+            fw.chains = self
+                .chains
+                .iter()
+                .filter_map(|(t, c)| Some((ours(t)?, c.clone())))
+                .collect();
+            fw.rules = self
+                .rules
+                .iter()
+                .filter_map(|(t, r)| Some((ours(t)?, format!("-A {r}"))))
+                .collect();
+        }
         host
     }
 }
@@ -309,8 +348,8 @@ fn run(model: &mut Model, change: &Change, fail_at: Option<usize>) -> usize {
             let err = result.unwrap_err();
             assert!(err.undo_errors.is_empty(), "fail at {k}: {err}");
             assert_eq!(
-                *runner.model,
-                before,
+                runner.model.settled(),
+                before.settled(),
                 "fail at step {k} of\n{}",
                 change.plan.script(false)
             );
@@ -321,8 +360,25 @@ fn run(model: &mut Model, change: &Change, fail_at: Option<usize>) -> usize {
 
 type Build = Box<dyn Fn(&Host, &State) -> Result<Change>>;
 
-/// Each command of a full session, in order, as a builder.
-fn session() -> Vec<(&'static str, Build)> {
+/// The bridge of a session: dual stack with an IPv6 subnet, or IPv4 only.
+fn bridge_up(h: &Host, s: &State, dual: bool) -> Result<Change> {
+    let (br, eth0) = (ifname("nsnet0"), ifname("eth0"));
+    let namespaces = nss(&["red", "blue", "green"]);
+    let args = bridge::Up {
+        bridge: &br,
+        subnet: None,
+        subnet6: dual.then(|| "fd00:6::/64".parse().unwrap()),
+        ipv6: false,
+        ifname: &eth0,
+        namespaces: &namespaces,
+    };
+    bridge::up(&args, h, s)
+}
+
+/// Each command of a full session, in order, as a builder: in dual stack,
+/// with IPv6 on the bridge and the cable and a port published on an IPv6
+/// address of the host.
+fn session(dual: bool) -> Vec<(&'static str, Build)> {
     let br = || ifname("nsnet0");
     let m = |s: &[&str]| {
         s.iter()
@@ -332,16 +388,16 @@ fn session() -> Vec<(&'static str, Build)> {
     vec![
         (
             "bridge up red blue green",
-            Box::new(|h, s| up(h, s, &["red", "blue", "green"], None)),
+            Box::new(move |h, s| bridge_up(h, s, dual)),
         ),
         (
             "veth add red host",
-            Box::new(|h, s| {
+            Box::new(move |h, s| {
                 veth::add(
                     &End::Ns(ns("red")),
                     &End::Host,
                     Some("10.60.0.0/30".parse().unwrap()),
-                    None,
+                    dual.then(|| "fd00:60::/64".parse().unwrap()),
                     h,
                     s,
                 )
@@ -384,6 +440,27 @@ fn session() -> Vec<(&'static str, Build)> {
             }),
         ),
         (
+            "publish add green on an IPv6 address",
+            Box::new(move |h, s| {
+                let maps = m(&["7070:70"]);
+                let ip = match dual {
+                    true => Some("2001:db8::1".parse().unwrap()),
+                    false => Some("127.0.0.1".parse().unwrap()),
+                };
+                publish::add(
+                    &publish::Add {
+                        ns: &ns("green"),
+                        mappings: &maps,
+                        host_ip: ip,
+                        bridge: None,
+                        force: false,
+                    },
+                    h,
+                    s,
+                )
+            }),
+        ),
+        (
             "publish del red",
             Box::new(|_, s| publish::del(&ns("red"), &["8080".parse().unwrap()], s)),
         ),
@@ -406,9 +483,47 @@ fn session() -> Vec<(&'static str, Build)> {
 
 #[test]
 fn every_step_of_every_command_rolls_back_to_the_same_host() {
-    let (mut model, mut state) = (Model::default(), State::default());
+    let faults = round_trip(Model::default(), false);
+    let dual = dual_stack_host();
+    let faults6 = round_trip(dual, true);
+    assert!(faults >= 60 && faults6 > faults, "{faults} {faults6}");
+    eprintln!(
+        "reliability: in-process: {} faults injected over {} commands, 0 leftovers",
+        faults + faults6,
+        2 * session(false).len()
+    );
+}
+
+/// A host with an uplink, `wan0`, that takes router advertisements
+/// (accept_ra 1) and forwards IPv6 on its own (all.forwarding 0), and an
+/// IPv6 address to publish on.
+fn dual_stack_host() -> Model {
+    let mut model = Model::default();
+    let wan0 = (None, "wan0".to_string());
+    model
+        .links
+        .insert(wan0.clone(), ("veth".into(), None, None));
+    model.up.insert(wan0);
+    for (key, value) in [
+        ("net.ipv6.conf.wan0.accept_ra", "1"),
+        ("net.ipv6.conf.wan0.forwarding", "1"),
+        ("net.ipv6.conf.default.accept_ra", "1"),
+        ("net.ipv6.conf.default.forwarding", "0"),
+    ] {
+        model.sysctls.insert(key.into(), value.into());
+    }
+    model.local6.insert("2001:db8::1".parse().unwrap());
+    model
+}
+
+/// Runs a whole session on `start`, failing each step of each command once
+/// on a copy first; the session must end where it began. Returns the
+/// number of faults injected.
+fn round_trip(start: Model, dual: bool) -> usize {
+    let (mut model, mut state) = (start.clone(), State::default());
     let mut faults = 0;
-    for (name, build) in session() {
+    let mut ra_kept = false;
+    for (name, build) in session(dual) {
         let change = plan(&model, &state, &build);
         let steps = change.plan.steps.len();
         assert!(steps > 0, "`{name}` planned nothing");
@@ -419,13 +534,18 @@ fn every_step_of_every_command_rolls_back_to_the_same_host() {
         run(&mut model, &change, None);
         state = change.state;
         state.stamp(&Fake);
+        // While nsnet keeps IPv6 forwarding on, the uplink takes RAs.
+        if model.sysctls.get(FORWARDING6).map(String::as_str) == Some("1") {
+            let ra = model.sysctls.get("net.ipv6.conf.wan0.accept_ra");
+            assert_eq!(ra.map(String::as_str), Some("2"), "after `{name}`");
+            ra_kept = true;
+        }
     }
-    // A sysctl put back to 0 is the kernel's default, as if never set.
-    model.sysctls.retain(|_, v| v != "0");
-    assert_eq!(model, Model::default(), "the session ends where it began");
-    assert!(faults >= 60, "{faults}");
-    eprintln!(
-        "reliability: in-process: {faults} faults injected over {} commands, 0 leftovers",
-        session().len()
+    assert_eq!(ra_kept, dual, "IPv6 forwarding went on in dual stack only");
+    assert_eq!(
+        model.settled(),
+        start.settled(),
+        "the session ends where it began"
     );
+    faults
 }

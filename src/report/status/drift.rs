@@ -4,7 +4,7 @@
 
 use crate::host::Host;
 use crate::host::live::World;
-use crate::model::rules;
+use crate::model::rules::{self, Family};
 use crate::model::state::{Bridge, Found, Port, State, replaced};
 use crate::model::validate::IfName;
 use crate::report::status::port_address;
@@ -132,15 +132,19 @@ fn cables(state: &State, host: &Host, out: &mut Vec<String>) {
 
 /// Rules and sysctls the record needs that the host does not have.
 fn rule_drift(state: &State, host: &Host, out: &mut Vec<String>) {
-    if let Some(fw) = &host.firewall {
-        for rule in rules::rules(state) {
-            let line = format!("-A {} {}", rule.chain, rule.spec);
-            if !fw.has_rule(rule.table, &line) {
-                out.push(format!(
-                    "iptables rule missing from table {}: {line}",
-                    rule.table
-                ));
-            }
+    for rule in rules::rules(state) {
+        let fw = match rule.family {
+            Family::V4 => &host.firewall,
+            Family::V6 => &host.firewall6,
+        };
+        let Some(fw) = fw else { continue };
+        let line = rule.saved_line();
+        if !fw.has_rule(rule.table, &line) {
+            out.push(format!(
+                "{} rule missing from table {}: {line}",
+                rule.family.tool_name(),
+                rule.table
+            ));
         }
     }
     for (key, value) in rules::sysctls(state) {

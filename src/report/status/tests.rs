@@ -12,6 +12,7 @@ use crate::report::render;
 const STATUS_WANTS: Wants = Wants {
     pids: false,
     firewall: true,
+    firewall6: true,
     sockets: false,
     best_effort: true,
 };
@@ -173,7 +174,7 @@ fn published_ports_are_matched_to_their_namespace_once() {
     assert!(none.is_empty());
     let mut state = f.state.clone();
     let bridge = state.bridges.values_mut().next().unwrap();
-    bridge.published[0].host_ip = Some(Ipv4Addr::new(192, 0, 2, 1));
+    bridge.published[0].host_ip = Some(Ipv4Addr::new(192, 0, 2, 1).into());
     // A published port whose namespace has left the bridge is not shown.
     bridge.ports.retain(|p| p.ns.as_str() != "red");
     assert!(published(&state, |_, _| true).is_empty());

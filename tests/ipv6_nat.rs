@@ -1,0 +1,193 @@
+//! IPv6 through the host, in a throwaway host, with real traffic: NAT66 to a
+//! LAN peer that sees only the host's address, under a FORWARD policy of
+//! DROP in both families; every path to a port published in IPv6 (another
+//! machine, the host to its own addresses, a neighbour, the serving
+//! namespace itself); [::1] refused at once, not hung; the uplink kept
+//! taking router advertisements while nsnet forwards IPv6; IPv4 intact
+//! beside it; and each round trip exact (sysctls and ip6tables included).
+
+mod common;
+
+use common::{Sandbox, assert_same, long6};
+use predicates::str::contains;
+
+const HOST6: &str = "2001:db8:9::1";
+const OUTSIDE6: &str = "2001:db8:9::2";
+
+/// The dual-stack world: `outside` in both families, and both FORWARD
+/// policies DROP, as on a Docker host.
+fn world(sb: &Sandbox) {
+    sb.outside();
+    sb.outside6();
+    sb.ok("iptables -P FORWARD DROP && ip6tables -P FORWARD DROP");
+}
+
+fn sysctl(sb: &Sandbox, key: &str) -> String {
+    sb.ok(&format!("sysctl -n {key}")).trim().to_string()
+}
+
+#[test]
+fn nat66_reaches_a_lan_peer_that_sees_the_host_and_keeps_the_uplink_taking_ras() {
+    let mut sb = sandbox!();
+    world(&sb);
+    // The host forwards IPv6 on wan0 alone; nsnet's all.forwarding=1 and
+    // back to 0 would turn that off: it must be put back too.
+    sb.ok("sysctl -qw net.ipv6.conf.wan0.forwarding=1");
+    let before = sb.snapshot();
+    sb.nsnet([
+        "bridge",
+        "up",
+        "red",
+        "blue",
+        "--subnet",
+        "10.1.0.0/24",
+        "--subnet",
+        "fd00:1::/64",
+        "--nat",
+    ])
+    .assert()
+    .success();
+    assert_eq!(sysctl(&sb, "net.ipv6.conf.all.forwarding"), "1");
+    // wan0 still takes router advertisements though it now forwards.
+    assert_eq!(sysctl(&sb, "net.ipv6.conf.wan0.accept_ra"), "2");
+    sb.serve6("outside", "tcp", 9000);
+    let answer = sb.ask(Some("red"), "tcp", OUTSIDE6, 9000, true);
+    assert_eq!(answer, format!("outside from {}", long6(HOST6)), "NAT66");
+    assert!(
+        sb.pings(Some("blue"), "2001:db8:ffff::7"),
+        "blue -> the internet over IPv6"
+    );
+    sb.serve("outside", "tcp", 9001);
+    let answer = sb.ask(Some("blue"), "tcp", "172.31.0.2", 9001, true);
+    assert_eq!(answer, "outside from 172.31.0.1", "IPv4 NAT beside it");
+    sb.stop_background();
+    sb.nsnet(["doctor"])
+        .assert()
+        .stdout(contains(
+            "every interface that may face a router still takes router advertisements",
+        ))
+        .stdout(contains("nsnet set accept_ra=2 on wan0"));
+    // An interface that appears later with accept_ra 1 is deaf to RAs:
+    // doctor names it, with the fix.
+    sb.ok(
+        "ip link add wan1 type veth peer name wan1p && sysctl -qw net.ipv6.conf.wan1.accept_ra=1",
+    );
+    sb.nsnet(["doctor"])
+        .assert()
+        .stdout(contains("`wan1` ignores router advertisements"))
+        .stdout(contains("sysctl -w net.ipv6.conf.wan1.accept_ra=2"));
+    sb.ok("ip link del wan1");
+    // Drift: wan0 set back to 1 by hand is reported.
+    sb.ok("sysctl -qw net.ipv6.conf.wan0.accept_ra=1");
+    sb.nsnet(["status"])
+        .assert()
+        .stdout(contains("net.ipv6.conf.wan0.accept_ra is 1; nsnet needs 2"));
+    sb.ok("sysctl -qw net.ipv6.conf.wan0.accept_ra=2");
+    sb.nsnet(["down"]).assert().success();
+    assert_eq!(sysctl(&sb, "net.ipv6.conf.wan0.forwarding"), "1");
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn every_path_to_a_port_published_in_ipv6_works_and_loopback_is_refused_at_once() {
+    let mut sb = sandbox!();
+    world(&sb);
+    let before = sb.snapshot();
+    sb.nsnet([
+        "bridge",
+        "up",
+        "red",
+        "blue",
+        "--subnet",
+        "10.1.0.0/24",
+        "--subnet",
+        "fd00:1::/64",
+    ])
+    .assert()
+    .success();
+    sb.nsnet(["publish", "add", "red", "8080:80", "5353:53/udp"])
+        .assert()
+        .success()
+        .stdout(contains("*:8080/tcp"))
+        .stdout(contains("-> red 10.1.0.2:80 [fd00:1::2]:80 on nsnet0"))
+        .stderr(contains("not on [::1]"))
+        .stderr(contains("use 127.0.0.1 or [fd00:1::1]:8080,5353"));
+    sb.serve6("red", "tcp", 80);
+    sb.serve6("red", "udp", 53);
+    sb.serve("red", "tcp", 80);
+    let paths = [
+        (Some("outside"), HOST6, OUTSIDE6), // another machine
+        (None, HOST6, HOST6),               // the host, to its uplink address
+        (None, "fd00:1::1", "fd00:1::1"),   // the host, to its bridge address
+        (Some("blue"), HOST6, "fd00:1::1"), // a neighbour
+        (Some("red"), HOST6, "fd00:1::1"),  // itself (hairpin)
+    ];
+    for (from, to, seen) in paths {
+        let want = format!("red from {}", long6(seen));
+        let tcp = sb.ask(from, "tcp", to, 8080, true);
+        assert_eq!(tcp, want, "tcp from {from:?} to [{to}]:8080");
+        let udp = sb.ask(from, "udp", to, 5353, true);
+        assert_eq!(udp, want, "udp from {from:?} to [{to}]:5353");
+    }
+    // IPv4 intact beside it.
+    let v4 = sb.ask(Some("outside"), "tcp", "172.31.0.1", 8080, true);
+    assert_eq!(v4, "red from 172.31.0.2");
+    // [::1] is left out of the DNAT: refused at once, never hung.
+    let started = std::time::Instant::now();
+    let out = sb.sh("echo hi | timeout 5 socat -T1 - TCP6:[::1]:8080");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(started.elapsed().as_secs() < 3, "{:?}", started.elapsed());
+    sb.nsnet(["doctor"])
+        .assert()
+        .stdout(contains("not on [::1]"))
+        .stdout(contains("use 127.0.0.1:8080 or [fd00:1::1]:8080"));
+    sb.nsnet(["status"])
+        .assert()
+        .stdout(contains(
+            "*:8080/tcp             -> red 10.1.0.2:80 [fd00:1::2]:80",
+        ))
+        .stdout(contains("no drift"));
+    // Drift covers ip6tables: a rule deleted by hand is reported.
+    sb.ok("ip6tables -t nat -D NSNET-DNAT ! -d ::1/128 -p tcp -m tcp --dport 8080 -m comment --comment nsnet:publish:red:8080/tcp -j DNAT --to-destination [fd00:1::2]:80");
+    sb.nsnet(["status"])
+        .assert()
+        .stdout(contains("ip6tables rule missing from table nat"));
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn a_port_published_on_one_ipv6_address_answers_there_only() {
+    let mut sb = sandbox!();
+    world(&sb);
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "--subnet", "fd00:1::/64"])
+        .assert()
+        .success();
+    sb.nsnet(["publish", "add", "red", "8080:80", "--host-ip", HOST6])
+        .assert()
+        .success()
+        .stdout(contains(
+            "[2001:db8:9::1]:8080/tcp -> red [fd00:1::2]:80 on nsnet0",
+        ));
+    sb.nsnet(["--json", "publish", "list"])
+        .assert()
+        .stdout(contains("\"host_ip\": \"2001:db8:9::1\""))
+        .stdout(contains("\"address\": \"fd00:1::2\""));
+    sb.serve6("red", "tcp", 80);
+    sb.serve("red", "tcp", 80);
+    let want = format!("red from {}", long6(OUTSIDE6));
+    assert_eq!(sb.ask(Some("outside"), "tcp", HOST6, 8080, true), want);
+    // Not on the host's other addresses, nor in IPv4.
+    assert_eq!(sb.ask(None, "tcp", "fd00:1::1", 8080, false), "");
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 8080, false),
+        ""
+    );
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
