@@ -65,6 +65,10 @@ fn a_dual_stack_bridge_carries_both_families_and_goes_without_a_trace() {
         ))
         .stdout(contains("route default via fd00:1::1 dev eth0"))
         .stdout(contains("no drift"));
+    sb.nsnet(["graph"])
+        .assert()
+        .stdout(contains("nsnet0 10.1.0.1/24 fd00:1::1/64"))
+        .stdout(contains("fd00:1::2/64"));
     // Drift covers the IPv6 addresses too.
     sb.ok("ip -n red addr del fd00:1::2/64 dev eth0");
     sb.nsnet(["status"])
@@ -124,11 +128,18 @@ fn a_cable_with_both_families() {
         "--subnet",
         "fd00:9::/126",
     ];
-    sb.nsnet(args).assert().success();
+    sb.nsnet(args).assert().success().stdout(contains(
+        "red vc-blue 10.9.0.1/30 fd00:9::1/126 <-> blue vc-red 10.9.0.2/30 fd00:9::2/126",
+    ));
     assert!(sb.pings(Some("red"), "fd00:9::2"), "red -> blue over IPv6");
     assert!(sb.pings(Some("blue"), "10.9.0.1"), "blue -> red over IPv4");
     let got = sb.transfer("udp", "blue", Some("red"), "fd00:9::2", 7001);
     assert_eq!(got, "hello over udp to fd00:9::2:7001");
+    sb.nsnet(["status"]).assert().stdout(contains("no drift"));
+    sb.ok("ip -n blue addr del fd00:9::2/126 dev vc-red");
+    sb.nsnet(["status"]).assert().stdout(contains(
+        "`blue`'s vc-red has lost its address fd00:9::2/126",
+    ));
     sb.nsnet(["down"]).assert().success();
     assert_same(&before, &sb.snapshot());
 }

@@ -141,8 +141,11 @@ pub fn cable(g: &Global, state: &State, a: &End, b: &End) -> Result<()> {
         return Ok(());
     }
     let addr = |i: usize| {
-        let address = status::cable_address(c, i);
-        address.map(|a| format!(" {a}")).unwrap_or_default()
+        let addresses = status::cable_addresses(c, i);
+        addresses
+            .iter()
+            .map(|a| format!(" {a}"))
+            .collect::<String>()
     };
     println!(
         "{} {}{} <-> {} {}{}",

@@ -269,7 +269,8 @@ pub fn read_world_in(
 }
 
 impl World {
-    fn netns(&self, ns: Option<&str>) -> Option<&Netns> {
+    /// The interfaces of namespace `ns` (`None`: the host), as read.
+    pub fn netns(&self, ns: Option<&str>) -> Option<&Netns> {
         match ns {
             None => Some(&self.host),
             Some(name) => self.namespaces.get(name),

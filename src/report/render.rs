@@ -139,7 +139,11 @@ impl Node {
                 Some(b) => {
                     let prefix = b.subnet.prefix_len();
                     let nat = if b.nat.is_some() { " nat" } else { "" };
-                    format!("{name} {}/{prefix}{nat}", b.gateway)
+                    let v6 = b
+                        .ipv6
+                        .map(|n| format!(" {}/{}", n.gateway, n.subnet.prefix_len()))
+                        .unwrap_or_default();
+                    format!("{name} {}/{prefix}{v6}{nat}", b.gateway)
                 }
                 None => name.clone(),
             },

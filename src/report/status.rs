@@ -90,10 +90,23 @@ pub fn port_address(br: &Bridge, port: &Port) -> IpNet {
 
 /// The address of end `index` (0: `a`, 1: `b`) of a cable with a subnet.
 pub fn cable_address(cable: &Cable, index: usize) -> Option<IpNet> {
-    let subnet = cable.subnet?;
-    let address = subnet.hosts().nth(index).expect("two hosts");
-    let net = Ipv4Net::new(address, subnet.prefix_len()).expect("a subnet's prefix length");
-    Some(IpNet::V4(net))
+    cable_addresses(cable, index).into_iter().next()
+}
+
+/// Every address of end `index` (0: `a`, 1: `b`) of `cable`: IPv4, then
+/// IPv6 (the subnet's first and second address, as `veth add` gives them).
+pub fn cable_addresses(cable: &Cable, index: usize) -> Vec<IpNet> {
+    let v4 = cable.subnet.map(|subnet| {
+        let address = subnet.hosts().nth(index).expect("two hosts");
+        let net = Ipv4Net::new(address, subnet.prefix_len()).expect("a subnet's prefix length");
+        IpNet::V4(net)
+    });
+    let v6 = cable.subnet6.map(|subnet| {
+        let address = crate::model::validate::nth6(subnet, index as u128 + 1);
+        let net = ipnet::Ipv6Net::new(address, subnet.prefix_len()).expect("a prefix length");
+        IpNet::V6(net)
+    });
+    v4.into_iter().chain(v6).collect()
 }
 
 /// A port of a namespace published on the host.

@@ -7,7 +7,7 @@ use crate::host::live::World;
 use crate::model::rules::{self, Family};
 use crate::model::state::{Bridge, Found, Port, State, replaced};
 use crate::model::validate::IfName;
-use crate::report::status::port_address;
+use crate::report::status::{cable_addresses, port_address};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Bridges (and their ports), then namespaces, then rules and sysctls.
@@ -20,7 +20,7 @@ pub(super) fn drift(state: &State, world: &World, host: &Host) -> Vec<String> {
         }
     }
     namespaces(state, world, host, &mut out);
-    cables(state, host, &mut out);
+    cables(state, world, host, &mut out);
     rule_drift(state, host, &mut out);
     out
 }
@@ -117,8 +117,9 @@ fn namespaces(state: &State, world: &World, host: &Host, out: &mut Vec<String>) 
     }
 }
 
-/// Cables whose end nsnet would cut is something else of the same name.
-fn cables(state: &State, host: &Host, out: &mut Vec<String>) {
+/// Cables whose end nsnet would cut is something else of the same name,
+/// and ends (where they are there to look at) that lost an address.
+fn cables(state: &State, world: &World, host: &Host, out: &mut Vec<String>) {
     for cable in &state.cables {
         let (end, ifname, index) = cable.cut_end();
         if host.link_in(end.ns(), ifname.as_str(), index) == Found::Other {
@@ -126,6 +127,26 @@ fn cables(state: &State, host: &Host, out: &mut Vec<String>) {
                 "`{ifname}` in {end} is not the end nsnet made of the cable between {} and {} (made again by hand?)",
                 cable.a, cable.b
             ));
+            continue;
+        }
+        for (k, (end, ifname)) in [(&cable.a, &cable.a_ifname), (&cable.b, &cable.b_ifname)]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(netns) = world.netns(end.ns()) else {
+                continue;
+            };
+            let Some(i) = netns.ifaces.iter().find(|i| i.ifname == ifname.as_str()) else {
+                continue;
+            };
+            for address in cable_addresses(cable, k) {
+                if !i.has_address(address) {
+                    let whose = end
+                        .ns()
+                        .map_or("the host".to_string(), |n| format!("`{n}`"));
+                    out.push(format!("{whose}'s {ifname} has lost its address {address}"));
+                }
+            }
         }
     }
 }
