@@ -16,6 +16,7 @@ use nsnet::plan::Plan;
 fn impostors(state: &State) -> Host {
     let mut host = Host {
         firewall: Some(Firewall::default()),
+        firewall6: Some(Firewall::default()),
         ..Host::default()
     };
     for (name, entry) in &state.namespaces {

@@ -23,6 +23,8 @@ use anyhow::Result;
 /// What the host is read for: processes in namespaces (to refuse deleting a
 /// busy one), the iptables rules (to plan the firewall's difference) and
 /// the listening sockets (so a published port never takes a served one).
+/// The ip6tables rules are read when the record has some (every bridge
+/// with IPv6 has), or once the change turns out to need some.
 pub const PLAIN: Wants = Wants {
     pids: false,
     firewall: false,
@@ -40,7 +42,6 @@ pub const FIREWALL: Wants = Wants {
 };
 pub const PUBLISH: Wants = Wants {
     firewall: true,
-    firewall6: true,
     sockets: true,
     ..PLAIN
 };
