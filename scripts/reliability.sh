@@ -37,7 +37,7 @@ passed=$(grep -o 'test result: ok. [0-9]* passed' "$log" | awk '{s+=$4} END {pri
     echo "| what | figure |"
     echo "|---|---|"
     echo "| faults injected, end to end (real binary, real tools, throwaway hosts; step k fails for every k) | $injected, 0 leftovers |"
-    echo "| faults injected, in-process (every step of each command of a 12-command session, IPv4 only and dual stack, against a model host) | $in_process, 0 leftovers |"
+    echo "| faults injected, in-process (every step of each command of a 14-command session, IPv4 only and dual stack, against a model host) | $in_process, 0 leftovers |"
     echo "| fuzz executions (input parsers, and what nsnet reads back), no failure | $executions |"
     echo "| tests these figures come from, all passed | $passed |"
     echo

@@ -61,6 +61,17 @@ pub enum Command {
     /// Published ports: a port of the host that reaches a port of a namespace
     #[command(subcommand)]
     Publish(PublishCmd),
+    /// A bridge's firewall: destinations its namespaces may not reach, and exceptions
+    #[command(
+        subcommand,
+        long_about = "A bridge's firewall: destinations its namespaces may not reach, and exceptions.\n\n\
+                      Denied destinations are REJECTed (a connection fails at once), optionally logged first; \
+                      allowed ones are exceptions, evaluated before the denies, and also open the isolation \
+                      between nsnet's bridges (namespaces on one cannot open connections to another's unless \
+                      allowed). Replies always pass. Rules of your own go in the NSNET-USER chain, which sees \
+                      every packet before nsnet's rules and which nsnet never writes into."
+    )]
+    Firewall(FirewallCmd),
     /// Show bridges, namespaces, NAT and published ports as the kernel has them, and any drift
     Status,
     /// Draw the topology: a text tree, Graphviz DOT or Mermaid
@@ -127,6 +138,46 @@ pub enum GraphFormat {
     Text,
     Dot,
     Mermaid,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirewallCmd {
+    /// Keep the bridge's namespaces from opening connections to these destinations
+    Deny {
+        /// The bridge
+        #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
+        bridge: IfName,
+        /// Addresses or CIDRs, IPv4 or IPv6 (e.g. 10.0.0.0/8 192.0.2.7)
+        #[arg(required = true, value_name = "CIDR", value_parser = validate::destination)]
+        nets: Vec<IpNet>,
+        /// Log each refused connection first (rate-limited, prefix "nsnet deny BRIDGE: ")
+        #[arg(long)]
+        log: bool,
+    },
+    /// Let the bridge's namespaces reach these destinations despite a deny or the isolation between bridges
+    Allow {
+        /// The bridge
+        #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
+        bridge: IfName,
+        /// Addresses or CIDRs, IPv4 or IPv6 (another nsnet bridge's subnet opens the way to it)
+        #[arg(required = true, value_name = "CIDR", value_parser = validate::destination)]
+        nets: Vec<IpNet>,
+    },
+    /// Drop these destinations from the bridge's denies and allows
+    Del {
+        /// The bridge
+        #[arg(long, default_value = "nsnet0", value_parser = validate::bridge_name)]
+        bridge: IfName,
+        /// Addresses or CIDRs, as given to deny or allow
+        #[arg(required = true, value_name = "CIDR", value_parser = validate::destination)]
+        nets: Vec<IpNet>,
+    },
+    /// Show each bridge's denies, allows and the bridges it is isolated from
+    List {
+        /// Only this bridge
+        #[arg(long, value_parser = validate::bridge_name)]
+        bridge: Option<IfName>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

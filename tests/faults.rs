@@ -135,6 +135,34 @@ fn dual_stack_commands() {
     }
 }
 
+const BR2: &[&str] = &[
+    "bridge",
+    "up",
+    "green",
+    "--bridge",
+    "br2",
+    "--subnet",
+    "10.77.0.0/24",
+];
+const DENY: &[&str] = &["firewall", "deny", "198.51.100.0/24", "--log"];
+const ALLOW: &[&str] = &["firewall", "allow", "198.51.100.7", "10.77.0.0/24"];
+
+#[test]
+fn firewall_commands() {
+    // A second bridge brings the isolation between them.
+    rolls_back_in(dual_world, &[BRIDGE], BR2);
+    rolls_back_in(dual_world, &[BRIDGE, BR2], DENY);
+    rolls_back_in(dual_world, &[BRIDGE, BR2, DENY], ALLOW);
+    let all: &[&[&str]] = &[BRIDGE, BR2, DENY, ALLOW];
+    for args in [
+        &["firewall", "del", "198.51.100.0/24", "10.77.0.0/24"][..],
+        &["bridge", "down", "--bridge", "br2"],
+        &["down"],
+    ] {
+        rolls_back_in(dual_world, all, args);
+    }
+}
+
 #[test]
 fn the_downs() {
     let all: &[&[&str]] = &[BRIDGE, CABLE, NAT, PUBLISH, LOOPBACK];

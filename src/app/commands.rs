@@ -4,8 +4,11 @@
 
 use super::apply::{self, FIREWALL, PIDS, PLAIN, PUBLISH, apply};
 use super::{Ctx, output};
+use crate::builders::policy::{self, Edit};
 use crate::builders::{self, Change, bridge, nat, netns, publish, veth};
-use crate::cli::{BridgeDown, BridgeUp, GraphFormat, NatCmd, NetnsCmd, PublishCmd, VethCmd};
+use crate::cli::{
+    BridgeDown, BridgeUp, FirewallCmd, GraphFormat, NatCmd, NetnsCmd, PublishCmd, VethCmd,
+};
 use crate::exec::journal::Journal;
 use crate::exec::store::Store;
 use crate::host::{self, Host};
@@ -152,6 +155,25 @@ pub fn publish(cx: &mut Ctx, cmd: &PublishCmd) -> Result<ExitCode> {
             apply(g, r, FIREWALL, |_, s| publish::del(ns, ports, s))?;
         }
         PublishCmd::List => output::published(g, &Store::read_only().load()?, None)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn firewall(cx: &mut Ctx, cmd: &FirewallCmd) -> Result<ExitCode> {
+    let (g, r) = (cx.global, &mut cx.runner);
+    let (bridge, nets, edit) = match cmd {
+        FirewallCmd::Deny { bridge, nets, log } => (bridge, nets, Edit::Deny { log: *log }),
+        FirewallCmd::Allow { bridge, nets } => (bridge, nets, Edit::Allow),
+        FirewallCmd::Del { bridge, nets } => (bridge, nets, Edit::Del),
+        FirewallCmd::List { bridge } => {
+            let state = Store::read_only().load()?;
+            output::policies(g, &state, bridge.as_ref())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let build = |h: &Host, s: &State| policy::edit(bridge, nets, edit, h, s);
+    if let Some(state) = apply(g, r, FIREWALL, build)? {
+        output::policies(g, &state, Some(bridge))?;
     }
     Ok(ExitCode::SUCCESS)
 }

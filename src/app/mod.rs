@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bridge(BridgeCmd::Down(args)) => commands::bridge_down(cx, args),
         Command::Nat(cmd) => commands::nat(cx, cmd),
         Command::Publish(cmd) => commands::publish(cx, cmd),
+        Command::Firewall(cmd) => commands::firewall(cx, cmd),
         Command::Status => commands::status(cx),
         Command::Graph { format } => commands::graph(cx, *format),
         Command::Doctor => commands::doctor(cx),

@@ -160,6 +160,41 @@ pub fn cable(g: &Global, state: &State, a: &End, b: &End) -> Result<()> {
 }
 
 /// Published ports: all of them, or those of namespace `only`.
+/// Bridges' firewall policies: all of them, or bridge `only`'s.
+pub fn policies(g: &Global, state: &State, only: Option<&IfName>) -> Result<()> {
+    let views = crate::builders::policy::views(state, only);
+    if g.json {
+        return print_json(&views);
+    }
+    if !g.quiet {
+        for line in views.iter().flat_map(policy_lines) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// `nsnet0`, then `  deny  10.0.0.0/8 (logged)`, `  allow …`, and the
+/// bridges it is isolated from.
+pub fn policy_lines(v: &crate::builders::policy::View) -> Vec<String> {
+    let mut lines = vec![v.bridge.to_string()];
+    for a in &v.policy.allow {
+        lines.push(format!("  allow {a}"));
+    }
+    for d in &v.policy.deny {
+        let logged = if d.log { " (logged)" } else { "" };
+        lines.push(format!("  deny  {}{logged}", d.to));
+    }
+    if !v.isolated_from.is_empty() {
+        let names: Vec<&str> = v.isolated_from.iter().map(IfName::as_str).collect();
+        lines.push(format!("  isolated from {}", names.join(", ")));
+    }
+    if lines.len() == 1 {
+        lines.push("  no policy: its namespaces reach whatever the host routes them to".into());
+    }
+    lines
+}
+
 pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()> {
     let views = status::published(state, |ns, _| only.is_none_or(|o| o == ns));
     if g.json {

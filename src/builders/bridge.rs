@@ -177,6 +177,12 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
         None => {
             let bridge = new_bridge(args, host, state)?;
             change.plan.extend(create_steps(name, &bridge));
+            for (other, b) in &state.bridges {
+                change.notes.push(format!(
+                    "`{name}` and `{other}` are isolated: their namespaces cannot open connections to each other's (`nsnet firewall allow --bridge {name} {}` opens the way from {name} to {other})",
+                    b.subnet
+                ));
+            }
             bridge
         }
     };
@@ -280,6 +286,7 @@ fn new_bridge(args: &Up, host: &Host, state: &State) -> Result<Bridge> {
         ports: Vec::new(),
         nat: None,
         published: Vec::new(),
+        policy: Default::default(),
         ifindex: None,
     })
 }
@@ -377,6 +384,7 @@ pub fn remove(change: &mut Change, host: &Host, name: &IfName) {
                 ports: Vec::new(),
                 nat: None,
                 published: Vec::new(),
+                policy: Default::default(),
                 ..bridge
             };
             change.state.bridges.insert(name.clone(), bare);

@@ -6,10 +6,13 @@
 //! plans exactly the difference, so every command (a `bridge down` too)
 //! removes the rules of what it removes and nothing else.
 //!
+//! The rules are planned in `tables`; here are the sysctls and hairpin mode.
+//!
 //! Invariants:
 //! - nsnet only adds rules to its own chains (`NSNET-…`) and one jump to each
 //!   from a built-in chain, all tagged with a comment naming what they serve;
-//!   it never flushes or reorders a chain and never touches a policy.
+//!   it never flushes a chain but its own ordered NSNET-POLICY, never writes
+//!   into NSNET-USER, and never touches a policy.
 //! - Rules are written as `iptables-save` prints them, so the saved ruleset
 //!   tells which are in place.
 //! - One `iptables-restore --noflush -w` per table and direction: a table's
@@ -19,19 +22,18 @@
 //!   it, and it still holds the value nsnet set.
 
 use super::Change;
-use crate::host::{Firewall, Host};
+use super::tables::rule_steps;
+use crate::host::{Host, may_face_a_router};
+use crate::model::rules::{
+    FORWARDING, FORWARDING6, accept_ra, accept_ra_of, forwarding6, forwarding6_of, hairpins,
+    sysctls,
+};
 use crate::model::state::{Found, State};
 use crate::model::validate::IfName;
 use crate::plan::Step;
 use crate::plan::cmd::Cmd;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
-
-use crate::host::may_face_a_router;
-use crate::model::rules::{
-    FORWARDING, FORWARDING6, Family, Rule, accept_ra, accept_ra_of, forwarding6, forwarding6_of,
-    hairpins, rules, sysctls,
-};
 
 /// Adds to `change` the steps that take the host's rules, sysctls and
 /// hairpin settings from what `before` needs to what `change.state` needs:
@@ -44,53 +46,6 @@ pub fn reconcile(change: &mut Change, before: &State, host: &Host) -> Result<()>
     sysctl_steps(before, &mut change.state, host, &mut front, &mut back);
     change.plan.steps.splice(0..0, front);
     change.plan.extend(back);
-    Ok(())
-}
-
-/// One `iptables-restore` per table for the rules that go (in `front`) and
-/// one for those that come (in `back`), leaving rules already as wanted.
-fn rule_steps(
-    before: &State,
-    after: &State,
-    host: &Host,
-    front: &mut Vec<Step>,
-    back: &mut Vec<Step>,
-) -> Result<()> {
-    let (old, new) = (rules(before), rules(after));
-    for family in Family::BOTH {
-        let old: BTreeSet<&Rule> = old.iter().filter(|r| r.family == family).collect();
-        let new: BTreeSet<&Rule> = new.iter().filter(|r| r.family == family).collect();
-        if old == new {
-            continue;
-        }
-        let fw = match family {
-            Family::V4 => host.firewall.as_ref(),
-            Family::V6 => host.firewall6.as_ref(),
-        };
-        let Some(fw) = fw else {
-            bail!(
-                "internal error: the {} rules were not read before planning them",
-                family.tool_name()
-            );
-        };
-        let present = |r: &Rule| fw.rules.contains(&(r.table.to_string(), r.saved_line()));
-        let adds: Vec<&Rule> = new
-            .difference(&old)
-            .copied()
-            .filter(|r| !present(r))
-            .collect();
-        let dels: Vec<&Rule> = old
-            .difference(&new)
-            .copied()
-            .filter(|r| present(r))
-            .collect();
-        for table in ["raw", "nat", "filter"] {
-            let adds: Vec<&Rule> = adds.iter().copied().filter(|r| r.table == table).collect();
-            let dels: Vec<&Rule> = dels.iter().copied().filter(|r| r.table == table).collect();
-            front.extend(removal(family, table, &dels, &new, fw));
-            back.extend(addition(family, table, &adds, fw));
-        }
-    }
     Ok(())
 }
 
@@ -284,132 +239,4 @@ fn hairpin(port: &IfName, on: bool) -> Step {
         format!("{port} no longer serves a published port: hairpin mode off again.")
     };
     Step::new(set(on), why).undo(set(!on))
-}
-
-fn batch(table: &str, lines: impl IntoIterator<Item = String>) -> String {
-    let mut text = format!("*{table}\n");
-    for line in lines {
-        text.push_str(&line);
-        text.push('\n');
-    }
-    text.push_str("COMMIT\n");
-    text
-}
-
-/// Adds `adds` to `table`, declaring the nsnet chains that do not exist yet.
-fn addition(family: Family, table: &str, adds: &[&Rule], fw: &Firewall) -> Option<Step> {
-    if adds.is_empty() {
-        return None;
-    }
-    let chains: BTreeSet<&str> = adds
-        .iter()
-        .map(|r| r.chain)
-        .filter(|c| {
-            c.starts_with("NSNET-") && !fw.chains.contains(&(table.to_string(), c.to_string()))
-        })
-        .collect();
-    // Rules into nsnet's chains first, then the jumps that make them live.
-    let mut ordered: Vec<&Rule> = adds.to_vec();
-    ordered.sort_by_key(|r| r.is_jump());
-    let apply = chains
-        .iter()
-        .map(|c| format!(":{c} - [0:0]"))
-        .chain(ordered.iter().map(|r| r.add_line()));
-    let undo = ordered
-        .iter()
-        .rev()
-        .map(|r| r.del_line())
-        .chain(chains.iter().map(|c| format!("-X {c}")));
-    let why = format!(
-        "Add nsnet's {table} rules in one {}-restore: all of them apply, or none. Only nsnet's\n\
-         NSNET-* chains change, plus one jump to each from a built-in chain; every rule carries an\n\
-         nsnet comment naming the bridge, namespace or port it serves.{}{}",
-        family.tool_name(),
-        rules_why(table),
-        family_why(family, table)
-    );
-    Some(
-        Step::new(Cmd::restore(family.restore(), batch(table, apply)), why)
-            .undo(Cmd::restore(family.restore(), batch(table, undo))),
-    )
-}
-
-/// Deletes `dels` from `table`, and the nsnet chains that end up empty.
-fn removal(
-    family: Family,
-    table: &str,
-    dels: &[&Rule],
-    new: &BTreeSet<&Rule>,
-    fw: &Firewall,
-) -> Option<Step> {
-    if dels.is_empty() {
-        return None;
-    }
-    let gone: BTreeSet<String> = dels.iter().map(|r| r.saved_line()).collect();
-    let chains: BTreeSet<&str> = dels
-        .iter()
-        .map(|r| r.chain)
-        .filter(|c| {
-            c.starts_with("NSNET-") && !new.iter().any(|r| r.table == table && r.chain == *c)
-        })
-        .filter(|c| {
-            let prefix = format!("-A {c} ");
-            let left = fw
-                .rules
-                .iter()
-                .filter(|(t, line)| t == table && line.starts_with(&prefix));
-            left.into_iter().all(|(_, line)| gone.contains(line))
-        })
-        .collect();
-    let mut ordered: Vec<&Rule> = dels.to_vec();
-    ordered.sort_by_key(|r| !r.is_jump());
-    let apply = ordered
-        .iter()
-        .map(|r| r.del_line())
-        .chain(chains.iter().map(|c| format!("-X {c}")));
-    let undo = chains
-        .iter()
-        .map(|c| format!(":{c} - [0:0]"))
-        .chain(ordered.iter().rev().map(|r| r.add_line()));
-    let why = format!(
-        "Remove the {table} rules nsnet no longer needs, and its chains left empty, in one {}-restore.",
-        family.tool_name()
-    );
-    Some(
-        Step::new(Cmd::restore(family.restore(), batch(table, apply)), why)
-            .undo(Cmd::restore(family.restore(), batch(table, undo))),
-    )
-}
-
-fn rules_why(table: &str) -> &'static str {
-    match table {
-        "nat" => {
-            "\nNSNET-DNAT (from PREROUTING and OUTPUT, only for packets to the host's own addresses, so\n\
-             a connection to another machine's port is never hijacked) sends published ports to their\n\
-             namespace. NSNET-POSTROUTING masquerades the subnet on its way out, connections from\n\
-             127.0.0.1, and hairpin connections from the subnet back into it."
-        }
-        "filter" => {
-            "\nNSNET-FORWARD accepts traffic between a bridge's namespaces and, with nat or publish, into\n\
-             and out of the bridge, even under a FORWARD policy of DROP with br_netfilter on (Docker\n\
-             hosts). NSNET-INPUT drops packets from the bridge to the host's 127.0.0.0/8."
-        }
-        _ => {
-            "\nNSNET-PREROUTING (raw) drops packets from other machines to a port published on loopback only."
-        }
-    }
-}
-
-/// What differs in IPv6: the same chains, in ip6tables.
-fn family_why(family: Family, table: &str) -> &'static str {
-    match (family, table) {
-        (Family::V6, "nat") => {
-            "\nIn IPv6 (ip6tables) too: NAT66 masquerades the bridge's IPv6 subnet, as Docker and\n\
-             netavark do for a ULA one. [::1] is left out of the DNAT: the kernel never routes a\n\
-             packet from ::1 out of an interface (IPv6 has no route_localnet), so it would hang;\n\
-             connect to the gateway's IPv6 address or another of the host's instead."
-        }
-        (Family::V6, _) => "\nIn IPv6 the same rules live in ip6tables.",
-        _ => "",
-    }
 }

@@ -7,8 +7,10 @@ pub mod firewall;
 pub mod forget;
 pub mod nat;
 pub mod netns;
+pub mod policy;
 pub mod publish;
 pub mod release;
+mod tables;
 pub mod veth;
 
 use crate::model::state::State;

@@ -16,6 +16,9 @@ pub struct Firewall {
     pub rules: BTreeSet<(String, String)>,
     /// `(table, chain)` → policy, for built-in chains.
     pub policies: BTreeMap<(String, String), String>,
+    /// `(table, line)` for every rule, in the order the tables and chains
+    /// run them.
+    pub order: Vec<(String, String)>,
 }
 
 impl Firewall {
@@ -37,6 +40,7 @@ impl Firewall {
                 fw.chains.insert((table.clone(), name));
             } else if line.starts_with("-A ") {
                 fw.rules.insert((table.clone(), line.to_string()));
+                fw.order.push((table.clone(), line.to_string()));
             }
         }
         fw
@@ -45,6 +49,16 @@ impl Firewall {
     /// Whether `table` holds rule `line` (`-A CHAIN …`).
     pub fn has_rule(&self, table: &str, line: &str) -> bool {
         self.rules.contains(&(table.to_string(), line.to_string()))
+    }
+
+    /// The rules of `chain` in `table`, in order, as saved (`-A CHAIN …`).
+    pub fn chain(&self, table: &str, chain: &str) -> Vec<&str> {
+        let prefix = format!("-A {chain} ");
+        self.order
+            .iter()
+            .filter(|(t, line)| t == table && line.starts_with(&prefix))
+            .map(|(_, line)| line.as_str())
+            .collect()
     }
 }
 
@@ -80,7 +94,7 @@ mod tests {
         assert!(fw.has_rule("nat", dnat));
         assert!(!fw.has_rule("filter", dnat));
         let rules = |table: &str| fw.rules.iter().filter(|(t, _)| t == table).count();
-        assert_eq!((rules("filter"), rules("nat")), (9, 8));
+        assert_eq!((rules("filter"), rules("nat")), (10, 8));
     }
 
     #[test]

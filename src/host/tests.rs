@@ -46,7 +46,7 @@ fn observe_reads_namespaces_links_routes_rules_and_sysctls() {
     );
     assert_eq!(host.pids_in("red"), [4242]);
     assert_eq!(host.pids_in("blue"), [] as [u32; 0]);
-    assert_eq!(host.firewall.as_ref().unwrap().rules.len(), 17);
+    assert_eq!(host.firewall.as_ref().unwrap().rules.len(), 18);
     let sysctls: Vec<(&str, &str)> = host
         .sysctls
         .iter()

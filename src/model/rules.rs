@@ -7,6 +7,7 @@
 //! Rules are written exactly as `iptables-save` (or `ip6tables-save`)
 //! prints them, so the saved ruleset tells which are in place.
 
+use crate::model::policy;
 use crate::model::state::{Bridge, Nat, Published, State};
 use crate::model::validate::IfName;
 use crate::plan::cmd::Tool;
@@ -69,7 +70,7 @@ pub fn forwarding6_of(key: &str) -> Option<&str> {
     (ifname != "all").then_some(ifname)
 }
 
-const FORWARD: &str = "NSNET-FORWARD";
+pub(crate) const FORWARD: &str = "NSNET-FORWARD";
 const INPUT: &str = "NSNET-INPUT";
 const DNAT: &str = "NSNET-DNAT";
 const POSTROUTING: &str = "NSNET-POSTROUTING";
@@ -128,7 +129,12 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn new(family: Family, table: &'static str, chain: &'static str, spec: String) -> Rule {
+    pub(crate) fn new(
+        family: Family,
+        table: &'static str,
+        chain: &'static str,
+        spec: String,
+    ) -> Rule {
         Rule {
             family,
             table,
@@ -164,7 +170,7 @@ impl Rule {
 
 /// `-m comment --comment TEXT`, quoted as `iptables-save` prints it: bare
 /// when TEXT is only letters, digits, `_` and `-`, in double quotes otherwise.
-fn comment(text: &str) -> String {
+pub(crate) fn comment(text: &str) -> String {
     let bare = !text.is_empty()
         && text
             .chars()
@@ -176,11 +182,26 @@ fn comment(text: &str) -> String {
     }
 }
 
-/// Every rule the record calls for, in both families.
+/// Every rule the record calls for, in both families, but those of the
+/// ordered chain NSNET-POLICY (see `policy::chain`); its jump is here. With
+/// nsnet's accepts in FORWARD comes the jump to the user's NSNET-USER.
 pub fn rules(state: &State) -> BTreeSet<Rule> {
     let mut rules = BTreeSet::new();
     for (name, bridge) in &state.bridges {
         bridge_rules(name, bridge, &mut rules);
+    }
+    for family in Family::BOTH {
+        policy::allowed_bridges(state, family, &mut rules);
+        let forwards = rules
+            .iter()
+            .any(|r| r.family == family && r.chain == FORWARD);
+        let to = |target: &str| format!("{} -j {target}", comment("nsnet"));
+        if forwards {
+            rules.insert(Rule::new(family, "filter", "FORWARD", to(policy::USER)));
+        }
+        if !policy::chain(state, family).is_empty() {
+            rules.insert(Rule::new(family, "filter", "FORWARD", to(policy::POLICY)));
+        }
     }
     let jumps = [
         ("filter", "FORWARD", FORWARD, ""),

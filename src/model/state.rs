@@ -8,7 +8,7 @@
 
 use crate::model::ports::Proto;
 use crate::model::validate::{End, IfName, NsName};
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -87,9 +87,39 @@ pub struct Bridge {
     /// Ports of its namespaces published on the host (`publish add`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub published: Vec<Published>,
+    /// What its namespaces may not reach, and the exceptions (`firewall`).
+    #[serde(default, skip_serializing_if = "Policy::is_empty")]
+    pub policy: Policy,
     /// The bridge's interface index on the host (see `Port::ifindex`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifindex: Option<u32>,
+}
+
+/// A bridge's firewall policy: destinations its namespaces cannot open
+/// connections to (`deny`), and exceptions to that and to the isolation
+/// between nsnet's bridges (`allow`), evaluated first. Replies are never
+/// stopped. Both kept sorted, each destination once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<IpNet>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<Deny>,
+}
+
+impl Policy {
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
+    }
+}
+
+/// A destination a bridge's namespaces cannot reach.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Deny {
+    pub to: IpNet,
+    /// Log each refused connection first (rate-limited, prefix `nsnet`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log: bool,
 }
 
 /// An IPv6 subnet and the host's address in it, the namespaces' gateway.

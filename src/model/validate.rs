@@ -40,6 +40,10 @@ pub enum InputError {
     Host,
     #[error("`{0}` is not a subnet in CIDR form, such as `10.0.0.0/24` or `fd00:1::/64`")]
     NotCidr(String),
+    #[error(
+        "`{0}` is not an address or a CIDR, such as `10.0.0.0/8`, `192.0.2.7` or `2001:db8::/32`"
+    )]
+    NotDestination(String),
     #[error("`{given}` has host bits set: the subnet is `{network}`")]
     HostBits { given: String, network: IpNet },
     #[error("subnet `{subnet}` is too small: use a prefix of /{max} or shorter")]
@@ -266,6 +270,25 @@ impl fmt::Display for End {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.ns().unwrap_or("host"))
     }
+}
+
+/// Parses a destination for the firewall: a CIDR of either family (`/0`
+/// allowed: everything), or one address, taken as its /32 or /128.
+pub fn destination(s: &str) -> Result<IpNet, InputError> {
+    let net: IpNet = match s.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => match s.parse::<std::net::IpAddr>() {
+            Ok(addr) => IpNet::from(addr),
+            Err(_) => return Err(InputError::NotDestination(shown(s))),
+        },
+    };
+    if net.addr() != net.network() {
+        return Err(InputError::HostBits {
+            given: s.to_string(),
+            network: net.trunc(),
+        });
+    }
+    Ok(net)
 }
 
 /// Parses a subnet for a network: an IPv4 network address with a prefix of

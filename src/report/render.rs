@@ -58,6 +58,13 @@ fn bridge_text(out: &mut String, b: &BridgeStatus) {
             p.namespace, p.ifname, p.address, p.host_ifname
         );
     }
+    for a in &b.policy.allow {
+        let _ = writeln!(out, "  firewall allow {a}");
+    }
+    for d in &b.policy.deny {
+        let logged = if d.log { " (logged)" } else { "" };
+        let _ = writeln!(out, "  firewall deny  {}{logged}", d.to);
+    }
 }
 
 fn published_text(out: &mut String, published: &[PublishedPort]) {
@@ -143,7 +150,15 @@ impl Node {
                         .ipv6
                         .map(|n| format!(" {}/{}", n.gateway, n.subnet.prefix_len()))
                         .unwrap_or_default();
-                    format!("{name} {}/{prefix}{v6}{nat}", b.gateway)
+                    let fw = match b.policy.is_empty() {
+                        true => String::new(),
+                        false => format!(
+                            " firewall: {} deny, {} allow",
+                            b.policy.deny.len(),
+                            b.policy.allow.len()
+                        ),
+                    };
+                    format!("{name} {}/{prefix}{v6}{nat}{fw}", b.gateway)
                 }
                 None => name.clone(),
             },

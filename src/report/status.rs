@@ -15,7 +15,7 @@ use crate::host::Host;
 use crate::host::live::{Iface, LiveRoute, Netns, Peer, World};
 use crate::model::ports::Proto;
 use crate::model::rules::Family;
-use crate::model::state::{Bridge, Cable, Found, Net6, Port, State};
+use crate::model::state::{Bridge, Cable, Found, Net6, Policy, Port, State};
 use crate::model::validate::{IfName, NsName};
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
@@ -277,6 +277,9 @@ pub struct BridgeStatus {
     /// `null`: no NAT; otherwise the interface it is limited to, or `null`.
     pub nat: Option<NatStatus>,
     pub ports: Vec<PortView>,
+    /// Its firewall policy (`nsnet firewall`), when it has one.
+    #[serde(skip_serializing_if = "Policy::is_empty")]
+    pub policy: Policy,
 }
 
 #[derive(Debug, Serialize)]
@@ -349,6 +352,7 @@ fn bridge(name: &IfName, br: &Bridge, world: &World) -> BridgeStatus {
         subnet: br.subnet,
         gateway: br.gateway,
         ipv6: br.ipv6,
+        policy: br.policy.clone(),
         present: world.host_iface(name.as_str()).is_some(),
         nat: br.nat.as_ref().map(|n| NatStatus { out: n.out.clone() }),
         ports: ports(br),

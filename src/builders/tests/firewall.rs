@@ -28,13 +28,24 @@ fn bridged() -> (Host, State) {
 fn installed(host: &Host, state: &State) -> Host {
     let mut host = host.clone();
     let fw = host.firewall.get_or_insert_with(Default::default);
-    for rule in crate::model::rules::rules(state) {
+    let policy = crate::model::policy::chain(state, crate::model::rules::Family::V4);
+    for rule in crate::model::rules::rules(state).into_iter().chain(policy) {
         fw.chains.insert((rule.table.into(), rule.chain.into()));
-        fw.rules.insert((
-            rule.table.into(),
-            format!("-A {} {}", rule.chain, rule.spec),
-        ));
+        // The chain a jump leads to exists too (NSNET-USER holds no rule).
+        if let Some((_, to)) = rule.spec.rsplit_once("-j NSNET-") {
+            fw.chains.insert((rule.table.into(), format!("NSNET-{to}")));
+        }
+        let line = (rule.table.to_string(), rule.saved_line());
+        fw.rules.insert(line.clone());
+        fw.order.push(line);
     }
+    // nsnet's jumps from FORWARD in the order it keeps them.
+    let rank = |line: &str| {
+        ["NSNET-USER", "NSNET-POLICY", "NSNET-FORWARD"]
+            .iter()
+            .position(|c| line.starts_with("-A FORWARD ") && line.ends_with(c))
+    };
+    fw.order.sort_by_key(|(_, line)| rank(line));
     host
 }
 
@@ -254,9 +265,10 @@ fn every_bridge_accepts_traffic_between_its_namespaces_until_it_goes() {
     let script = change.plan.script(false);
     assert!(
         script.ends_with(
-            "iptables-restore --noflush -w <<'EOF'\n*filter\n:NSNET-FORWARD - [0:0]\n\
+            "iptables-restore --noflush -w <<'EOF'\n*filter\n:NSNET-FORWARD - [0:0]\n:NSNET-USER - [0:0]\n\
              -A NSNET-FORWARD -i nsnet0 -o nsnet0 -m comment --comment \"nsnet:nsnet0\" -j ACCEPT\n\
-             -I FORWARD 1 -m comment --comment nsnet -j NSNET-FORWARD\nCOMMIT\nEOF\n"
+             -I FORWARD 1 -m comment --comment nsnet -j NSNET-USER\n\
+             -I FORWARD 2 -m comment --comment nsnet -j NSNET-FORWARD\nCOMMIT\nEOF\n"
         ),
         "{script}"
     );
@@ -272,7 +284,9 @@ fn every_bridge_accepts_traffic_between_its_namespaces_until_it_goes() {
         "{script}"
     );
     assert!(
-        script.contains("-X NSNET-FORWARD\n") && script.ends_with("ip link del nsnet0\n"),
+        script.contains("-X NSNET-FORWARD\n")
+            && script.contains("-X NSNET-USER\n")
+            && script.ends_with("ip link del nsnet0\n"),
         "{script}"
     );
 }

@@ -5,6 +5,7 @@
 //! the observed host when the next command is built.
 
 use super::*;
+use crate::builders::policy::{self, Edit};
 use crate::builders::{self, firewall, nat, publish};
 use crate::exec::runner::{RunError, Runner};
 use crate::exec::{Watch, execute};
@@ -26,7 +27,8 @@ struct Model {
     addrs: BTreeSet<(Dev, String)>,
     routes: BTreeSet<(Option<String>, String)>,
     chains: BTreeSet<(String, String)>,
-    rules: BTreeSet<(String, String)>,
+    /// `(table, "CHAIN rest")`, in the order the chains run them.
+    rules: Vec<(String, String)>,
     sysctls: BTreeMap<String, String>,
     /// The host's own IPv6 addresses (for `--host-ip`).
     local6: BTreeSet<std::net::Ipv6Addr>,
@@ -38,6 +40,17 @@ impl Model {
     fn settled(&self) -> Model {
         let mut m = self.clone();
         m.sysctls.retain(|_, v| v != "0");
+        // Order matters in FORWARD and NSNET-POLICY only: a rule deleted
+        // and put back elsewhere in another chain changes nothing.
+        m.rules.sort_by_key(|(t, r)| {
+            let chain = r.split(' ').next().unwrap_or_default().to_string();
+            let ordered = chain == "FORWARD" || chain == "NSNET-POLICY";
+            (
+                t.clone(),
+                chain,
+                if ordered { String::new() } else { r.clone() },
+            )
+        });
         m
     }
 
@@ -209,21 +222,46 @@ impl Model {
             if let Some(t) = line.strip_prefix('*') {
                 table = format!("{family}{t}");
             } else if let Some(chain) = line.strip_prefix(':') {
-                next.chains.insert((
-                    table.clone(),
-                    chain.split_whitespace().next().unwrap().to_string(),
-                ));
-            } else if let Some(rule) = line.strip_prefix("-A ") {
-                next.rules.insert((table.clone(), rule.to_string()));
-            } else if let Some(rule) = line.strip_prefix("-I ") {
-                let (chain, rest) = rule.split_once(" 1 ").ok_or("-I without position")?;
+                let chain = chain.split_whitespace().next().unwrap().to_string();
+                // As with --noflush: declaring an existing chain empties it.
+                let prefix = format!("{chain} ");
                 next.rules
-                    .insert((table.clone(), format!("{chain} {rest}")));
-            } else if let Some(rule) = line.strip_prefix("-D ") {
-                if !next.rules.remove(&(table.clone(), rule.to_string())) {
-                    return Err(format!("no rule {rule}"));
+                    .retain(|(t, r)| !(t == &table && r.starts_with(&prefix)));
+                next.chains.insert((table.clone(), chain));
+            } else if let Some(rule) = line.strip_prefix("-A ") {
+                next.rules.push((table.clone(), rule.to_string()));
+            } else if let Some(rule) = line.strip_prefix("-I ") {
+                let (chain, rest) = rule.split_once(' ').ok_or("-I without a chain")?;
+                let (at, rest) = rest.split_once(' ').ok_or("-I without a rule")?;
+                let at: usize = at.parse().map_err(|_| format!("-I position {at}"))?;
+                let prefix = format!("{chain} ");
+                let of_chain: Vec<usize> = (0..next.rules.len())
+                    .filter(|i| next.rules[*i].0 == table && next.rules[*i].1.starts_with(&prefix))
+                    .collect();
+                if at == 0 || at > of_chain.len() + 1 {
+                    return Err(format!("-I {chain} {at}: index of insertion too big"));
                 }
+                let index = of_chain.get(at - 1).copied().unwrap_or(next.rules.len());
+                next.rules
+                    .insert(index, (table.clone(), format!("{chain} {rest}")));
+            } else if let Some(rule) = line.strip_prefix("-D ") {
+                let Some(i) = next
+                    .rules
+                    .iter()
+                    .position(|(t, r)| t == &table && r == rule)
+                else {
+                    return Err(format!("no rule {rule}"));
+                };
+                next.rules.remove(i);
             } else if let Some(chain) = line.strip_prefix("-X ") {
+                let prefix = format!("{chain} ");
+                if next
+                    .rules
+                    .iter()
+                    .any(|(t, r)| t == &table && r.starts_with(&prefix))
+                {
+                    return Err(format!("-X {chain}: the chain is not empty"));
+                }
                 next.chains.remove(&(table.clone(), chain.to_string()));
             }
         }
@@ -283,11 +321,12 @@ impl Model {
                 .iter()
                 .filter_map(|(t, c)| Some((ours(t)?, c.clone())))
                 .collect();
-            fw.rules = self
+            fw.order = self
                 .rules
                 .iter()
                 .filter_map(|(t, r)| Some((ours(t)?, format!("-A {r}"))))
                 .collect();
+            fw.rules = fw.order.iter().cloned().collect();
         }
         host
     }
@@ -404,6 +443,20 @@ fn session(dual: bool) -> Vec<(&'static str, Build)> {
             }),
         ),
         ("nat up", Box::new(move |h, s| nat::up(&br(), None, h, s))),
+        (
+            "firewall deny --log",
+            Box::new(move |h, s| {
+                let nets = ["198.51.100.0/24".parse().unwrap()];
+                policy::edit(&br(), &nets, Edit::Deny { log: true }, h, s)
+            }),
+        ),
+        (
+            "firewall allow",
+            Box::new(move |h, s| {
+                let nets = ["198.51.100.7/32".parse().unwrap()];
+                policy::edit(&br(), &nets, Edit::Allow, h, s)
+            }),
+        ),
         (
             "publish add red",
             Box::new(move |h, s| {

@@ -4,6 +4,7 @@
 
 use crate::host::Host;
 use crate::host::live::World;
+use crate::model::policy;
 use crate::model::rules::{self, Family};
 use crate::model::state::{Bridge, Found, Port, State, replaced};
 use crate::model::validate::IfName;
@@ -165,6 +166,15 @@ fn rule_drift(state: &State, host: &Host, out: &mut Vec<String>) {
                 "{} rule missing from table {}: {line}",
                 rule.family.tool_name(),
                 rule.table
+            ));
+        }
+    }
+    for (family, fw) in [(Family::V4, &host.firewall), (Family::V6, &host.firewall6)] {
+        let Some(fw) = fw else { continue };
+        for chain in policy::misplaced(&fw.chain("filter", "FORWARD")) {
+            out.push(format!(
+                "in {}'s FORWARD, nsnet's jump to {chain} comes after one it must precede (NSNET-USER, then NSNET-POLICY, then NSNET-FORWARD): the next nsnet command that changes anything, or `nsnet bridge up NS` again for a namespace already up, puts it back",
+                family.tool_name()
             ));
         }
     }

@@ -1,0 +1,230 @@
+//! The firewall that cooperates with the host's, in a throwaway host, with
+//! real traffic: `firewall deny` rejects at once (and logs, counters
+//! moving), `allow` makes exceptions and opens the isolation between
+//! bridges, a rule the user keeps in NSNET-USER takes effect ahead of
+//! nsnet's and survives nsnet re-creating its bridge, a jump moved out of
+//! order is drift and put back, and bad input is one line that changes
+//! nothing. Every round trip is exact.
+
+mod common;
+
+use common::{Sandbox, assert_same};
+use predicates::str::contains;
+
+const INTERNET: &str = "198.51.100.7";
+
+/// Whether a TCP connection from `ns` to `addr:port` is answered by the
+/// server `outside` runs there.
+fn reaches(sb: &Sandbox, ns: &str, addr: &str, port: u16) -> bool {
+    sb.ask(Some(ns), "tcp", addr, port, false)
+        .starts_with("outside from")
+}
+
+/// The packet count of the first rule of `chain` whose line holds `what`.
+fn packets(sb: &Sandbox, chain: &str, what: &str) -> u64 {
+    let saved = sb.ok("iptables-save -c -t filter");
+    let line = saved
+        .lines()
+        .find(|l| l.contains(&format!("-A {chain} ")) && l.contains(what))
+        .unwrap_or_else(|| panic!("no {chain} rule with {what}:\n{saved}"));
+    let counters = line.trim_start_matches('[').split(']').next().unwrap();
+    counters.split(':').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn deny_rejects_at_once_allow_makes_exceptions_and_bridges_are_isolated() {
+    let mut sb = sandbox!();
+    sb.outside();
+    sb.ok("iptables -P FORWARD DROP");
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "--nat"])
+        .assert()
+        .success();
+    sb.nsnet([
+        "bridge",
+        "up",
+        "green",
+        "--bridge",
+        "br2",
+        "--subnet",
+        "10.77.0.0/24",
+        "--nat",
+    ])
+    .assert()
+    .success()
+    .stderr(contains("`br2` and `nsnet0` are isolated"));
+    sb.serve("outside", "tcp", 9000);
+    sb.serve("green", "tcp", 9000);
+    assert!(
+        sb.ask(Some("red"), "tcp", INTERNET, 9000, true)
+            .starts_with("outside from")
+    );
+    // Isolated: red cannot open a connection to green, nor green to red.
+    assert_eq!(sb.ask(Some("red"), "tcp", "10.77.0.2", 9000, false), "");
+    sb.nsnet(["firewall", "deny", "198.51.100.0/24", "--log"])
+        .assert()
+        .success()
+        .stdout(contains("deny  198.51.100.0/24 (logged)"));
+    let logged = packets(&sb, "NSNET-POLICY", "-j LOG");
+    let started = std::time::Instant::now();
+    let out = sb.sh(&format!(
+        "echo hi | ip netns exec red timeout 5 socat -T1 - TCP4:{INTERNET}:9000"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Connection refused"),
+        "REJECT, not a drop: {stderr}"
+    );
+    assert!(started.elapsed().as_secs() < 2, "{:?}", started.elapsed());
+    assert!(
+        packets(&sb, "NSNET-POLICY", "-j LOG") > logged,
+        "the LOG counter moved"
+    );
+    assert!(
+        reaches(&sb, "red", "172.31.0.2", 9000),
+        "the rest of the world still"
+    );
+    // An exception, evaluated before the deny.
+    sb.nsnet(["firewall", "allow", INTERNET]).assert().success();
+    assert!(reaches(&sb, "red", INTERNET, 9000));
+    // Another bridge's subnet opens the way there, one way only.
+    sb.nsnet(["firewall", "allow", "10.77.0.0/24"])
+        .assert()
+        .success();
+    assert_eq!(
+        sb.ask(Some("red"), "tcp", "10.77.0.2", 9000, true),
+        "green from 10.77.0.1",
+        "red -> green, masqueraded by red's NAT as Docker's bridges are"
+    );
+    sb.serve("red", "tcp", 9001);
+    assert_eq!(sb.ask(Some("green"), "tcp", "10.200.0.2", 9001, false), "");
+    sb.nsnet(["firewall", "list"])
+        .assert()
+        .stdout(contains("br2\n  isolated from nsnet0"))
+        .stdout(contains("nsnet0\n  allow 10.77.0.0/24\n  allow 198.51.100.7/32\n  deny  198.51.100.0/24 (logged)"));
+    sb.nsnet(["status"])
+        .assert()
+        .stdout(contains("  firewall deny  198.51.100.0/24 (logged)"))
+        .stdout(contains("no drift"));
+    sb.nsnet(["firewall", "del", INTERNET]).assert().success();
+    assert_eq!(sb.ask(Some("red"), "tcp", INTERNET, 9000, false), "");
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn a_rule_in_nsnet_user_comes_first_survives_the_bridge_and_stays_with_its_jump() {
+    let mut sb = sandbox!();
+    sb.outside();
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "--nat"])
+        .assert()
+        .success();
+    sb.serve("outside", "tcp", 9000);
+    assert!(
+        sb.ask(Some("red"), "tcp", "172.31.0.2", 9000, true)
+            .starts_with("outside")
+    );
+    // The user's own rule, where the tutorial's appended one would never
+    // match: ahead of nsnet's accepts.
+    sb.ok("iptables -A NSNET-USER -i nsnet0 -d 172.31.0.2 -j REJECT");
+    assert!(!reaches(&sb, "red", "172.31.0.2", 9000));
+    sb.nsnet(["bridge", "down"]).assert().success();
+    sb.nsnet(["bridge", "up", "red", "--nat"])
+        .assert()
+        .success();
+    assert!(
+        !reaches(&sb, "red", "172.31.0.2", 9000),
+        "still first after bridge up"
+    );
+    let forward = sb.ok("iptables -S FORWARD");
+    assert!(
+        forward.starts_with(
+            "-P FORWARD ACCEPT\n-A FORWARD -m comment --comment nsnet -j NSNET-USER\n"
+        ),
+        "{forward}"
+    );
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    // The user's chain stays, with its jump, while it holds a rule.
+    let kept = sb.ok("iptables -S");
+    assert!(
+        kept.contains("-A FORWARD -m comment --comment nsnet -j NSNET-USER"),
+        "{kept}"
+    );
+    assert!(
+        kept.contains("-A NSNET-USER -d 172.31.0.2/32 -i nsnet0 -j REJECT"),
+        "{kept}"
+    );
+    assert!(!kept.contains("NSNET-FORWARD"), "{kept}");
+    // Emptied, it goes with nsnet's next network.
+    sb.ok("iptables -F NSNET-USER");
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
+fn a_jump_moved_out_of_order_is_drift_and_put_back() {
+    let sb = sandbox!();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    sb.ok(
+        "iptables -D FORWARD -m comment --comment nsnet -j NSNET-FORWARD && \
+           iptables -I FORWARD 1 -m comment --comment nsnet -j NSNET-FORWARD",
+    );
+    sb.nsnet(["status"]).assert().stdout(contains(
+        "nsnet's jump to NSNET-FORWARD comes after one it must precede",
+    ));
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    let forward = sb.ok("iptables -S FORWARD");
+    let jumps: Vec<&str> = forward.lines().skip(1).collect();
+    assert_eq!(
+        jumps,
+        [
+            "-A FORWARD -m comment --comment nsnet -j NSNET-USER",
+            "-A FORWARD -m comment --comment nsnet -j NSNET-FORWARD"
+        ]
+    );
+    sb.nsnet(["status"]).assert().stdout(contains("no drift"));
+}
+
+#[test]
+fn bad_firewall_input_is_one_clear_line_and_changes_nothing() {
+    let sb = sandbox!();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    sb.ok("ip link add handmade type bridge");
+    let before = sb.snapshot();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["firewall", "deny", "10.0.0.0/33"],
+            "is not an address or a CIDR",
+        ),
+        (
+            &["firewall", "deny", "banana"],
+            "is not an address or a CIDR",
+        ),
+        (
+            &["firewall", "allow", "10.0.0.1/8"],
+            "has host bits set: the subnet is `10.0.0.0/8`",
+        ),
+        (
+            &["firewall", "deny", "--bridge", "nope", "10.0.0.0/8"],
+            "bridge `nope` was not made by nsnet",
+        ),
+        (
+            &["firewall", "deny", "--bridge", "handmade", "10.0.0.0/8"],
+            "bridge `handmade` was not made by nsnet",
+        ),
+        (&["firewall", "deny", "2001:db8::/32"], "has no IPv6 subnet"),
+        (&["firewall", "deny"], "required"),
+    ];
+    for (args, message) in cases {
+        let out = sb.nsnet(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert_same(&before, &sb.snapshot());
+    }
+}
