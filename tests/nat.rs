@@ -52,7 +52,8 @@ fn nat_works_under_a_forward_policy_of_drop_and_leaves_the_policy_alone() {
     let forward = sb.ok("iptables -S FORWARD");
     assert!(
         forward.starts_with(
-            "-P FORWARD DROP\n-A FORWARD -m comment --comment nsnet -j NSNET-FORWARD\n"
+            "-P FORWARD DROP\n-A FORWARD -m comment --comment nsnet -j NSNET-USER\n\
+             -A FORWARD -m comment --comment nsnet -j NSNET-FORWARD\n"
         ),
         "{forward}"
     );

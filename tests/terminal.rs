@@ -63,9 +63,11 @@ fn a_long_plan_shows_its_progress_on_a_terminal_only() {
         names("c")
     ));
     assert!(piped.status.success());
+    // Notes may come (the new bridge is isolated from the others), but no
+    // progress line: nothing that redraws.
+    let piped = String::from_utf8_lossy(&piped.stdout);
     assert!(
-        piped.stdout.is_empty(),
-        "{:?}",
-        String::from_utf8_lossy(&piped.stdout)
+        !piped.contains('\r') && !piped.contains("step"),
+        "{piped:?}"
     );
 }
