@@ -65,6 +65,11 @@ fn deny_rejects_at_once_allow_makes_exceptions_and_bridges_are_isolated() {
         .assert()
         .success()
         .stdout(contains("deny  198.51.100.0/24 (logged)"));
+    // The same again plans nothing.
+    sb.nsnet(["--dry-run", "firewall", "deny", "198.51.100.0/24", "--log"])
+        .assert()
+        .success()
+        .stdout("");
     let logged = packets(&sb, "NSNET-POLICY", "-j LOG");
     let started = std::time::Instant::now();
     let out = sb.sh(&format!(
