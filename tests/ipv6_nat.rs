@@ -14,6 +14,18 @@ use predicates::str::contains;
 const HOST6: &str = "2001:db8:9::1";
 const OUTSIDE6: &str = "2001:db8:9::2";
 
+/// Two namespaces on a dual-stack bridge.
+const DUAL: &[&str] = &[
+    "bridge",
+    "up",
+    "red",
+    "blue",
+    "--subnet",
+    "10.1.0.0/24",
+    "--subnet",
+    "fd00:1::/64",
+];
+
 /// The dual-stack world: `outside` in both families, and both FORWARD
 /// policies DROP, as on a Docker host.
 fn world(sb: &Sandbox) {
@@ -34,19 +46,7 @@ fn nat66_reaches_a_lan_peer_that_sees_the_host_and_keeps_the_uplink_taking_ras()
     // back to 0 would turn that off: it must be put back too.
     sb.ok("sysctl -qw net.ipv6.conf.wan0.forwarding=1");
     let before = sb.snapshot();
-    sb.nsnet([
-        "bridge",
-        "up",
-        "red",
-        "blue",
-        "--subnet",
-        "10.1.0.0/24",
-        "--subnet",
-        "fd00:1::/64",
-        "--nat",
-    ])
-    .assert()
-    .success();
+    sb.nsnet(DUAL.iter().chain(&["--nat"])).assert().success();
     assert_eq!(sysctl(&sb, "net.ipv6.conf.all.forwarding"), "1");
     // wan0 still takes router advertisements though it now forwards.
     assert_eq!(sysctl(&sb, "net.ipv6.conf.wan0.accept_ra"), "2");
@@ -93,18 +93,7 @@ fn every_path_to_a_port_published_in_ipv6_works_and_loopback_is_refused_at_once(
     let mut sb = sandbox!();
     world(&sb);
     let before = sb.snapshot();
-    sb.nsnet([
-        "bridge",
-        "up",
-        "red",
-        "blue",
-        "--subnet",
-        "10.1.0.0/24",
-        "--subnet",
-        "fd00:1::/64",
-    ])
-    .assert()
-    .success();
+    sb.nsnet(DUAL).assert().success();
     sb.nsnet(["publish", "add", "red", "8080:80", "5353:53/udp"])
         .assert()
         .success()

@@ -75,7 +75,7 @@ pub fn rule_steps(
             .collect();
         let live: Vec<&str> = fw.chain("filter", POLICY);
         let wanted: Vec<String> = new_policy.iter().map(Rule::saved_line).collect();
-        let policy = match wanted == live {
+        let mut policy = match wanted == live {
             true => None,
             false => Some(policy_step(family, &new_policy, &live)),
         };
@@ -83,11 +83,12 @@ pub fn rule_steps(
             let adds: Vec<&Rule> = adds.iter().copied().filter(|r| r.table == table).collect();
             let dels: Vec<&Rule> = dels.iter().copied().filter(|r| r.table == table).collect();
             front.extend(removal(family, table, &dels, &new, fw));
+            // NSNET-POLICY goes after its jump, and comes before it.
             if table == "filter" && new_policy.is_empty() {
-                front.extend(policy.clone());
+                front.extend(policy.take());
             }
-            if table == "filter" && !new_policy.is_empty() {
-                back.extend(policy.clone());
+            if table == "filter" {
+                back.extend(policy.take());
             }
             back.extend(addition(family, table, &adds, &dels, fw));
         }

@@ -293,6 +293,18 @@ impl Sandbox {
             .to_string()
     }
 
+    /// Runs nsnet with `args` and checks it is refused as bad input must
+    /// be: a non-zero exit, one line on stderr holding `message`, and the
+    /// host still exactly `before`.
+    pub fn refused(&self, args: &[&str], message: &str, before: &[String]) {
+        let out = self.nsnet(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert_same(before, &self.snapshot());
+    }
+
     /// A normalised description of the throwaway host's network state.
     pub fn snapshot(&self) -> Vec<String> {
         snapshot::take(self)
