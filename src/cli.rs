@@ -217,6 +217,9 @@ pub enum PublishCmd {
         /// Publish even a host port a program on the host listens on, or another tool's rule forwards
         #[arg(long)]
         force: bool,
+        /// Only connections from this source reach the ports, from anywhere: another machine, the host, a namespace (an address or CIDR; repeatable, or comma-separated). Again with other sources: they replace the old ones
+        #[arg(long, value_name = "CIDR", value_parser = validate::destination, value_delimiter = ',')]
+        allow: Vec<IpNet>,
     },
     /// Stop publishing host ports of a namespace
     Del {

@@ -146,6 +146,17 @@ const BR2: &[&str] = &[
 ];
 const DENY: &[&str] = &["firewall", "deny", "198.51.100.0/24", "--log"];
 const ALLOW: &[&str] = &["firewall", "allow", "198.51.100.7", "10.77.0.0/24"];
+/// Published in both families, for some sources (loopback among them).
+const SOURCES: &[&str] = &[
+    "publish",
+    "add",
+    "red",
+    "8080:80",
+    "--allow",
+    "172.31.0.0/24,2001:db8:9::/64,127.0.0.1",
+];
+/// The same port for other sources: IPv4 only, loopback no more.
+const OTHER_SOURCES: &[&str] = &["publish", "add", "red", "8080:80", "--allow", "10.0.0.0/8"];
 
 #[test]
 fn firewall_commands() {
@@ -153,6 +164,8 @@ fn firewall_commands() {
     rolls_back_in(dual_world, &[BRIDGE], BR2);
     rolls_back_in(dual_world, &[BRIDGE, BR2], DENY);
     rolls_back_in(dual_world, &[BRIDGE, BR2, DENY], ALLOW);
+    rolls_back_in(dual_world, &[BRIDGE6], SOURCES);
+    rolls_back_in(dual_world, &[BRIDGE6, SOURCES], OTHER_SOURCES);
     let all: &[&[&str]] = &[BRIDGE, BR2, DENY, ALLOW];
     for args in [
         &["firewall", "del", "198.51.100.0/24", "10.77.0.0/24"][..],

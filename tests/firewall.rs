@@ -194,6 +194,72 @@ fn a_jump_moved_out_of_order_is_drift_and_put_back() {
     sb.nsnet(["status"]).assert().stdout(contains("no drift"));
 }
 
+/// Who asks, and the address asked, on each path to a published port.
+const PUBLISH_PATHS: [(Option<&str>, &str); 6] = [
+    (Some("outside"), "172.31.0.1"), // another machine
+    (None, "127.0.0.1"),             // the host, over loopback
+    (None, "10.200.0.1"),            // the host, to the gateway
+    (Some("blue"), "172.31.0.1"),    // a neighbour (hairpin)
+    (Some("green"), "10.200.0.1"),   // another neighbour
+    (Some("red"), "172.31.0.1"),     // the serving namespace itself
+];
+
+#[test]
+fn a_port_published_with_allow_answers_only_those_sources_on_every_path() {
+    let mut sb = sandbox!();
+    sb.outside();
+    sb.ok("sysctl -qw net.bridge.bridge-nf-call-iptables=1 && iptables -P FORWARD DROP");
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "blue", "green"])
+        .assert()
+        .success();
+    sb.serve("red", "tcp", 80);
+    sb.serve("red", "udp", 53);
+    // outside (172.31.0.2) and blue (10.200.0.3) only.
+    let allow = ["--allow", "172.31.0.2,10.200.0.3"];
+    sb.nsnet(["publish", "add", "red", "8080:80", "5353:53/udp"].iter().chain(&allow))
+        .assert()
+        .success()
+        .stderr(contains("add --allow 127.0.0.1 to use it from here"))
+        .stdout(contains(
+            "*:8080/tcp               -> red 10.200.0.2:80 on nsnet0 from 10.200.0.3/32, 172.31.0.2/32\n",
+        ));
+    let served = |sb: &Sandbox, allowed: &[(Option<&str>, &str)]| {
+        for (proto, port) in [("tcp", 8080), ("udp", 5353)] {
+            for (from, addr) in PUBLISH_PATHS {
+                let wanted = allowed.contains(&(from, addr));
+                let answer = sb.ask(from, proto, addr, port, wanted);
+                assert_eq!(
+                    answer.starts_with("red from "),
+                    wanted,
+                    "{proto} {from:?} -> {addr}:{port}: {answer:?}"
+                );
+            }
+        }
+    };
+    served(&sb, &[PUBLISH_PATHS[0], PUBLISH_PATHS[3]]);
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 8080, false),
+        "red from 172.31.0.2",
+        "an allowed machine keeps its own address"
+    );
+    // Again with other sources: they replace the old ones.
+    sb.nsnet(["publish", "add", "red", "8080:80", "5353:53/udp", "--allow", "127.0.0.1", "--allow", "10.200.0.4"])
+        .assert()
+        .success()
+        .stderr(contains("host port 8080/tcp now reached from 10.200.0.4/32, 127.0.0.1/32 (was: 10.200.0.3/32, 172.31.0.2/32)"));
+    // The host's connection to its own gateway address comes from that
+    // address, not from 127.0.0.1: only its connection over loopback is.
+    served(&sb, &[PUBLISH_PATHS[1], PUBLISH_PATHS[4]]);
+    sb.nsnet(["publish", "list"])
+        .assert()
+        .success()
+        .stdout(contains("on nsnet0 from 10.200.0.4/32, 127.0.0.1/32\n"));
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
 #[test]
 fn bad_firewall_input_is_one_clear_line_and_changes_nothing() {
     let sb = sandbox!();
@@ -223,6 +289,29 @@ fn bad_firewall_input_is_one_clear_line_and_changes_nothing() {
         ),
         (&["firewall", "deny", "2001:db8::/32"], "has no IPv6 subnet"),
         (&["firewall", "deny"], "required"),
+        (
+            &["publish", "add", "red", "8080:80", "--allow", "10.0.0.1/8"],
+            "has host bits set: the subnet is `10.0.0.0/8`",
+        ),
+        (
+            &["publish", "add", "red", "8080:80", "--allow", "10.0.0.0/8,"],
+            "is not an address or a CIDR",
+        ),
+        (
+            &[
+                "publish",
+                "add",
+                "red",
+                "8080:80",
+                "--allow",
+                "2001:db8::/64",
+            ],
+            "--allow `2001:db8::/64` can never match: the port is published in IPv4 only (bridge `nsnet0` has no IPv6 subnet); give IPv4 sources",
+        ),
+        (
+            &["publish", "add", "red", "8080:80", "--allow", "any"],
+            "`any` is not an address or a CIDR",
+        ),
     ];
     for (args, message) in cases {
         sb.refused(args, message, &before);

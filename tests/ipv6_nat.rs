@@ -180,3 +180,36 @@ fn a_port_published_on_one_ipv6_address_answers_there_only() {
     sb.nsnet(["down"]).assert().success();
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn allowing_only_an_ipv6_source_publishes_in_ipv6_only_and_for_it_only() {
+    let mut sb = sandbox!();
+    world(&sb);
+    let before = sb.snapshot();
+    sb.nsnet(DUAL).assert().success();
+    sb.serve6("red", "tcp", 80);
+    sb.serve("red", "tcp", 80);
+    sb.nsnet(["publish", "add", "red", "8080:80", "--allow", OUTSIDE6])
+        .assert()
+        .success()
+        .stderr(contains("not published in IPv4: no IPv4 source is allowed"))
+        .stdout(contains(
+            "*:8080/tcp               -> red [fd00:1::2]:80 on nsnet0 from 2001:db8:9::2/128\n",
+        ));
+    let want = format!("red from {}", long6(OUTSIDE6));
+    assert_eq!(sb.ask(Some("outside"), "tcp", HOST6, 8080, true), want);
+    assert_eq!(sb.ask(Some("blue"), "tcp", HOST6, 8080, false), "");
+    assert_eq!(sb.ask(None, "tcp", "fd00:1::1", 8080, false), "");
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 8080, false),
+        ""
+    );
+    let saved = sb.ok("ip6tables-save -t nat");
+    assert!(
+        saved.contains("-A NSNET-DNAT -s 2001:db8:9::2/128 ! -d ::1/128 -p tcp"),
+        "{saved}"
+    );
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}

@@ -252,8 +252,8 @@ fn publish_refuses_clashes_and_bad_requests_and_changes_nothing() {
     assert_eq!(
         list,
         serde_json::json!([
-            {"host_ip": null, "host_port": 8080, "proto": "tcp", "namespace": "red", "address": "10.200.0.2", "port": 80, "bridge": "nsnet0"},
-            {"host_ip": null, "host_port": 8080, "proto": "udp", "namespace": "blue", "address": "10.200.0.3", "port": 80, "bridge": "nsnet0"}
+            {"host_ip": null, "host_port": 8080, "proto": "tcp", "namespace": "red", "address": "10.200.0.2", "port": 80, "bridge": "nsnet0", "allow": []},
+            {"host_ip": null, "host_port": 8080, "proto": "udp", "namespace": "blue", "address": "10.200.0.3", "port": 80, "bridge": "nsnet0", "allow": []}
         ])
     );
     sb.nsnet(["publish", "del", "blue", "9999"])

@@ -100,6 +100,7 @@ pub fn bridge_up(cx: &mut Ctx, args: &BridgeUp) -> Result<ExitCode> {
                 host_ip: None,
                 bridge: Some(&args.bridge),
                 force: false,
+                allow: &[],
             };
             change = change.then(|s| publish::add(&add, h, s))?;
         }
@@ -139,6 +140,7 @@ pub fn publish(cx: &mut Ctx, cmd: &PublishCmd) -> Result<ExitCode> {
             host_ip,
             bridge,
             force,
+            allow,
         } => {
             let args = publish::Add {
                 ns,
@@ -146,6 +148,7 @@ pub fn publish(cx: &mut Ctx, cmd: &PublishCmd) -> Result<ExitCode> {
                 host_ip: *host_ip,
                 bridge: bridge.as_ref(),
                 force: *force,
+                allow,
             };
             if let Some(state) = apply(g, r, PUBLISH, |h, s| publish::add(&args, h, s))? {
                 output::published(g, &state, Some(ns))?;

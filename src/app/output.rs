@@ -208,11 +208,12 @@ pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()>
     Ok(())
 }
 
-/// `*:8080/tcp               -> red 10.200.0.2:80 on nsnet0`.
+/// `*:8080/tcp               -> red 10.200.0.2:80 on nsnet0`, and with
+/// `--allow`, ` from 192.0.2.0/24, 198.51.100.7/32`.
 fn published_lines(views: &[PublishedPort]) -> Vec<String> {
     let line = |v: &PublishedPort| {
         let (ns, to, bridge) = (&v.namespace, v.to(), &v.bridge);
-        format!("{:<24} -> {ns} {to} on {bridge}", v.from())
+        format!("{:<24} -> {ns} {to} on {bridge}{}", v.from(), v.sources())
     };
     views.iter().map(line).collect()
 }

@@ -8,6 +8,7 @@ use crate::model::rules::Family;
 use crate::model::state::{Found, Port, Published, State};
 use crate::model::validate::{IfName, InputError, NsName};
 use anyhow::{Result, bail};
+use ipnet::IpNet;
 use std::net::IpAddr;
 
 /// Arguments of `publish add`, parsed.
@@ -19,6 +20,8 @@ pub struct Add<'a> {
     pub bridge: Option<&'a IfName>,
     /// Publish even over a port a host program or another tool's rule holds.
     pub force: bool,
+    /// Only these sources reach the ports (`--allow`); empty: any.
+    pub allow: &'a [IpNet],
 }
 
 /// `publish add`: records the mappings, refusing a host port another
@@ -64,6 +67,7 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
         .filter(|f| *f == Family::V4 || entry.ipv6.is_some())
         .filter(|f| args.host_ip.is_none_or(|ip| Family::of(ip) == *f))
         .collect();
+    let allow = sources(args.allow, &families, args.host_ip, &bridge)?;
     for m in args.mappings {
         let wanted = Published {
             ns: ns.clone(),
@@ -71,12 +75,43 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
             host_port: m.host_port,
             port: m.port,
             proto: m.proto,
+            allow: allow.clone(),
         };
-        let all = change.state.bridges.values().flat_map(|b| &b.published);
-        if all.clone().any(|p| *p == wanted) {
+        if change.state.published().any(|p| *p == wanted) {
             continue;
         }
-        if let Some(other) = all.into_iter().find(|p| p.clashes(&wanted)) {
+        // The same mapping with other sources: the new list replaces the old.
+        let same = |p: &Published| {
+            Published {
+                allow: allow.clone(),
+                ..p.clone()
+            } == wanted
+        };
+        if let Some(p) = change
+            .state
+            .bridges
+            .get_mut(&bridge)
+            .and_then(|b| b.published.iter_mut().find(|p| same(p)))
+        {
+            let from = |nets: &[IpNet]| match nets.is_empty() {
+                true => "any source".to_string(),
+                false => nets
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            change.notes.push(format!(
+                "host port {}/{} now reached from {} (was: {})",
+                p.host_port,
+                p.proto,
+                from(&allow),
+                from(&p.allow)
+            ));
+            p.allow = allow.clone();
+            continue;
+        }
+        if let Some(other) = change.state.published().find(|p| p.clashes(&wanted)) {
             let at = other.host_ip.map(|ip| format!("{ip}:")).unwrap_or_default();
             bail!(
                 "host port {at}{}/{} is already published for `{}` (free it with `nsnet publish del {} {}/{}`)",
@@ -110,7 +145,30 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
             .expect("bridge recorded");
         entry.published.push(wanted);
     }
-    if let Some(v6) = entry.ipv6.filter(|_| args.host_ip.is_none()) {
+    if !allow.is_empty() {
+        for family in &families {
+            if !allow.iter().any(|n| Family::of(n.addr()) == *family) {
+                change.notes.push(format!(
+                    "not published in {}: no {} source is allowed",
+                    family.name(),
+                    family.name()
+                ));
+            }
+        }
+        let lo: IpNet = "127.0.0.0/8".parse().expect("a CIDR");
+        let on_lo = args.host_ip.is_none_or(|ip| ip.is_loopback());
+        if families.contains(&Family::V4)
+            && on_lo
+            && allow.iter().any(|n| n.addr().is_ipv4())
+            && !allow.iter().any(|n| n.contains(&lo) || lo.contains(n))
+        {
+            change.notes.push(
+                "from this host over 127.0.0.1 it is refused (that source is not allowed): add --allow 127.0.0.1 to use it from here".into(),
+            );
+        }
+    }
+    let v6_served = allow.is_empty() || allow.iter().any(|n| n.addr().is_ipv6());
+    if let Some(v6) = entry.ipv6.filter(|_| args.host_ip.is_none() && v6_served) {
         let ports: Vec<String> = args
             .mappings
             .iter()
@@ -123,6 +181,34 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
         ));
     }
     Ok(change)
+}
+
+/// `--allow`'s sources, sorted, each once; every one of a family the ports
+/// are published in (the bridge's, narrowed by `--host-ip`).
+fn sources(
+    given: &[IpNet],
+    families: &[Family],
+    host_ip: Option<IpAddr>,
+    bridge: &IfName,
+) -> Result<Vec<IpNet>, InputError> {
+    let mut allow = given.to_vec();
+    allow.sort();
+    allow.dedup();
+    for net in &allow {
+        if !families.contains(&Family::of(net.addr())) {
+            let only = families.first().copied().unwrap_or(Family::V4);
+            let why = match host_ip {
+                Some(ip) => format!("--host-ip `{ip}` is {}", only.name()),
+                None => format!("bridge `{bridge}` has no IPv6 subnet"),
+            };
+            return Err(InputError::AllowNoFamily {
+                net: *net,
+                only: only.name(),
+                why,
+            });
+        }
+    }
+    Ok(allow)
 }
 
 /// Who else holds the host port `p` wants, said for an error: a program

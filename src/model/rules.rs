@@ -102,6 +102,14 @@ impl Family {
         }
     }
 
+    /// `IPv4` or `IPv6`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
     /// `iptables` or `ip6tables`, for messages.
     pub fn tool_name(self) -> &'static str {
         match self {
@@ -324,8 +332,7 @@ fn publish_rules(name: &IfName, net: &Net, bridge: &Bridge, rules: &mut BTreeSet
     // neighbour, through a host address, is answered through the host.
     let hairpin = format!("-s {subnet} -o {name} -m conntrack --ctstate DNAT {tag} -j MASQUERADE");
     rules.insert(Rule::new(family, "nat", POSTROUTING, hairpin));
-    let on_loopback = |p: &Published| p.host_ip.is_none_or(|ip| ip.is_loopback());
-    if family == Family::V4 && serving.iter().any(|(p, _)| on_loopback(p)) {
+    if family == Family::V4 && serving.iter().any(|(p, _)| p.from_loopback()) {
         let from_lo = format!("-s 127.0.0.0/8 -o {name} {tag} -j MASQUERADE");
         rules.insert(Rule::new(family, "nat", POSTROUTING, from_lo));
         // route_localnet lets 127.0.0.0/8 through the bridge: drop what a
@@ -369,11 +376,21 @@ fn published_rules(name: &IfName, p: &Published, addr: IpAddr, rules: &mut BTree
         ),
     };
     let proto = p.proto;
-    let dnat = format!(
-        "{host}-p {proto} -m {proto} --dport {} {tag} -j DNAT --to-destination {to}",
-        p.host_port
-    );
-    rules.insert(Rule::new(family, "nat", DNAT, dnat));
+    // With `--allow`, only connections from those sources are sent on: the
+    // others reach the host itself (refused, unless a host program listens
+    // there), on every path, as the host's own connections pass through
+    // nat OUTPUT, never FORWARD.
+    let sources = match p.sources(family) {
+        None => vec![String::new()],
+        Some(nets) => nets.iter().map(|n| format!("-s {n} ")).collect(),
+    };
+    for source in sources {
+        let dnat = format!(
+            "{source}{host}-p {proto} -m {proto} --dport {} {tag} -j DNAT --to-destination {to}",
+            p.host_port
+        );
+        rules.insert(Rule::new(family, "nat", DNAT, dnat));
+    }
     let accept = format!(
         "-d {addr}/{len} -o {name} -p {proto} -m {proto} --dport {} -m conntrack --ctstate DNAT {tag} -j ACCEPT",
         p.port
@@ -407,12 +424,7 @@ pub fn sysctls(state: &State) -> BTreeMap<String, &'static str> {
                 wanted.insert(FORWARDING6.to_string(), "1");
             }
         }
-        let on_loopback = |p: &Published| p.host_ip.is_none_or(|ip| ip.is_loopback());
-        if bridge
-            .published
-            .iter()
-            .any(|p| p.serves(Family::V4) && on_loopback(p))
-        {
+        if bridge.published.iter().any(Published::from_loopback) {
             wanted.insert(route_localnet(name.as_str()), "1");
         }
     }

@@ -7,6 +7,7 @@
 //! teardown removes only what is written here.
 
 use crate::model::ports::Proto;
+use crate::model::rules::Family;
 use crate::model::validate::{End, IfName, NsName};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
@@ -148,14 +149,42 @@ pub struct Published {
     pub host_port: u16,
     pub port: u16,
     pub proto: Proto,
+    /// Only connections from these sources reach it (`--allow`), on every
+    /// path; empty: from anywhere. Sorted, each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<IpNet>,
 }
 
 impl Published {
     /// Whether it is published in `family` (given the namespace has an
-    /// address in it): all of them, or the family of its one address.
-    pub fn serves(&self, family: crate::model::rules::Family) -> bool {
-        self.host_ip
-            .is_none_or(|ip| crate::model::rules::Family::of(ip) == family)
+    /// address in it): all of them, or the family of its one address, and
+    /// with `--allow`, only where a source of that family is allowed.
+    pub fn serves(&self, family: Family) -> bool {
+        self.host_ip.is_none_or(|ip| Family::of(ip) == family)
+            && (self.allow.is_empty() || self.allow.iter().any(|n| Family::of(n.addr()) == family))
+    }
+
+    /// The sources allowed in `family`; `None`: any.
+    pub fn sources(&self, family: Family) -> Option<Vec<IpNet>> {
+        (!self.allow.is_empty()).then(|| {
+            self.allow
+                .iter()
+                .filter(|n| Family::of(n.addr()) == family)
+                .copied()
+                .collect()
+        })
+    }
+
+    /// Whether the host may reach it over IPv4 loopback: it serves IPv4 on
+    /// 127.0.0.1 (all addresses, or that one), from sources that include
+    /// 127.0.0.0/8 (or any).
+    pub fn from_loopback(&self) -> bool {
+        let lo: IpNet = "127.0.0.0/8".parse().expect("a CIDR");
+        self.serves(Family::V4)
+            && self.host_ip.is_none_or(|ip| ip.is_loopback())
+            && self
+                .sources(Family::V4)
+                .is_none_or(|nets| nets.iter().any(|n| n.contains(&lo) || lo.contains(n)))
     }
 
     /// Whether the two claim the same host port: same protocol and port, and
@@ -291,6 +320,11 @@ mod end_text {
 }
 
 impl State {
+    /// Every published port, of every bridge.
+    pub fn published(&self) -> impl Iterator<Item = &Published> {
+        self.bridges.values().flat_map(|b| &b.published)
+    }
+
     /// What in the record nsnet could never have made, if anything: a bridge
     /// named `lo`, or a host-side veth name that is not the one nsnet derives
     /// for that port or cable (`nv-…`, `vc-…`). Such a record is damaged (a

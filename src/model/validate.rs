@@ -104,6 +104,14 @@ pub enum InputError {
         bridge: IfName,
     },
     #[error(
+        "--allow `{net}` can never match: the port is published in {only} only ({why}); give {only} sources"
+    )]
+    AllowNoFamily {
+        net: IpNet,
+        only: &'static str,
+        why: String,
+    },
+    #[error(
         "bridge `{bridge}` already uses subnet `{subnet}` (leave out --subnet, or choose another --bridge)"
     )]
     SubnetInUse { bridge: IfName, subnet: IpNet },

@@ -75,7 +75,7 @@ fn published_text(out: &mut String, published: &[PublishedPort]) {
     for p in published {
         let from = p.from();
         let (ns, to) = (&p.namespace, p.to());
-        let _ = writeln!(out, "  {from:<22} -> {ns} {to}");
+        let _ = writeln!(out, "  {from:<22} -> {ns} {to}{}", p.sources());
     }
 }
 

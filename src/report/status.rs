@@ -126,6 +126,8 @@ pub struct PublishedPort {
     pub address6: Option<Ipv6Addr>,
     pub port: u16,
     pub bridge: IfName,
+    /// The only sources that reach it (`--allow`); empty: any.
+    pub allow: Vec<IpNet>,
 }
 
 impl PublishedPort {
@@ -138,6 +140,16 @@ impl PublishedPort {
             Some(ip) => ip.to_string(),
         };
         format!("{host}:{}/{}", self.host_port, self.proto)
+    }
+
+    /// Who may reach it: ` from 192.0.2.0/24, 198.51.100.7/32` with
+    /// `--allow`; empty: anyone.
+    pub fn sources(&self) -> String {
+        if self.allow.is_empty() {
+            return String::new();
+        }
+        let nets: Vec<String> = self.allow.iter().map(ToString::to_string).collect();
+        format!(" from {}", nets.join(", "))
     }
 
     /// Where it leads: `10.0.0.2:80`, and `[fd00::2]:80` beside it in
@@ -178,6 +190,7 @@ pub fn published(state: &State, keep: impl Fn(&NsName, &IfName) -> bool) -> Vec<
                 address6,
                 port: p.port,
                 bridge: name.clone(),
+                allow: p.allow.clone(),
             });
         }
     }

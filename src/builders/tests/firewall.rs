@@ -65,15 +65,34 @@ fn nat_up(host: &Host, state: &State) -> Change {
 
 /// The plan for `publish add red 8080:80 [--host-ip IP]`.
 fn publish_8080(host: &Host, state: &State, host_ip: Option<&str>) -> Change {
+    reconciled(
+        publish_from(host, state, host_ip, &[]).unwrap(),
+        state,
+        host,
+    )
+}
+
+/// `publish add red 8080:80 [--host-ip IP] [--allow CIDR...]`, unreconciled.
+fn publish_from(
+    host: &Host,
+    state: &State,
+    host_ip: Option<&str>,
+    allow: &[&str],
+) -> Result<Change> {
     let mappings = ["8080:80".parse().unwrap()];
+    let allow: Vec<ipnet::IpNet> = allow
+        .iter()
+        .map(|n| crate::model::validate::destination(n).unwrap())
+        .collect();
     let args = publish::Add {
         ns: &ns("red"),
         mappings: &mappings,
         host_ip: host_ip.map(|ip| ip.parse().unwrap()),
         bridge: None,
         force: false,
+        allow: &allow,
     };
-    reconciled(publish::add(&args, host, state).unwrap(), state, host)
+    publish::add(&args, host, state)
 }
 
 const NAT_UP: &str = r#"iptables-restore --noflush -w <<'EOF'
@@ -300,6 +319,7 @@ fn publish_on(host: &Host, state: &State, host_ip: Option<&str>, force: bool) ->
         host_ip: host_ip.map(|ip| ip.parse().unwrap()),
         bridge: None,
         force,
+        allow: &[],
     };
     publish::add(&args, host, state)
 }
@@ -386,6 +406,7 @@ fn an_unknown_namespace_is_answered_with_the_known_ones_not_a_way_to_make_it() {
             host_ip: None,
             bridge: None,
             force: false,
+            allow: &[],
         };
         publish::add(&args, host, &state).unwrap_err().to_string()
     };
@@ -399,4 +420,74 @@ fn an_unknown_namespace_is_answered_with_the_known_ones_not_a_way_to_make_it() {
         add(&host, "lonely"),
         "namespace `lonely` is on no nsnet bridge (put it on one with `nsnet bridge up lonely`)"
     );
+}
+
+#[test]
+fn allowed_sources_get_one_dnat_each_and_loopback_only_when_allowed() {
+    let (host, state) = bridged();
+    let change = publish_from(&host, &state, None, &["192.168.1.0/24", "10.1.0.2"]).unwrap();
+    let note = change.notes.join("\n");
+    assert!(note.contains("add --allow 127.0.0.1"), "{note}");
+    let script = reconciled(change, &state, &host).plan.script(false);
+    for source in ["10.1.0.2/32", "192.168.1.0/24"] {
+        let line = format!(
+            "-A NSNET-DNAT -s {source} -p tcp -m tcp --dport 8080 -m comment --comment \"nsnet:publish:red:8080/tcp\" -j DNAT --to-destination 10.1.0.2:80\n"
+        );
+        assert!(script.contains(&line), "missing {line}in\n{script}");
+    }
+    assert!(
+        !script.contains("-A NSNET-DNAT -p tcp"),
+        "no DNAT for any source:\n{script}"
+    );
+    assert!(
+        !script.contains("route_localnet") && !script.contains("127.0.0.0/8"),
+        "loopback is not an allowed source:\n{script}"
+    );
+    let change = publish_from(&host, &state, None, &["127.0.0.1", "192.168.1.0/24"]).unwrap();
+    let script = reconciled(change, &state, &host).plan.script(false);
+    assert!(
+        script.contains("-A NSNET-DNAT -s 127.0.0.1/32 -p tcp")
+            && script.contains("sysctl -w net.ipv4.conf.nsnet0.route_localnet=1"),
+        "{script}"
+    );
+}
+
+#[test]
+fn publishing_again_with_other_sources_replaces_them() {
+    let (host, state) = bridged();
+    let first = reconciled(
+        publish_from(&host, &state, None, &["192.168.1.0/24"]).unwrap(),
+        &state,
+        &host,
+    );
+    let host = installed(&host, &first.state);
+    let again = publish_from(&host, &first.state, None, &["192.168.1.0/24"]).unwrap();
+    assert_eq!(again.state, first.state, "the same sources change nothing");
+    let change = publish_from(&host, &first.state, None, &["192.168.2.0/24"]).unwrap();
+    assert_eq!(
+        change.notes.first().map(String::as_str),
+        Some("host port 8080/tcp now reached from 192.168.2.0/24 (was: 192.168.1.0/24)")
+    );
+    let published: Vec<_> = change.state.published().collect();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].allow, ["192.168.2.0/24".parse().unwrap()]);
+    let script = reconciled(change, &first.state, &host).plan.script(false);
+    assert!(
+        script.contains("-D NSNET-DNAT -s 192.168.1.0/24 ")
+            && script.contains("-A NSNET-DNAT -s 192.168.2.0/24 "),
+        "{script}"
+    );
+    let open = publish_from(&host, &first.state, None, &[]).unwrap();
+    assert!(open.state.published().all(|p| p.allow.is_empty()));
+}
+
+#[test]
+fn a_source_of_a_family_the_port_is_not_published_in_is_refused() {
+    let (host, state) = bridged();
+    let err = publish_from(&host, &state, None, &["2001:db8::/64"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--allow `2001:db8::/64` can never match: the port is published in IPv4 only (bridge `nsnet0` has no IPv6 subnet); give IPv4 sources"
+    );
+    assert!(err.downcast_ref::<InputError>().is_some(), "exits 2");
 }

@@ -468,6 +468,29 @@ fn session(dual: bool) -> Vec<(&'static str, Build)> {
                         host_ip: None,
                         bridge: None,
                         force: false,
+                        allow: &[],
+                    },
+                    h,
+                    s,
+                )
+            }),
+        ),
+        (
+            "publish add red again, for some sources",
+            Box::new(move |h, s| {
+                let maps = m(&["8080:80"]);
+                let mut allow = vec!["192.0.2.0/24".parse().unwrap()];
+                if dual {
+                    allow.push("2001:db8:1::/64".parse().unwrap());
+                }
+                publish::add(
+                    &publish::Add {
+                        ns: &ns("red"),
+                        mappings: &maps,
+                        host_ip: None,
+                        bridge: None,
+                        force: false,
+                        allow: &allow,
                     },
                     h,
                     s,
@@ -486,6 +509,7 @@ fn session(dual: bool) -> Vec<(&'static str, Build)> {
                         host_ip: ip,
                         bridge: None,
                         force: false,
+                        allow: &[],
                     },
                     h,
                     s,
@@ -507,6 +531,7 @@ fn session(dual: bool) -> Vec<(&'static str, Build)> {
                         host_ip: ip,
                         bridge: None,
                         force: false,
+                        allow: &[],
                     },
                     h,
                     s,
