@@ -88,7 +88,7 @@ const BLOCKS: &[(&str, &str, &str)] = &[
     (
         "iptables -I FORWARD 1 -j DROP",
         "iptables -D FORWARD -j DROP",
-        "`-A FORWARD -j DROP` comes before nsnet's jump in FORWARD (nf_tables)",
+        "`-A FORWARD -j DROP` comes before nsnet's jumps in FORWARD (nf_tables)",
     ),
     (
         "nft add table inet theirs && \

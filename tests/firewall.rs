@@ -179,7 +179,10 @@ fn a_jump_moved_out_of_order_is_drift_and_put_back() {
            iptables -I FORWARD 1 -m comment --comment nsnet -j NSNET-FORWARD",
     );
     sb.nsnet(["status"]).assert().stdout(contains(
-        "nsnet's jump to NSNET-FORWARD comes after one it must precede",
+        "nsnet's jump to NSNET-FORWARD comes before one it must follow",
+    ));
+    sb.nsnet(["doctor"]).assert().stdout(contains(
+        "in iptables's FORWARD, nsnet's jump to NSNET-FORWARD comes before one it must follow",
     ));
     sb.nsnet(["bridge", "up", "red"]).assert().success();
     let forward = sb.ok("iptables -S FORWARD");
@@ -192,6 +195,72 @@ fn a_jump_moved_out_of_order_is_drift_and_put_back() {
         ]
     );
     sb.nsnet(["status"]).assert().stdout(contains("no drift"));
+}
+
+#[test]
+fn doctor_names_the_tutorials_appended_reject_and_its_fix_works() {
+    let mut sb = sandbox!();
+    sb.outside();
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "--nat"])
+        .assert()
+        .success();
+    sb.serve("outside", "tcp", 9000);
+    assert!(
+        sb.ask(Some("red"), "tcp", INTERNET, 9000, true)
+            .starts_with("outside")
+    );
+    // The fourth tutorial's appendix: appended to FORWARD, after nsnet's
+    // accepts, so it never matches.
+    let rule = "-d 198.51.100.0/24 -j REJECT --reject-with icmp-port-unreachable";
+    sb.ok(&format!("iptables -A FORWARD {rule}"));
+    assert!(
+        reaches(&sb, "red", INTERNET, 9000),
+        "shadowed, as beside Docker"
+    );
+    let out = sb.nsnet(["doctor", "--json"]).output().unwrap();
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shadowed: Vec<&serde_json::Value> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "shadowed")
+        .collect();
+    assert_eq!(shadowed.len(), 1, "{findings:#}");
+    assert_eq!(shadowed[0]["level"], "warn");
+    let message = shadowed[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("it never sees the traffic of `nsnet0` that nsnet lets through"),
+        "{message}"
+    );
+    // Doctor's first fix, as written, run in a shell.
+    let fix = shadowed[0]["fix"].as_str().unwrap();
+    let command = fix.split('`').nth(1).unwrap();
+    assert_eq!(
+        command,
+        format!("iptables -A NSNET-USER {rule} && iptables -D FORWARD {rule}")
+    );
+    sb.ok(command);
+    assert!(!reaches(&sb, "red", INTERNET, 9000), "REJECTed now");
+    let out = sb.nsnet(["doctor"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("nsnet's accepts: it never sees"));
+    // Its second fix: nsnet's own deny, once the user's rule is gone.
+    sb.ok("iptables -F NSNET-USER");
+    assert!(reaches(&sb, "red", INTERNET, 9000));
+    let deny = fix.split('`').nth(3).unwrap();
+    assert_eq!(deny, "nsnet firewall deny --bridge nsnet0 198.51.100.0/24");
+    let args: Vec<&str> = deny.split(' ').skip(1).collect();
+    sb.nsnet(args).assert().success();
+    assert!(!reaches(&sb, "red", INTERNET, 9000), "denied by nsnet");
+    // A rule put ahead of nsnet's jumps is seen as dropping nsnet's traffic.
+    sb.ok("iptables -I FORWARD 1 -i nsnet0 -j DROP");
+    sb.nsnet(["status"]).assert().stdout(contains(
+        "`-A FORWARD -i nsnet0 -j DROP` comes before nsnet's jumps in FORWARD",
+    ));
+    sb.ok("iptables -D FORWARD -i nsnet0 -j DROP");
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
 }
 
 /// Who asks, and the address asked, on each path to a published port.

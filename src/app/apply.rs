@@ -16,6 +16,7 @@ use crate::model::rules::{self, Family};
 use crate::model::state::State;
 use crate::plan::Plan;
 use crate::report::forward;
+use crate::report::shadow::Traffic;
 use crate::report::status::{self, Status};
 use crate::report::style::{self, Progress, Tone};
 use anyhow::Result;
@@ -225,7 +226,8 @@ pub fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
     // The record can match the host exactly while another firewall drops
     // every packet nsnet forwards: that is a network whose paths cannot work.
     if !state.bridges.is_empty() {
-        for block in forward::check(&forward::gather(runner)) {
+        let traffic = Traffic::of(&state, Family::V4);
+        for block in forward::check(&forward::gather(runner), &traffic) {
             status.drift.push(format!(
                 "traffic through nsnet's bridges is dropped: {} (fix: {})",
                 block.message, block.fix

@@ -29,7 +29,7 @@ pub const POLICY: &str = "NSNET-POLICY";
 pub const SEQUENCE: [&str; 3] = [USER, POLICY, crate::model::rules::FORWARD];
 
 /// nsnet's chains whose jump in FORWARD (`forward`: the chain's rules in
-/// order, as saved) comes after the jump to a chain it must follow.
+/// order, as saved) comes before the jump to a chain it must follow.
 pub fn misplaced(forward: &[&str]) -> Vec<&'static str> {
     let mut out = Vec::new();
     let mut last = None;

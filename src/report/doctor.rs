@@ -4,8 +4,11 @@
 
 use crate::exec::runner::{Runner, System};
 use crate::host::{Firewall, Host};
+use crate::model::policy;
+use crate::model::rules::{self, Family, comment};
 use crate::model::state::State;
 use crate::plan::cmd::{Cmd, Tool};
+use crate::report::shadow::{self, Traffic};
 use crate::report::{doctor6, forward};
 use serde::Serialize;
 
@@ -22,6 +25,8 @@ pub struct Facts {
     /// Rules (`-A` lines) in the other backend, which nsnet's rules never meet.
     pub other_backend_rules: usize,
     pub firewall: Option<Firewall>,
+    /// What `ip6tables-save` prints, when it runs.
+    pub firewall6: Option<Firewall>,
     /// ufw or firewalld: installed, or their chains present.
     pub ufw: bool,
     pub firewalld: bool,
@@ -93,6 +98,10 @@ pub fn gather(runner: &mut System) -> Facts {
     backends(runner, &mut facts);
     facts.firewall = runner
         .run(&Cmd::new(Tool::IptablesSave, [] as [&str; 0]))
+        .ok()
+        .map(|t| Firewall::parse(&t));
+    facts.firewall6 = runner
+        .run(&Cmd::new(Tool::Ip6tablesSave, [] as [&str; 0]))
         .ok()
         .map(|t| Firewall::parse(&t));
     let chains = |prefix: &str| {
@@ -195,7 +204,12 @@ pub fn check(f: &Facts, host: &Host, state: &State) -> Vec<Finding> {
     if let Some(fw) = &f.firewall {
         firewall_checks(fw, f, &mut out);
     }
-    for block in forward::check(&f.forward) {
+    for (family, fw) in [(Family::V4, &f.firewall), (Family::V6, &f.firewall6)] {
+        if let Some(fw) = fw {
+            forward_order(family, fw, state, &mut out);
+        }
+    }
+    for block in forward::check(&f.forward, &Traffic::of(state, Family::V4)) {
         out.push(finding(
             "forward",
             Level::Fail,
@@ -258,9 +272,66 @@ fn firewall_checks(fw: &Firewall, f: &Facts, out: &mut Vec<Finding>) {
                 "host firewall",
                 Level::Warn,
                 format!("{name} is present: ports published by nsnet bypass its rules (DNAT happens before them), as Docker's do"),
-                                Some(format!("publish ports that {name} should guard with --host-ip 127.0.0.1 only")),
+                                Some("choose who reaches each published port with `nsnet publish add … --allow CIDR`, or publish it on `--host-ip 127.0.0.1` only".into()),
             ));
         }
+    }
+}
+
+/// In one family's FORWARD: nsnet's jumps in their order, and the host's
+/// DROP and REJECT rules that meet nsnet's traffic after its accepts, where
+/// they never see it (see `shadow`).
+fn forward_order(family: Family, fw: &Firewall, state: &State, out: &mut Vec<Finding>) {
+    let tool = family.tool_name();
+    let forward = fw.chain("filter", "FORWARD");
+    for chain in policy::misplaced(&forward) {
+        out.push(finding(
+            "jump order",
+            Level::Warn,
+            format!("in {tool}'s FORWARD, nsnet's jump to {chain} comes before one it must follow (NSNET-USER, then NSNET-POLICY, then NSNET-FORWARD): the user's rules or the policy are bypassed"),
+            Some("the next nsnet command that changes anything puts it back (`nsnet bridge up NS` again for a namespace already up will do)".into()),
+        ));
+    }
+    let jump = format!("-A FORWARD {} -j {}", comment("nsnet"), rules::FORWARD);
+    let Some(at) = forward.iter().position(|l| *l == jump) else {
+        return;
+    };
+    let traffic = Traffic::of(state, family);
+    for line in forward[at + 1..].iter().filter(|l| shadow::stops(l)) {
+        if shadow::catch_all(line) {
+            out.push(finding(
+                "shadowed",
+                Level::Ok,
+                format!("`{line}` in {tool}'s FORWARD stops what no earlier rule accepted; nsnet's accepts for its bridges come first"),
+                None,
+            ));
+            continue;
+        }
+        let bridges = traffic.meets(line);
+        if bridges.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = bridges.iter().map(|b| format!("`{b}`")).collect();
+        let spec = shadow::spec(line);
+        let mut fix = format!(
+            "move it into NSNET-USER, which runs ahead of nsnet's accepts: `{tool} -A NSNET-USER {spec} && {tool} -D FORWARD {spec}`"
+        );
+        if let Some(to) = shadow::destination(line) {
+            let denies: Vec<String> = bridges
+                .iter()
+                .map(|b| format!("`nsnet firewall deny --bridge {b} {to}`"))
+                .collect();
+            fix.push_str(&format!(
+                "; or, for nsnet's namespaces, {}",
+                denies.join(" and ")
+            ));
+        }
+        out.push(finding(
+            "shadowed",
+            Level::Warn,
+            format!("`{line}` in {tool}'s FORWARD comes after nsnet's accepts: it never sees the traffic of {} that nsnet lets through (an appended rule fares the same beside Docker)", names.join(", ")),
+            Some(fix),
+        ));
     }
 }
 

@@ -104,3 +104,70 @@ fn missing_tools_fail_and_name_their_package() {
         (Level::Fail, Some("apt-get install iptables"))
     );
 }
+
+/// nsnet0 (10.200.0.0/24) with NAT, as the record has it.
+fn natted() -> State {
+    serde_json::from_str(
+        r#"{"bridges": {"nsnet0": {"subnet": "10.200.0.0/24", "gateway": "10.200.0.1", "nat": {}}}}"#,
+    )
+    .unwrap()
+}
+
+#[test]
+fn appended_rejects_nsnet_shadows_are_named_with_both_fixes() {
+    // The fourth tutorial's appendix, appended after nsnet's jumps, then a
+    // distribution's catch-all, and a rule for Docker's bridge.
+    let saved = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:NSNET-USER - [0:0]\n:NSNET-FORWARD - [0:0]\n\
+        -A FORWARD -m comment --comment nsnet -j NSNET-USER\n\
+        -A FORWARD -m comment --comment nsnet -j NSNET-FORWARD\n\
+        -A FORWARD -d 192.168.0.0/16 -j REJECT --reject-with icmp-port-unreachable\n\
+        -A FORWARD -i docker0 -o docker0 -j DROP\n\
+        -A FORWARD -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n";
+    let facts = Facts {
+        firewall: Some(Firewall::parse(saved)),
+        root: true,
+        ..Facts::default()
+    };
+    let findings = check(&facts, &Host::default(), &natted());
+    let shadowed: Vec<&Finding> = findings.iter().filter(|f| f.check == "shadowed").collect();
+    assert_eq!(shadowed.len(), 2, "{shadowed:?}");
+    assert_eq!(shadowed[0].level, Level::Warn);
+    assert!(
+        shadowed[0]
+            .message
+            .starts_with("`-A FORWARD -d 192.168.0.0/16 -j REJECT --reject-with icmp-port-unreachable` in iptables's FORWARD comes after nsnet's accepts"),
+        "{shadowed:?}"
+    );
+    assert_eq!(
+        shadowed[0].fix.as_deref(),
+        Some(
+            "move it into NSNET-USER, which runs ahead of nsnet's accepts: `iptables -A NSNET-USER -d 192.168.0.0/16 -j REJECT --reject-with icmp-port-unreachable && iptables -D FORWARD -d 192.168.0.0/16 -j REJECT --reject-with icmp-port-unreachable`; or, for nsnet's namespaces, `nsnet firewall deny --bridge nsnet0 192.168.0.0/16`"
+        )
+    );
+    assert_eq!(shadowed[1].level, Level::Ok, "the catch-all is no problem");
+    assert_eq!(levels(&findings, "jump order"), []);
+}
+
+#[test]
+fn a_jump_out_of_order_is_named() {
+    let saved = "*filter\n:FORWARD ACCEPT [0:0]\n:NSNET-USER - [0:0]\n:NSNET-FORWARD - [0:0]\n\
+        -A FORWARD -m comment --comment nsnet -j NSNET-FORWARD\n\
+        -A FORWARD -m comment --comment nsnet -j NSNET-USER\nCOMMIT\n";
+    let facts = Facts {
+        firewall6: Some(Firewall::parse(saved)),
+        root: true,
+        ..Facts::default()
+    };
+    let findings = check(&facts, &Host::default(), &natted());
+    let order: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.check == "jump order")
+        .collect();
+    assert_eq!(order.len(), 1, "{order:?}");
+    assert!(
+        order[0].message.starts_with(
+            "in ip6tables's FORWARD, nsnet's jump to NSNET-FORWARD comes before one it must follow"
+        ),
+        "{order:?}"
+    );
+}

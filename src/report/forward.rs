@@ -10,7 +10,7 @@
 //! - an nftables table of other software (firewalld, a hand-written
 //!   /etc/nftables.conf) with a forward-hook chain whose policy is drop;
 //! - in nsnet's own backend, a DROP/REJECT rule put in FORWARD ahead of
-//!   nsnet's jump.
+//!   nsnet's jumps that matches traffic nsnet accepts (see `shadow`).
 //!
 //! `gather` reads them (`iptables-save` of both backends, `nft -j list
 //! chains`); `check` is pure. doctor reports them, status too, as a network
@@ -18,6 +18,7 @@
 
 use crate::exec::runner::Runner;
 use crate::plan::cmd::{Cmd, Tool};
+use crate::report::shadow::{self, Traffic};
 use serde::Deserialize;
 
 /// nsnet's jump from FORWARD, as `iptables-save` prints it.
@@ -155,22 +156,28 @@ pub fn nft_drops(json: &str) -> Vec<NftDrop> {
         .collect()
 }
 
-/// Everything in `facts` that drops nsnet's forwarded traffic.
-pub fn check(facts: &Facts) -> Vec<Block> {
+/// Everything in `facts` that drops nsnet's forwarded traffic (`traffic`:
+/// what nsnet accepts in IPv4).
+pub fn check(facts: &Facts, traffic: &Traffic) -> Vec<Block> {
     let mut out = Vec::new();
     if let Some(ours) = &facts.ours {
         // With nsnet's jump in place, only what runs before it matters.
         if let Some(at) = ours.rules.iter().position(|r| r == JUMP)
-            && let Some(rule) = ours.first_drop(at)
+            && let Some((rule, bridges)) = ours.rules[..at]
+                .iter()
+                .filter(|r| shadow::stops(r))
+                .find_map(|r| Some((r, Some(traffic.meets(r)).filter(|b| !b.is_empty())?)))
         {
+            let spec = shadow::spec(rule);
+            let names: Vec<String> = bridges.iter().map(|b| format!("`{b}`")).collect();
             out.push(Block {
                 message: format!(
-                    "`{rule}` comes before nsnet's jump in FORWARD ({}): it drops nsnet's traffic",
-                    ours.backend
+                    "`{rule}` comes before nsnet's jumps in FORWARD ({}): it stops traffic of {} that nsnet accepts, and keeps that place only until nsnet adds its jumps again (they go first)",
+                    ours.backend,
+                    names.join(", ")
                 ),
                 fix: format!(
-                    "delete it (`iptables {}`) and append it again below nsnet's jump (`iptables {rule}`)",
-                    rule.replacen("-A ", "-D ", 1)
+                    "if it is meant for nsnet's namespaces, move it into NSNET-USER, which runs ahead of nsnet's accepts and keeps its place (`iptables -A NSNET-USER {spec} && iptables -D FORWARD {spec}`); if not, delete it (`iptables -D FORWARD {spec}`)"
                 ),
             });
         }
@@ -230,6 +237,16 @@ fn other_backend(other: &Forward) -> Vec<Block> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::rules::Family;
+
+    /// What nsnet accepts for nsnet0, 10.9.1.0/24, with NAT.
+    fn traffic() -> Traffic {
+        let state = serde_json::from_str(
+            r#"{"bridges": {"nsnet0": {"subnet": "10.9.1.0/24", "gateway": "10.9.1.1", "nat": {}}}}"#,
+        )
+        .unwrap();
+        Traffic::of(&state, Family::V4)
+    }
 
     const OURS: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n\
         -A FORWARD -s 10.9.0.0/16 -j DROP\n\
@@ -245,19 +262,24 @@ mod tests {
             ours: Some(ours.clone()),
             ..Facts::default()
         };
-        let blocks = check(&facts);
+        let blocks = check(&facts, &traffic());
         assert_eq!(blocks.len(), 1, "{blocks:?}");
         assert!(
             blocks[0]
                 .message
-                .starts_with("`-A FORWARD -s 10.9.0.0/16 -j DROP` comes before nsnet's jump"),
+                .starts_with("`-A FORWARD -s 10.9.0.0/16 -j DROP` comes before nsnet's jumps"),
             "{blocks:?}"
         );
-        assert!(
-            blocks[0]
-                .fix
-                .contains("iptables -D FORWARD -s 10.9.0.0/16 -j DROP")
-        );
+        assert!(blocks[0].message.contains("traffic of `nsnet0`"));
+        assert!(blocks[0].fix.contains(
+            "iptables -A NSNET-USER -s 10.9.0.0/16 -j DROP && iptables -D FORWARD -s 10.9.0.0/16 -j DROP"
+        ));
+        // A drop for other traffic is none of nsnet's business.
+        let none = Facts {
+            ours: Some(ours.clone()),
+            ..Facts::default()
+        };
+        assert_eq!(check(&none, &Traffic::default()), vec![]);
         // Without the first rule, the REJECT after the jump is no problem,
         // and a DROP policy in nsnet's own backend is none either.
         let mut after = ours;
@@ -266,7 +288,7 @@ mod tests {
             ours: Some(after),
             ..Facts::default()
         };
-        assert_eq!(check(&facts), vec![]);
+        assert_eq!(check(&facts, &traffic()), vec![]);
     }
 
     #[test]
@@ -275,10 +297,13 @@ mod tests {
             "legacy",
             "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -i eth9 -j REJECT\nCOMMIT\n",
         );
-        let blocks = check(&Facts {
-            other: Some(other),
-            ..Facts::default()
-        });
+        let blocks = check(
+            &Facts {
+                other: Some(other),
+                ..Facts::default()
+            },
+            &traffic(),
+        );
         assert_eq!(blocks.len(), 2, "{blocks:?}");
         assert!(
             blocks[0]
@@ -299,7 +324,7 @@ mod tests {
             other: Some(open),
             ..Facts::default()
         };
-        assert_eq!(check(&facts), vec![]);
+        assert_eq!(check(&facts, &traffic()), vec![]);
     }
 
     #[test]
@@ -322,14 +347,15 @@ mod tests {
             }]
         );
         assert!(
-            check(&Facts {
-                nft: drops,
-                ..Facts::default()
-            })[0]
-                .fix
-                .contains(
-                    "nft insert rule inet firewalld filter_FORWARD iifname \"nsnet*\" accept"
-                )
+            check(
+                &Facts {
+                    nft: drops,
+                    ..Facts::default()
+                },
+                &traffic()
+            )[0]
+            .fix
+            .contains("nft insert rule inet firewalld filter_FORWARD iifname \"nsnet*\" accept")
         );
         assert_eq!(nft_drops("not json"), vec![]);
     }

@@ -7,5 +7,6 @@ pub mod doctor;
 pub mod doctor6;
 pub mod forward;
 pub mod render;
+pub mod shadow;
 pub mod status;
 pub mod style;

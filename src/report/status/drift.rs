@@ -173,7 +173,7 @@ fn rule_drift(state: &State, host: &Host, out: &mut Vec<String>) {
         let Some(fw) = fw else { continue };
         for chain in policy::misplaced(&fw.chain("filter", "FORWARD")) {
             out.push(format!(
-                "in {}'s FORWARD, nsnet's jump to {chain} comes after one it must precede (NSNET-USER, then NSNET-POLICY, then NSNET-FORWARD): the next nsnet command that changes anything, or `nsnet bridge up NS` again for a namespace already up, puts it back",
+                "in {}'s FORWARD, nsnet's jump to {chain} comes before one it must follow (NSNET-USER, then NSNET-POLICY, then NSNET-FORWARD): the next nsnet command that changes anything, or `nsnet bridge up NS` again for a namespace already up, puts it back",
                 family.tool_name()
             ));
         }
