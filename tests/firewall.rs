@@ -198,6 +198,46 @@ fn a_jump_moved_out_of_order_is_drift_and_put_back() {
 }
 
 #[test]
+fn denying_a_range_that_holds_the_bridge_keeps_its_namespaces_together() {
+    let mut sb = sandbox!();
+    sb.outside();
+    // An office machine at 10.9.9.9 behind the uplink; bridged frames pass
+    // through FORWARD (br_netfilter), as on every Docker host.
+    sb.ok(
+        "ip -n outside addr add 10.9.9.9/32 dev lo && ip route add 10.9.9.9/32 via 172.31.0.2 && \
+         sysctl -qw net.bridge.bridge-nf-call-iptables=1",
+    );
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "blue", "--nat"])
+        .assert()
+        .success();
+    sb.serve("outside", "tcp", 9000);
+    sb.serve("blue", "tcp", 9000);
+    assert!(
+        sb.ask(Some("red"), "tcp", "10.9.9.9", 9000, true)
+            .starts_with("outside from")
+    );
+    sb.nsnet(["firewall", "deny", "10.0.0.0/8"])
+        .assert()
+        .success();
+    assert_eq!(
+        sb.ask(Some("red"), "tcp", "10.9.9.9", 9000, false),
+        "",
+        "denied"
+    );
+    assert_eq!(
+        sb.ask(Some("red"), "tcp", "10.200.0.3", 9000, true),
+        "blue from 10.200.0.2",
+        "a neighbour on the bridge is not a destination out of it"
+    );
+    assert!(sb.pings(Some("red"), "10.200.0.1"), "nor is the gateway");
+    assert!(reaches(&sb, "red", "172.31.0.2", 9000));
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
 fn doctor_names_the_tutorials_appended_reject_and_its_fix_works() {
     let mut sb = sandbox!();
     sb.outside();

@@ -99,7 +99,9 @@ pub fn chain(state: &State, family: Family) -> Vec<Rule> {
     for (name, bridge, _) in &bridges {
         let tag = comment(&format!("nsnet:firewall:{name}"));
         for net in bridge.policy.allow.iter().filter(|n| in_family(n, family)) {
-            out.push(rule(format!("-d {net} -i {name} {tag} -j RETURN")));
+            out.push(rule(format!(
+                "-d {net} -i {name} ! -o {name} {tag} -j RETURN"
+            )));
         }
         for deny in bridge
             .policy
@@ -110,10 +112,12 @@ pub fn chain(state: &State, family: Family) -> Vec<Rule> {
             let net = deny.to;
             if deny.log {
                 out.push(rule(format!(
-                    "-d {net} -i {name} -m limit --limit {LOG_RATE} {tag} -j LOG --log-prefix \"nsnet deny {name}: \""
+                    "-d {net} -i {name} ! -o {name} -m limit --limit {LOG_RATE} {tag} -j LOG --log-prefix \"nsnet deny {name}: \""
                 )));
             }
-            out.push(rule(format!("-d {net} -i {name} {tag} {reject}")));
+            out.push(rule(format!(
+                "-d {net} -i {name} ! -o {name} {tag} {reject}"
+            )));
         }
     }
     for (name, _, _) in &bridges {

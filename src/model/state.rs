@@ -98,8 +98,10 @@ pub struct Bridge {
 
 /// A bridge's firewall policy: destinations its namespaces cannot open
 /// connections to (`deny`), and exceptions to that and to the isolation
-/// between nsnet's bridges (`allow`), evaluated first. Replies are never
-/// stopped. Both kept sorted, each destination once.
+/// between nsnet's bridges (`allow`), evaluated first. Only traffic leaving the bridge is
+/// concerned: its namespaces always reach each other (a deny of 10.0.0.0/8
+/// with the bridge in it, under br_netfilter, would cut them apart), and
+/// replies are never stopped. Both kept sorted, each destination once.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
