@@ -37,7 +37,7 @@ passed=$(grep -o 'test result: ok. [0-9]* passed' "$log" | awk '{s+=$4} END {pri
     echo "| what | figure |"
     echo "|---|---|"
     echo "| faults injected, end to end (real binary, real tools, throwaway hosts; step k fails for every k) | $injected, 0 leftovers |"
-    echo "| faults injected, in-process (every step of each command of a 14-command session, IPv4 only and dual stack, against a model host) | $in_process, 0 leftovers |"
+    echo "| faults injected, in-process (every step of each command of a 15-command session, IPv4 only and dual stack, against a model host) | $in_process, 0 leftovers |"
     echo "| fuzz executions (input parsers, and what nsnet reads back), no failure | $executions |"
     echo "| tests these figures come from, all passed | $passed |"
     echo
@@ -59,7 +59,8 @@ passed=$(grep -o 'test result: ok. [0-9]* passed' "$log" | awk '{s+=$4} END {pri
     echo "  iptables missing."
     echo "- Signals: SIGINT/SIGTERM/SIGHUP are noted; the executor stops before its next step and"
     echo "  rolls back (exit 128+signal). SIGKILL cannot be caught: the journal, written ahead of"
-    echo "  every step, lets the next command or \`nsnet recover\` undo what was applied."
+    echo "  every step, lets the next command or \`nsnet recover\` undo what was applied. \`NSNET_KILL_AT=k\`"
+    echo "  makes nsnet SIGKILL itself just before step k: \`recover\` is tested after a kill at every step."
     echo "- Concurrency: one lock for all nsnet processes; 20 at once, and two racing for a port."
     echo "- Ownership: namespaces, bridges and veth ends deleted and made again by hand under nsnet's"
     echo "  names, and records naming what the user made (tests/ownership.rs); nsnet's own files"

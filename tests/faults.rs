@@ -279,6 +279,46 @@ fn sigkill_mid_plan_is_undone_by_recover() {
     );
 }
 
+/// `args` killed with SIGKILL before each of its steps in turn (after the
+/// setup), each time undone by `nsnet recover` to the host as it was.
+fn killed_at_every_step_is_recovered(world: fn(&Sandbox), setup: &[&[&str]], args: &[&str]) {
+    let Some(sb) = Sandbox::new() else { return };
+    world(&sb);
+    for step in setup {
+        sb.nsnet(*step).assert().success();
+    }
+    let before = sb.snapshot();
+    let mut k = 1;
+    loop {
+        let out = sb
+            .nsnet(args)
+            .env("NSNET_KILL_AT", k.to_string())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "{args:?} killed at {k}");
+        let recovered = sb.nsnet(["recover"]).output().unwrap();
+        assert!(recovered.status.success(), "recover after a kill at {k}");
+        assert_same(&before, &sb.snapshot());
+        k += 1;
+    }
+    assert!(k > 2, "{args:?} has more than one step");
+    eprintln!(
+        "reliability: SIGKILL before each of the {} steps of `nsnet {}`: `nsnet recover` undid each, 0 leftovers",
+        k - 1,
+        args.join(" ")
+    );
+}
+
+#[test]
+fn sigkill_at_every_step_of_a_policy_write_is_recovered() {
+    killed_at_every_step_is_recovered(dual_world, &[BRIDGE, BR2, DENY], ALLOW);
+    killed_at_every_step_is_recovered(dual_world, &[BRIDGE6, SOURCES], OTHER_SOURCES);
+}
+
 #[test]
 fn sigkill_mid_plan_is_undone_by_the_next_command() {
     let Some(sb) = Sandbox::new() else { return };

@@ -197,6 +197,9 @@ fn run_plan(
         fail_at: std::env::var("NSNET_FAIL_AT")
             .ok()
             .and_then(|k| k.parse().ok()),
+        kill_at: std::env::var("NSNET_KILL_AT")
+            .ok()
+            .and_then(|k| k.parse().ok()),
     };
     let result = execute(&change.plan, runner, &mut watch);
     runner.children = None;

@@ -109,6 +109,9 @@ pub struct Watch<'a> {
     /// `NSNET_FAIL_AT=k`: step k fails, unrun, as if its tool had refused it,
     /// so that tests can roll back from every step against the real system.
     pub fail_at: Option<usize>,
+    /// `NSNET_KILL_AT=k`: nsnet kills itself with SIGKILL just before step
+    /// k, as a crash or `kill -9` would, leaving the journal to `recover`.
+    pub kill_at: Option<usize>,
 }
 
 /// Runs `plan`; on failure, or when a signal arrived before a batch, rolls
@@ -123,7 +126,11 @@ pub fn execute(plan: &Plan, runner: &mut dyn Runner, watch: &mut Watch) -> Resul
         } else if watch.fail_at == Some(done + 1) {
             Stopped::at(done, Cause::Failed(injected(&steps[done].apply)))
         } else {
-            let end = group_end(steps, done, watch.fail_at);
+            if watch.kill_at == Some(done + 1) {
+                let me = rustix::process::getpid();
+                let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
+            }
+            let end = group_end(steps, done, watch.fail_at.or(watch.kill_at));
             // Written ahead: if nsnet dies while the batch runs, the journal
             // already counts its steps as possibly in effect.
             if let Err(unrecorded) = (watch.applied)(done, end) {

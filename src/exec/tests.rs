@@ -14,6 +14,7 @@ fn run(
         interrupted,
         applied: &mut applied,
         fail_at: None,
+        kill_at: None,
     };
     execute(plan, rec, &mut watch)
 }
@@ -130,6 +131,7 @@ fn the_steps_in_effect_are_told_before_each_batch_and_after_undo() {
         interrupted: &|| None,
         applied: &mut applied,
         fail_at: None,
+        kill_at: None,
     };
     execute(&plan(), &mut rec, &mut watch).unwrap_err();
     assert_eq!(seen, [(0, 2), (2, 3), (3, 5), (0, 0)]);
@@ -144,6 +146,7 @@ fn fail_at_k_fails_step_k_unrun_and_splits_its_batch() {
             interrupted: &|| None,
             applied: &mut applied,
             fail_at: Some(k),
+            kill_at: None,
         };
         let err = execute(&plan(), &mut rec, &mut watch).unwrap_err();
         assert_eq!((err.step, err.undone), (k, k - 1));

@@ -379,6 +379,7 @@ fn run(model: &mut Model, change: &Change, fail_at: Option<usize>) -> usize {
         interrupted: &|| None,
         applied: &mut applied,
         fail_at,
+        kill_at: None,
     };
     let result = execute(&change.plan, &mut runner, &mut watch);
     match fail_at {
