@@ -131,7 +131,8 @@ fn policy_step(family: Family, wanted: &[Rule], live: &[&str]) -> Step {
         false => format!(
             "Write NSNET-POLICY whole, in order (its order matters): replies pass, then each bridge's\n\
              `firewall allow` exceptions (RETURN), its denies (LOG if asked, then REJECT, so a connection\n\
-             fails at once), and last the isolation between nsnet's bridges. In {}.",
+             fails at once), and last the isolation between nsnet's bridges. Only traffic leaving a\n\
+             bridge is concerned (`! -o` the bridge): its own namespaces always reach each other. In {}.",
             family.tool_name()
         ),
     };
@@ -308,8 +309,9 @@ fn rules_why(table: &str) -> &'static str {
         "nat" => {
             "\nNSNET-DNAT (from PREROUTING and OUTPUT, only for packets to the host's own addresses, so\n\
              a connection to another machine's port is never hijacked) sends published ports to their\n\
-             namespace. NSNET-POSTROUTING masquerades the subnet on its way out, connections from\n\
-             127.0.0.1, and hairpin connections from the subnet back into it."
+             namespace (one published with --allow, only from those sources). NSNET-POSTROUTING\n\
+             masquerades the subnet on its way out, connections from 127.0.0.1, and hairpin\n\
+             connections from the subnet back into it."
         }
         "filter" => {
             "\nNSNET-FORWARD accepts traffic between a bridge's namespaces and, with nat or publish, into\n\
