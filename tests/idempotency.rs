@@ -20,9 +20,23 @@ const UPS: &[&[&str]] = &[
         "--host-ip",
         "127.0.0.1",
     ],
+    &[
+        "publish",
+        "add",
+        "green",
+        "7070:70",
+        "--allow",
+        "192.0.2.0/24,127.0.0.1",
+    ],
+    &["firewall", "deny", "10.0.0.0/8", "192.168.0.0/16", "--log"],
+    &["firewall", "allow", "10.1.2.0/24"],
+    &["firewall", "allow", "--bridge", "br2", "10.200.0.0/24"],
 ];
 
 const DOWNS: &[&[&str]] = &[
+    &["firewall", "del", "10.0.0.0/8", "10.1.2.0/24"],
+    &["firewall", "del", "--bridge", "br2", "10.200.0.0/24"],
+    &["publish", "del", "green", "7070"],
     &["publish", "del", "blue", "9090"],
     &["publish", "del", "red", "8080", "5353/udp"],
     &["nat", "down"],
