@@ -3,7 +3,7 @@
 //! with exit status 2 and never reaches a command.
 
 use crate::model::ports::{HostPort, Mapping, NsMapping};
-use crate::model::validate::{self, End, IfName, NsName};
+use crate::model::validate::{self, End, IfName, NsAddress, NsName};
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use std::ffi::OsString;
@@ -325,6 +325,15 @@ pub struct BridgeUp {
     /// Dual stack: an IPv6 subnet too, a ULA /64 nsnet chooses unless --subnet gives one
     #[arg(long)]
     pub ipv6: bool,
+    /// The host's address on a new bridge, the namespaces' gateway (default: the subnet's first); once per family
+    #[arg(long, value_name = "IP")]
+    pub gateway: Vec<IpAddr>,
+    /// A namespace's own address on the bridge (repeatable, once per family); the others take the lowest free
+    #[arg(long, value_name = "NS=IP")]
+    pub address: Vec<NsAddress>,
+    /// No default route in the namespaces: only the route to the bridge's subnet
+    #[arg(long)]
+    pub no_default_route: bool,
     /// The name of the interface inside each namespace
     #[arg(long, default_value = "eth0")]
     pub ifname: IfName,

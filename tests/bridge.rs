@@ -263,3 +263,147 @@ fn bridge_up_remakes_a_namespace_deleted_by_hand() {
     sb.nsnet(["down"]).assert().success();
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn the_second_tutorials_addresses_host_last_and_one_asked_for() {
+    let mut sb = sandbox!();
+    sb.outside();
+    let before = sb.snapshot();
+    // The post's layout: red .1, blue .2, orange .3, green .4, the host .5.
+    sb.nsnet([
+        "bridge",
+        "up",
+        "red",
+        "blue",
+        "orange",
+        "green",
+        "--bridge",
+        "v-net-0",
+        "--subnet",
+        "192.168.15.0/24",
+        "--gateway",
+        "192.168.15.5",
+    ])
+    .assert()
+    .success()
+    .stdout(contains("v-net-0 gateway 192.168.15.5/24"));
+    for (ns, port) in [("red", 7001), ("green", 7004)] {
+        sb.serve(ns, "tcp", port);
+    }
+    assert_eq!(
+        sb.ask(None, "tcp", "192.168.15.1", 7001, true),
+        "red from 192.168.15.5",
+        "192.168.15.1 is red, and the host answers from .5"
+    );
+    assert_eq!(
+        sb.ask(Some("red"), "tcp", "192.168.15.4", 7004, true),
+        "green from 192.168.15.1"
+    );
+    // A namespace at an address of its own, without a default route.
+    sb.nsnet([
+        "bridge",
+        "up",
+        "purple",
+        "--bridge",
+        "v-net-0",
+        "--address",
+        "purple=192.168.15.200",
+        "--no-default-route",
+    ])
+    .assert()
+    .success()
+    .stdout(contains("purple"));
+    sb.serve("purple", "tcp", 7200);
+    assert_eq!(
+        sb.ask(Some("blue"), "tcp", "192.168.15.200", 7200, true),
+        "purple from 192.168.15.2"
+    );
+    assert_eq!(
+        sb.ok("ip -n purple route show default"),
+        "",
+        "no default route"
+    );
+    assert!(
+        sb.pings(Some("red"), "172.31.0.1"),
+        "red routes through its default"
+    );
+    assert!(
+        !sb.pings(Some("purple"), "172.31.0.1"),
+        "purple has no way there"
+    );
+    let dir = sb.ok("ip -n red route show default");
+    assert_eq!(dir.trim(), "default via 192.168.15.5 dev eth0");
+    let refused: &[(&[&str], &str)] = &[
+        (
+            &[
+                "bridge",
+                "up",
+                "teal",
+                "--bridge",
+                "v-net-0",
+                "--address",
+                "teal=192.168.15.1",
+            ],
+            "--address for `teal` `192.168.15.1` is already `red`'s on bridge `v-net-0` (choose another address)",
+        ),
+        (
+            &[
+                "bridge",
+                "up",
+                "teal",
+                "--bridge",
+                "v-net-0",
+                "--address",
+                "teal=192.168.16.1",
+            ],
+            "is not a host address of subnet `192.168.15.0/24` (it is outside it)",
+        ),
+        (
+            &[
+                "bridge",
+                "up",
+                "teal",
+                "--bridge",
+                "v-net-0",
+                "--gateway",
+                "192.168.15.9",
+            ],
+            "bridge `v-net-0` has gateway 192.168.15.5, and nsnet does not move the gateway",
+        ),
+        (
+            &[
+                "bridge",
+                "up",
+                "teal",
+                "--bridge",
+                "br9",
+                "--gateway",
+                "10.9.0.9",
+            ],
+            "--gateway `10.9.0.9` needs --subnet",
+        ),
+        (
+            &["bridge", "up", "teal", "--address", "teal"],
+            "`teal` is not NS=ADDRESS",
+        ),
+        (
+            &[
+                "bridge",
+                "up",
+                "teal",
+                "--subnet",
+                "10.9.0.0/24",
+                "--gateway",
+                "10.9.0.255",
+            ],
+            "(it is the broadcast address)",
+        ),
+    ];
+    let now = sb.snapshot();
+    for (args, message) in refused {
+        sb.refused(args, message, &now);
+    }
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}

@@ -74,6 +74,7 @@ impl<'a> TryFrom<&'a BridgeUp> for bridge::Up<'a> {
 
     fn try_from(args: &'a BridgeUp) -> Result<Self, InputError> {
         let (subnet, subnet6) = validate::by_family(&args.subnet)?;
+        let (gateway, gateway6) = validate::addresses_by_family("--gateway", &args.gateway)?;
         Ok(bridge::Up {
             bridge: &args.bridge,
             subnet,
@@ -81,6 +82,10 @@ impl<'a> TryFrom<&'a BridgeUp> for bridge::Up<'a> {
             ipv6: args.ipv6,
             ifname: &args.ifname,
             namespaces: &args.namespaces,
+            gateway,
+            gateway6,
+            addresses: &args.address,
+            default_route: !args.no_default_route,
         })
     }
 }

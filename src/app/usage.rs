@@ -132,8 +132,8 @@ mod tests {
     #[test]
     fn the_hint_names_the_command_path_not_the_words_typed() {
         assert_eq!(
-            usage("nsnet bridge up red --gateway x"),
-            "unexpected argument '--gateway' found (see `nsnet bridge up --help`)"
+            usage("nsnet bridge up red --colour x"),
+            "unexpected argument '--colour' found (see `nsnet bridge up --help`)"
         );
         assert_eq!(
             usage("nsnet --json publish add red 8080 --bridge nsnet0"),

@@ -6,12 +6,13 @@ use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
 use crate::model::state::{Bridge, Found, Net6, Port, State, replaced};
-use crate::model::validate::{self, IfName, InputError, NsName, nth6};
+use crate::model::validate::{self, IfName, InputError, NsAddress, NsName, nth6};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, host_first, teardown};
 use anyhow::{Result, bail};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Where nsnet looks for a free /24 when no --subnet is given, in order.
 const POOLS: [(Ipv4Addr, u8); 3] = [
@@ -36,9 +37,13 @@ pub fn create_steps(name: &IfName, bridge: &Bridge) -> Vec<Step> {
         Step::new(
             Cmd::ip(["addr", "add", &gw, "dev", br]),
             format!(
-                "Give the host's side of the bridge the subnet's first address, {}: the gateway\n\
+                "Give the host's side of the bridge {}, {}: the gateway\n\
                  of the namespaces. The /{} prefix adds a link-scope route on the host: all of\n\
                  {} is reached directly through {br}, with no router in between.",
+                match bridge.subnet.hosts().next() == Some(bridge.gateway) {
+                    true => "the subnet's first address",
+                    false => "the address asked for",
+                },
                 bridge.gateway,
                 bridge.subnet.prefix_len(),
                 bridge.subnet
@@ -166,6 +171,33 @@ pub struct Up<'a> {
     pub ipv6: bool,
     pub ifname: &'a IfName,
     pub namespaces: &'a [NsName],
+    /// The host's address on a new bridge (`--gateway`), per family;
+    /// `None`: the subnet's first.
+    pub gateway: Option<Ipv4Addr>,
+    pub gateway6: Option<Ipv6Addr>,
+    /// Addresses asked for namespaces (`--address NS=IP`).
+    pub addresses: &'a [NsAddress],
+    /// Whether new ports give their namespace a default route (the first
+    /// port of a namespace does, unless `--no-default-route`).
+    pub default_route: bool,
+}
+
+impl<'a> Up<'a> {
+    /// `bridge up NS... --bridge BRIDGE --ifname IFNAME`, no other option.
+    pub fn plain(bridge: &'a IfName, ifname: &'a IfName, namespaces: &'a [NsName]) -> Up<'a> {
+        Up {
+            bridge,
+            subnet: None,
+            subnet6: None,
+            ipv6: false,
+            ifname,
+            namespaces,
+            gateway: None,
+            gateway6: None,
+            addresses: &[],
+            default_route: true,
+        }
+    }
 }
 
 /// `bridge up`: makes whatever of the bridge, namespaces and ports is missing.
@@ -188,8 +220,9 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
     };
     forget_stale_ports(&mut change, &mut bridge, args.namespaces, host);
     let wanted = joining(args, &bridge, state)?;
-    let addresses = allocate(&bridge, wanted.len())?;
-    let addresses6 = allocate6(&bridge, wanted.len())?;
+    let chosen = chosen(args, &bridge)?;
+    let addresses = allocate(&bridge, &wanted, &chosen)?;
+    let addresses6 = allocate6(&bridge, &wanted, &chosen)?;
     let mark = change.plan.steps.len();
     for ((ns, address), address6) in wanted.into_iter().zip(addresses).zip(addresses6) {
         let host_ifname = names::port(ns, args.ifname);
@@ -200,10 +233,11 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
         }
         netns::ensure(&mut change, host, ns)?;
         // A namespace has one default route: through its first bridge.
-        let default_route = !state
-            .bridges
-            .iter()
-            .any(|(other, b)| other != name && b.ports.iter().any(|p| &p.ns == ns));
+        let default_route = args.default_route
+            && !state
+                .bridges
+                .iter()
+                .any(|(other, b)| other != name && b.ports.iter().any(|p| &p.ns == ns));
         let port = Port {
             ns: ns.clone(),
             ifname: args.ifname.clone(),
@@ -244,6 +278,16 @@ fn existing(args: &Up, bridge: &Bridge, host: &Host) -> Result<Bridge> {
         ),
         _ => {}
     }
+    let moved = args.gateway.is_some_and(|g| g != bridge.gateway)
+        || args
+            .gateway6
+            .is_some_and(|g| bridge.ipv6.is_none_or(|n| n.gateway != g));
+    if moved {
+        bail!(
+            "bridge `{name}` has gateway {}, and nsnet does not move the gateway of a bridge in use (leave out --gateway, or `nsnet bridge down --bridge {name}` first)",
+            bridge.gateway
+        );
+    }
     owned(name, bridge, host)?;
     Ok(bridge.clone())
 }
@@ -277,7 +321,17 @@ fn new_bridge(args: &Up, host: &Host, state: &State) -> Result<Bridge> {
         }
         None => choose_subnet(host, state)?,
     };
-    let gateway = subnet.hosts().next().expect("a /30 or larger has hosts");
+    let gateway = match args.gateway {
+        Some(gateway) if args.subnet.is_none() => bail!(InputError::NeedsSubnet {
+            option: "--gateway",
+            address: gateway.into(),
+        }),
+        Some(gateway) => {
+            host_address("--gateway".into(), gateway.into(), subnet.into())?;
+            gateway
+        }
+        None => subnet.hosts().next().expect("a /30 or larger has hosts"),
+    };
     let ipv6 = new_net6(args, host, state)?;
     Ok(Bridge {
         subnet,
@@ -426,6 +480,12 @@ fn check_free(subnet: Ipv4Net, host: &Host, state: &State) -> Result<(), InputEr
 /// ULA /64 of the bridge's own; its `::1` is the gateway.
 fn new_net6(args: &Up, host: &Host, state: &State) -> Result<Option<Net6>> {
     if args.subnet6.is_none() && !args.ipv6 {
+        if let Some(gateway) = args.gateway6 {
+            bail!(InputError::NeedsSubnet {
+                option: "--gateway",
+                address: gateway.into(),
+            });
+        }
         return Ok(None);
     }
     if !host.ipv6 {
@@ -438,10 +498,14 @@ fn new_net6(args: &Up, host: &Host, state: &State) -> Result<Option<Net6>> {
         }
         None => choose_ula(args.bridge, host, state)?,
     };
-    Ok(Some(Net6 {
-        subnet,
-        gateway: nth6(subnet, 1),
-    }))
+    let gateway = match args.gateway6 {
+        Some(gateway) => {
+            host_address("--gateway".into(), gateway.into(), subnet.into())?;
+            gateway
+        }
+        None => nth6(subnet, 1),
+    };
+    Ok(Some(Net6 { subnet, gateway }))
 }
 
 /// A unique local /64 (RFC 4193: fd00::/8, a 40-bit global ID, a 16-bit
@@ -477,42 +541,184 @@ fn check_free6(subnet: Ipv6Net, host: &Host, state: &State) -> Result<(), InputE
     validate::free_of(subnet.into(), taken.map(IpNet::V6))
 }
 
-/// The `n` lowest free IPv6 addresses of the bridge's subnet after the
-/// gateway, one per namespace; all `None` for a bridge without IPv6.
-fn allocate6(bridge: &Bridge, n: usize) -> Result<Vec<Option<Ipv6Addr>>, InputError> {
+/// Each joining namespace's IPv6 address: the one asked for, or the lowest
+/// free after the gateway; all `None` for a bridge without IPv6.
+fn allocate6(
+    bridge: &Bridge,
+    wanted: &[&NsName],
+    chosen: &Chosen,
+) -> Result<Vec<Option<Ipv6Addr>>, InputError> {
     let Some(net6) = bridge.ipv6 else {
-        return Ok(vec![None; n]);
+        return Ok(vec![None; wanted.len()]);
     };
-    let used =
-        |a: &Ipv6Addr| *a == net6.gateway || bridge.ports.iter().any(|p| p.address6 == Some(*a));
+    let used = |a: &Ipv6Addr| {
+        *a == net6.gateway
+            || bridge.ports.iter().any(|p| p.address6 == Some(*a))
+            || chosen.values().any(|(_, six)| *six == Some(*a))
+    };
     let size = 1u128 << (128 - u32::from(net6.subnet.prefix_len())).min(127);
-    let free: Vec<Option<Ipv6Addr>> = (2..size)
-        .map(|k| nth6(net6.subnet, k))
-        .filter(|a| !used(a))
-        .take(n)
-        .map(Some)
-        .collect();
-    if free.len() < n {
-        return Err(InputError::SubnetFull {
-            subnet: net6.subnet.into(),
-            room: (size - 2).min(u128::from(u64::MAX)) as u64,
-            wanted: (bridge.ports.len() + n) as u64,
-        });
+    let mut free = (2..size).map(|k| nth6(net6.subnet, k)).filter(|a| !used(a));
+    let mut out = Vec::new();
+    for ns in wanted {
+        match chosen.get(*ns).and_then(|(_, six)| *six) {
+            Some(a) => out.push(Some(a)),
+            None => match free.next() {
+                Some(a) => out.push(Some(a)),
+                None => {
+                    return Err(InputError::SubnetFull {
+                        subnet: net6.subnet.into(),
+                        room: (size - 2).min(u128::from(u64::MAX)) as u64,
+                        wanted: (bridge.ports.len() + wanted.len()) as u64,
+                    });
+                }
+            },
+        }
     }
-    Ok(free)
+    Ok(out)
 }
 
-/// The `n` lowest free host addresses of the bridge's subnet after the gateway.
-fn allocate(bridge: &Bridge, n: usize) -> Result<Vec<Ipv4Addr>, InputError> {
-    let used = |a: &Ipv4Addr| *a == bridge.gateway || bridge.ports.iter().any(|p| p.address == *a);
-    let free: Vec<Ipv4Addr> = bridge.subnet.hosts().filter(|a| !used(a)).take(n).collect();
-    if free.len() < n {
-        let room = bridge.subnet.hosts().count() as u64 - 1;
-        return Err(InputError::SubnetFull {
-            subnet: bridge.subnet.into(),
-            room,
-            wanted: (bridge.ports.len() + n) as u64,
-        });
+/// Each joining namespace's address: the one asked for, or the lowest free
+/// host address that is not the gateway.
+fn allocate(
+    bridge: &Bridge,
+    wanted: &[&NsName],
+    chosen: &Chosen,
+) -> Result<Vec<Ipv4Addr>, InputError> {
+    let used = |a: &Ipv4Addr| {
+        *a == bridge.gateway
+            || bridge.ports.iter().any(|p| p.address == *a)
+            || chosen.values().any(|(four, _)| *four == Some(*a))
+    };
+    let mut free = bridge.subnet.hosts().filter(|a| !used(a));
+    let mut out = Vec::new();
+    for ns in wanted {
+        match chosen.get(*ns).and_then(|(four, _)| *four) {
+            Some(a) => out.push(a),
+            None => match free.next() {
+                Some(a) => out.push(a),
+                None => {
+                    let room = bridge.subnet.hosts().count() as u64 - 1;
+                    return Err(InputError::SubnetFull {
+                        subnet: bridge.subnet.into(),
+                        room,
+                        wanted: (bridge.ports.len() + wanted.len()) as u64,
+                    });
+                }
+            },
+        }
     }
-    Ok(free)
+    Ok(out)
+}
+
+/// The addresses asked for with `--address`, by namespace and family.
+type Chosen = BTreeMap<NsName, (Option<Ipv4Addr>, Option<Ipv6Addr>)>;
+
+/// `--address NS=IP`, checked: a namespace being plugged in, an address of
+/// the bridge's subnet that is neither the gateway nor another's, each
+/// once. A namespace already on the bridge with that very address is fine.
+fn chosen(args: &Up, bridge: &Bridge) -> Result<Chosen, InputError> {
+    let mut out = Chosen::new();
+    let name = args.bridge;
+    for NsAddress { ns, address } in args.addresses {
+        let what = format!("--address for `{ns}`");
+        if !args.namespaces.contains(ns) {
+            return Err(InputError::AddressNotJoining(ns.to_string()));
+        }
+        let port = bridge.ports.iter().find(|p| &p.ns == ns);
+        let subnet: IpNet = match address {
+            IpAddr::V4(_) => bridge.subnet.into(),
+            IpAddr::V6(_) => match bridge.ipv6 {
+                Some(net6) => net6.subnet.into(),
+                None => {
+                    return Err(InputError::NotInSubnet {
+                        what,
+                        address: *address,
+                        subnet: bridge.subnet.into(),
+                        why: "the bridge has no IPv6 subnet",
+                    });
+                }
+            },
+        };
+        host_address(what.clone(), *address, subnet)?;
+        if let Some(port) = port {
+            let has = match address {
+                IpAddr::V4(a) => port.address == *a,
+                IpAddr::V6(a) => port.address6 == Some(*a),
+            };
+            if has {
+                continue;
+            }
+            return Err(InputError::AddressTaken {
+                what,
+                address: *address,
+                holder: format!("not `{ns}`'s, which has {}", port.address),
+                bridge: name.clone(),
+            });
+        }
+        let gateway = match address {
+            IpAddr::V4(a) => *a == bridge.gateway,
+            IpAddr::V6(a) => bridge.ipv6.is_some_and(|n| n.gateway == *a),
+        };
+        let holder = if gateway {
+            Some("the gateway".to_string())
+        } else {
+            let other = bridge.ports.iter().find(|p| match address {
+                IpAddr::V4(a) => p.address == *a,
+                IpAddr::V6(a) => p.address6 == Some(*a),
+            });
+            let asked = out.iter().find(|(other, (four, six))| {
+                *other != ns
+                    && match address {
+                        IpAddr::V4(a) => *four == Some(*a),
+                        IpAddr::V6(a) => *six == Some(*a),
+                    }
+            });
+            other
+                .map(|p| format!("`{}`'s", p.ns))
+                .or(asked.map(|(o, _)| format!("asked for `{o}`")))
+        };
+        if let Some(holder) = holder {
+            return Err(InputError::AddressTaken {
+                what,
+                address: *address,
+                holder,
+                bridge: name.clone(),
+            });
+        }
+        let entry = out.entry(ns.clone()).or_default();
+        let again = match address {
+            IpAddr::V4(a) => entry.0.replace(*a).is_some(),
+            IpAddr::V6(a) => entry.1.replace(*a).is_some(),
+        };
+        if again {
+            return Err(InputError::TwiceInFamily {
+                option: "--address",
+                second: *address,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses an address that is not a host address of `subnet`: outside it,
+/// its network address, or (IPv4) its broadcast address.
+fn host_address(what: String, address: IpAddr, subnet: IpNet) -> Result<(), InputError> {
+    let why = if !subnet.contains(&address) {
+        Some("it is outside it")
+    } else if address == subnet.network() {
+        Some("it is the subnet's own address")
+    } else if address.is_ipv4() && address == subnet.broadcast() {
+        Some("it is the broadcast address")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(InputError::NotInSubnet {
+            what,
+            address,
+            subnet,
+            why,
+        }),
+        None => Ok(()),
+    }
 }

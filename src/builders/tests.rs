@@ -38,6 +38,7 @@ fn up(host: &Host, state: &State, names: &[&str], subnet: Option<&str>) -> Resul
         ipv6: false,
         ifname: &eth0,
         namespaces: &namespaces,
+        ..bridge::Up::plain(&br, &eth0, &namespaces)
     };
     bridge::up(&args, host, state)
 }
@@ -150,6 +151,166 @@ ip -n blue addr add 192.168.15.3/24 dev eth0
 ip -n blue link set eth0 up
 ip -n blue route add default via 192.168.15.1
 ",
+    );
+}
+
+/// `bridge up NAMES --subnet 192.168.15.0/24` with more options set by `set`.
+fn up_with(
+    state: &State,
+    names: &[&str],
+    addresses: &[crate::model::validate::NsAddress],
+    set: impl FnOnce(&mut bridge::Up),
+) -> Result<Change, String> {
+    let (br, eth0) = (ifname("nsnet0"), ifname("eth0"));
+    let namespaces = nss(names);
+    let mut args = bridge::Up {
+        subnet: Some("192.168.15.0/24".parse().unwrap()),
+        addresses,
+        ..bridge::Up::plain(&br, &eth0, &namespaces)
+    };
+    set(&mut args);
+    bridge::up(&args, &Host::default(), state).map_err(|e| e.to_string())
+}
+
+fn at(s: &str) -> crate::model::validate::NsAddress {
+    s.parse().unwrap()
+}
+
+#[test]
+fn the_second_tutorials_layout_gateway_last_and_addresses_asked_for() {
+    // Its host is .5, red .1, blue .2, orange .3, green .4.
+    let change = up_with(
+        &State::default(),
+        &["red", "blue", "orange", "green"],
+        &[],
+        |a| {
+            a.gateway = Some("192.168.15.5".parse().unwrap());
+        },
+    )
+    .unwrap();
+    let script = change.plan.script(false);
+    for line in [
+        "ip addr add 192.168.15.5/24 dev nsnet0",
+        "ip -n red addr add 192.168.15.1/24 dev eth0",
+        "ip -n green addr add 192.168.15.4/24 dev eth0",
+        "ip -n green route add default via 192.168.15.5",
+    ] {
+        assert!(script.contains(line), "{line} in\n{script}");
+    }
+    let addresses = [at("blue=192.168.15.9")];
+    let change = up_with(
+        &State::default(),
+        &["red", "blue", "orange"],
+        &addresses,
+        |a| {
+            a.default_route = false;
+        },
+    )
+    .unwrap();
+    let script = change.plan.script(false);
+    for line in [
+        "ip -n red addr add 192.168.15.2/24 dev eth0",
+        "ip -n blue addr add 192.168.15.9/24 dev eth0",
+        "ip -n orange addr add 192.168.15.3/24 dev eth0",
+    ] {
+        assert!(script.contains(line), "{line} in\n{script}");
+    }
+    assert!(!script.contains("default"), "{script}");
+    assert!(
+        change
+            .state
+            .bridges
+            .values()
+            .next()
+            .unwrap()
+            .ports
+            .iter()
+            .all(|p| !p.default_route)
+    );
+}
+
+#[test]
+fn addresses_and_gateways_that_cannot_be_are_refused_in_one_line() {
+    let none = State::default();
+    let names = &["red", "blue"];
+    let gateway = |g: &str| {
+        let g = g.parse().unwrap();
+        up_with(&none, names, &[], move |a| a.gateway = Some(g)).unwrap_err()
+    };
+    assert_eq!(
+        gateway("192.168.16.1"),
+        "--gateway `192.168.16.1` is not a host address of subnet `192.168.15.0/24` (it is outside it)"
+    );
+    assert!(gateway("192.168.15.255").ends_with("(it is the broadcast address)"));
+    assert!(gateway("192.168.15.0").ends_with("(it is the subnet's own address)"));
+    let no_subnet = up_with(&none, names, &[], |a| {
+        a.subnet = None;
+        a.gateway = Some("10.9.0.5".parse().unwrap());
+    });
+    assert!(
+        no_subnet
+            .unwrap_err()
+            .starts_with("--gateway `10.9.0.5` needs --subnet")
+    );
+    let asked = |list: &[&str]| {
+        let addresses: Vec<_> = list.iter().map(|s| at(s)).collect();
+        up_with(&none, names, &addresses, |_| {}).unwrap_err()
+    };
+    assert_eq!(
+        asked(&["red=192.168.15.1"]),
+        "--address for `red` `192.168.15.1` is already the gateway on bridge `nsnet0` (choose another address)"
+    );
+    assert_eq!(
+        asked(&["red=192.168.15.7", "blue=192.168.15.7"]),
+        "--address for `blue` `192.168.15.7` is already asked for `red` on bridge `nsnet0` (choose another address)"
+    );
+    assert!(
+        asked(&["green=192.168.15.7"]).starts_with("--address names `green`, which is not among")
+    );
+    assert!(asked(&["red=10.0.0.7"]).ends_with("(it is outside it)"));
+    assert!(asked(&["red=fd00::7"]).ends_with("(the bridge has no IPv6 subnet)"));
+    assert!(
+        asked(&["red=192.168.15.7", "red=192.168.15.8"]).starts_with("--address is given twice")
+    );
+}
+
+#[test]
+fn a_bridge_in_use_keeps_its_gateway_and_its_namespaces_their_addresses() {
+    let mut first = up_with(&State::default(), &["red"], &[], |_| {}).unwrap();
+    let host = after(&Host::default(), &mut first);
+    let (br, eth0) = (ifname("nsnet0"), ifname("eth0"));
+    let namespaces = nss(&["red", "blue"]);
+    let taken = [at("blue=192.168.15.2")];
+    let args = bridge::Up {
+        addresses: &taken,
+        ..bridge::Up::plain(&br, &eth0, &namespaces)
+    };
+    let err = bridge::up(&args, &host, &first.state)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "--address for `blue` `192.168.15.2` is already `red`'s on bridge `nsnet0` (choose another address)"
+    );
+    let same = [at("red=192.168.15.2")];
+    let args = bridge::Up {
+        addresses: &same,
+        ..bridge::Up::plain(&br, &eth0, &namespaces)
+    };
+    assert!(
+        bridge::up(&args, &host, &first.state).is_ok(),
+        "red keeps its own"
+    );
+    let args = bridge::Up {
+        gateway: Some("192.168.15.9".parse().unwrap()),
+        ..bridge::Up::plain(&br, &eth0, &namespaces)
+    };
+    let err = bridge::up(&args, &host, &first.state)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("bridge `nsnet0` has gateway 192.168.15.1, and nsnet does not move"),
+        "{err}"
     );
 }
 
@@ -478,6 +639,7 @@ fn a_dual_stack_bridge_addresses_both_families_without_dad() {
         ipv6: false,
         ifname: &eth0,
         namespaces: &namespaces,
+        ..bridge::Up::plain(&br, &eth0, &namespaces)
     };
     let mut host = Host::default();
     let err = bridge::up(&args, &host, &State::default()).unwrap_err();

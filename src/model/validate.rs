@@ -5,7 +5,7 @@
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use thiserror::Error;
 
@@ -86,6 +86,40 @@ pub enum InputError {
     NotMapping(String),
     #[error("`{0}` does not say which namespace: write NS=HOSTPORT:PORT (e.g. `red=8080:80`)")]
     NoNamespace(String),
+    #[error("`{0}` is not NS=ADDRESS: write e.g. `red=192.168.15.1`")]
+    NotNsAddress(String),
+    #[error(
+        "{option} is given twice for one family (the second is `{second}`): give at most one IPv4 and one IPv6 address"
+    )]
+    TwiceInFamily {
+        option: &'static str,
+        second: std::net::IpAddr,
+    },
+    #[error(
+        "{option} `{address}` needs --subnet for its family: the bridge's subnet it is in (e.g. `192.168.15.0/24`)"
+    )]
+    NeedsSubnet {
+        option: &'static str,
+        address: std::net::IpAddr,
+    },
+    #[error(
+        "--address names `{0}`, which is not among the namespaces to plug in (add `{0}` to them)"
+    )]
+    AddressNotJoining(String),
+    #[error("{what} `{address}` is not a host address of subnet `{subnet}` ({why})")]
+    NotInSubnet {
+        what: String,
+        address: std::net::IpAddr,
+        subnet: IpNet,
+        why: &'static str,
+    },
+    #[error("{what} `{address}` is already {holder} on bridge `{bridge}` (choose another address)")]
+    AddressTaken {
+        what: String,
+        address: std::net::IpAddr,
+        holder: String,
+        bridge: IfName,
+    },
     #[error("both ends are `{0}`: a cable joins two different namespaces")]
     SameEnds(String),
     #[error("--out `{0}` is the bridge itself: name the interface that leads out of the host")]
@@ -404,6 +438,50 @@ pub fn any_subnet(s: &str) -> Result<IpNet, InputError> {
 }
 
 /// The subnets of a repeated `--subnet`: at most one of each family.
+/// `NS=IP`: the address a namespace takes on a bridge (`--address`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NsAddress {
+    pub ns: NsName,
+    pub address: IpAddr,
+}
+
+impl FromStr for NsAddress {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((ns, address)) = s.split_once('=') else {
+            return Err(InputError::NotNsAddress(shown(s)));
+        };
+        let address = address
+            .parse()
+            .map_err(|_| InputError::NotNsAddress(shown(s)))?;
+        Ok(NsAddress {
+            ns: ns.parse()?,
+            address,
+        })
+    }
+}
+
+/// At most one address per family (`--gateway` given once or twice).
+pub fn addresses_by_family(
+    option: &'static str,
+    given: &[IpAddr],
+) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), InputError> {
+    let (mut v4, mut v6) = (None, None);
+    for addr in given {
+        let again = match addr {
+            IpAddr::V4(a) => v4.replace(*a).is_some(),
+            IpAddr::V6(a) => v6.replace(*a).is_some(),
+        };
+        if again {
+            return Err(InputError::TwiceInFamily {
+                option,
+                second: *addr,
+            });
+        }
+    }
+    Ok((v4, v6))
+}
+
 pub fn by_family(nets: &[IpNet]) -> Result<(Option<Ipv4Net>, Option<Ipv6Net>), InputError> {
     let (mut v4, mut v6): (Option<Ipv4Net>, Option<Ipv6Net>) = (None, None);
     for net in nets {

@@ -411,6 +411,7 @@ fn bridge_up(h: &Host, s: &State, dual: bool) -> Result<Change> {
         ipv6: false,
         ifname: &eth0,
         namespaces: &namespaces,
+        ..bridge::Up::plain(&br, &eth0, &namespaces)
     };
     bridge::up(&args, h, s)
 }
