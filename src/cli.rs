@@ -3,7 +3,7 @@
 //! with exit status 2 and never reaches a command.
 
 use crate::model::ports::{HostPort, Mapping, NsMapping};
-use crate::model::validate::{self, End, IfName, NsAddress, NsName};
+use crate::model::validate::{self, CableEnd, IfName, NsAddress, NsName};
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use std::ffi::OsString;
@@ -284,19 +284,20 @@ pub enum NetnsCmd {
 pub enum VethCmd {
     /// Lay a cable between A and B (either may be `host`), both ends up
     Add {
-        /// One end: a namespace, or `host`
-        a: End,
-        /// The other end: a namespace, or `host`
-        b: End,
+        /// One end: a namespace, NS:IF to name its interface (default: vc-PEER), or `host`
+        a: CableEnd,
+        /// The other end: a namespace, NS:IF, or `host`
+        b: CableEnd,
         /// Address the ends: A gets the subnet's first host address, B the second (once per family: IPv4 and IPv6)
         #[arg(long, value_parser = validate::any_subnet, value_name = "CIDR")]
         subnet: Vec<IpNet>,
     },
     /// Remove the cable between A and B (both ends), and namespaces made only for it
     Del {
-        a: End,
-
-        b: End,
+        /// One end (NS:IF is taken as NS)
+        a: CableEnd,
+        /// The other end
+        b: CableEnd,
         /// Delete namespaces made for the cable even while processes run inside
         #[arg(long)]
         force: bool,

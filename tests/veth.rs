@@ -87,3 +87,93 @@ fn veth_add_lays_again_a_cable_broken_by_hand() {
     sb.nsnet(["down"]).assert().success();
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn a_namespaces_end_takes_the_name_asked_for() {
+    let mut sb = sandbox!();
+    let before = sb.snapshot();
+    // The fourth tutorial's cable: `eth0` inside, to the host.
+    sb.nsnet([
+        "veth",
+        "add",
+        "host",
+        "container-one:eth0",
+        "--subnet",
+        "10.0.0.0/30",
+    ])
+    .assert()
+    .success()
+    .stdout(contains("container-one eth0 10.0.0.2/30"));
+    assert!(sb.pings(None, "10.0.0.2"));
+    assert_eq!(
+        sb.ok("ip -n container-one -br addr show dev eth0")
+            .split_whitespace()
+            .nth(2),
+        Some("10.0.0.2/30")
+    );
+    // The second tutorial's: both ends named, between two namespaces.
+    sb.nsnet([
+        "veth",
+        "add",
+        "red:veth-red",
+        "blue:veth-blue",
+        "--subnet",
+        "192.168.15.0/30",
+    ])
+    .assert()
+    .success();
+    sb.serve("blue", "udp", 5000);
+    assert_eq!(
+        sb.ask(Some("red"), "udp", "192.168.15.2", 5000, true),
+        "blue from 192.168.15.1"
+    );
+    assert!(sb.ok("ip -n red link show veth-red").contains("veth-red@"));
+    // Again as it is, or without names: nothing to do.
+    let again = sb.snapshot();
+    for args in [
+        &[
+            "veth",
+            "add",
+            "red:veth-red",
+            "blue:veth-blue",
+            "--subnet",
+            "192.168.15.0/30",
+        ][..],
+        &["veth", "add", "blue", "red", "--subnet", "192.168.15.0/30"],
+    ] {
+        sb.nsnet(args).assert().success();
+        assert_same(&again, &sb.snapshot());
+    }
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    let now = sb.snapshot();
+    sb.refused(
+        &[
+            "veth",
+            "add",
+            "red:veth-red",
+            "blue:other",
+            "--subnet",
+            "192.168.15.0/30",
+        ],
+        "already exists with ends named `veth-red` and `veth-blue`",
+        &now,
+    );
+    sb.refused(
+        &["veth", "add", "red:eth0", "host", "--subnet", "10.3.0.0/30"],
+        "namespace `red` already has `eth0` (its port on bridge `nsnet0`): name this end otherwise, as `red:eth1`",
+        &now,
+    );
+    sb.refused(
+        &["veth", "add", "host:veth1", "red"],
+        "the host end of a cable keeps the name nsnet gives it",
+        &now,
+    );
+    sb.refused(&["veth", "add", "red:", "host"], "interface name", &now);
+    sb.nsnet(["veth", "del", "host", "container-one:eth0"])
+        .assert()
+        .success();
+    assert!(!sb.pings(None, "10.0.0.2"), "the cable is gone");
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}

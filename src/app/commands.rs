@@ -58,12 +58,12 @@ pub fn veth(cx: &mut Ctx, cmd: &VethCmd) -> Result<ExitCode> {
     match cmd {
         VethCmd::Add { a, b, subnet } => {
             let (v4, v6) = validate::by_family(subnet)?;
-            if let Some(state) = apply(g, r, PLAIN, |h, s| veth::add(a, b, v4, v6, h, s))? {
-                output::cable(g, &state, a, b)?;
+            if let Some(state) = apply(g, r, PLAIN, |h, s| veth::add_named(a, b, v4, v6, h, s))? {
+                output::cable(g, &state, &a.end, &b.end)?;
             }
         }
         VethCmd::Del { a, b, force } => {
-            apply(g, r, PIDS, |h, s| veth::del(a, b, *force, h, s))?;
+            apply(g, r, PIDS, |h, s| veth::del(&a.end, &b.end, *force, h, s))?;
         }
     }
     Ok(ExitCode::SUCCESS)

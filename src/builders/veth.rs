@@ -6,7 +6,7 @@ use super::{Change, netns};
 use crate::host::Host;
 use crate::model::names;
 use crate::model::state::{Cable, State};
-use crate::model::validate::{self, End, IfName, InputError};
+use crate::model::validate::{self, CableEnd, End, IfName, InputError, NsName};
 use crate::plan::cmd::Cmd;
 use crate::plan::{Step, teardown};
 use anyhow::{Result, bail};
@@ -90,7 +90,7 @@ pub fn remove_step(cable: &Cable) -> Step {
     )
 }
 
-/// `veth add`: lays a cable between `a` and `b`, creating missing namespaces.
+/// `veth add A B`: a cable whose ends nsnet names (`vc-PEER`).
 pub fn add(
     a: &End,
     b: &End,
@@ -99,6 +99,27 @@ pub fn add(
     host: &Host,
     state: &State,
 ) -> Result<Change> {
+    let end = |e: &End| CableEnd {
+        end: e.clone(),
+        ifname: None,
+    };
+    add_named(&end(a), &end(b), subnet, subnet6, host, state)
+}
+
+/// `veth add A[:IF] B[:IF]`: lays a cable between `a` and `b`, creating
+/// missing namespaces; a namespace's end takes the name asked for, or
+/// `vc-PEER`.
+pub fn add_named(
+    a_end: &CableEnd,
+    b_end: &CableEnd,
+    subnet: Option<Ipv4Net>,
+    subnet6: Option<Ipv6Net>,
+    host: &Host,
+    state: &State,
+) -> Result<Change> {
+    let (a, b) = (&a_end.end, &b_end.end);
+    let a_ifname = a_end.ifname.clone().unwrap_or_else(|| names::cable(b));
+    let b_ifname = b_end.ifname.clone().unwrap_or_else(|| names::cable(a));
     let mut change = Change::from(state);
     if a == b {
         bail!(InputError::SameEnds(a.to_string()));
@@ -111,19 +132,42 @@ pub fn add(
                 "the cable between `{a}` and `{b}` was broken by hand; laying it again"
             ));
             change.state.cables.retain(|c| !c.joins(a, b));
-        } else if existing.subnet == subnet && existing.subnet6 == subnet6 {
+        } else if existing.subnet == subnet
+            && existing.subnet6 == subnet6
+            && [a_end, b_end].into_iter().all(|e| {
+                e.ifname
+                    .as_ref()
+                    .is_none_or(|name| existing.ifname_at(&e.end) == Some(name))
+            })
+        {
+            // The same cable, each end named as asked (or not asked).
             return Ok(change);
+        } else if existing.subnet == subnet && existing.subnet6 == subnet6 {
+            bail!(
+                "a cable between `{a}` and `{b}` already exists with ends named `{}` and `{}` (remove it with `nsnet veth del {a} {b}` first)",
+                existing.a_ifname,
+                existing.b_ifname
+            );
         } else {
             bail!(
                 "a cable between `{a}` and `{b}` already exists with another subnet (remove it with `nsnet veth del {a} {b}` first)"
             );
         }
     }
+    for (end, ifname) in [(a, &a_ifname), (b, &b_ifname)] {
+        if let End::Ns(ns) = end
+            && let Some(holder) = holder(&change.state, ns, ifname)
+        {
+            bail!(
+                "namespace `{ns}` already has `{ifname}` ({holder}): name this end otherwise, as `{ns}:eth1`"
+            );
+        }
+    }
     let cable = Cable {
         a: a.clone(),
         b: b.clone(),
-        a_ifname: names::cable(b),
-        b_ifname: names::cable(a),
+        a_ifname,
+        b_ifname,
         subnet,
         subnet6,
         a_index: None,
@@ -143,6 +187,26 @@ pub fn add(
     change.plan.extend(cable_steps(&cable));
     change.state.cables.push(cable);
     Ok(change)
+}
+
+/// What in the record already has interface `ifname` in namespace `ns`: a
+/// port on a bridge, or a cable's end.
+fn holder(state: &State, ns: &NsName, ifname: &IfName) -> Option<String> {
+    let port = state.bridges.iter().find_map(|(name, b)| {
+        b.ports
+            .iter()
+            .any(|p| &p.ns == ns && &p.ifname == ifname)
+            .then(|| format!("its port on bridge `{name}`"))
+    });
+    let cable = || {
+        state.cables.iter().find_map(|c| {
+            let ends = [(&c.a, &c.a_ifname, &c.b), (&c.b, &c.b_ifname, &c.a)];
+            ends.into_iter()
+                .any(|(end, name, _)| end.ns() == Some(ns.as_str()) && name == ifname)
+                .then(|| format!("its cable between `{}` and `{}`", c.a, c.b))
+        })
+    };
+    port.or_else(cable)
 }
 
 /// The host end of a cable needs a free interface name and, with a subnet,

@@ -254,6 +254,15 @@ impl Cable {
         }
     }
 
+    /// The name of its end at `end`, if it has one there.
+    pub fn ifname_at(&self, end: &End) -> Option<&IfName> {
+        match end {
+            e if *e == self.a => Some(&self.a_ifname),
+            e if *e == self.b => Some(&self.b_ifname),
+            _ => None,
+        }
+    }
+
     /// Whether this cable joins `x` and `y`, in either order.
     pub fn joins(&self, x: &End, y: &End) -> bool {
         (&self.a == x && &self.b == y) || (&self.a == y && &self.b == x)
@@ -347,16 +356,18 @@ impl State {
                 }
             }
         }
+        // A namespace's end may carry the name the user gave it (`NS:IF`);
+        // the host's end never does: it is how nsnet knows its own.
         for c in &self.cables {
-            let (a, b) = (
-                crate::model::names::cable(&c.b),
-                crate::model::names::cable(&c.a),
-            );
-            if c.a_ifname != a || c.b_ifname != b {
-                return Err(format!(
-                    "its cable between `{}` and `{}` has ends `{}` and `{}`, where nsnet would have made `{a}` and `{b}`",
-                    c.a, c.b, c.a_ifname, c.b_ifname
-                ));
+            let ends = [(&c.a, &c.a_ifname, &c.b), (&c.b, &c.b_ifname, &c.a)];
+            for (end, ifname, peer) in ends {
+                let derived = crate::model::names::cable(peer);
+                if *end == End::Host && *ifname != derived {
+                    return Err(format!(
+                        "its cable between `{}` and `{}` has host end `{ifname}`, where nsnet would have made `{derived}`",
+                        c.a, c.b
+                    ));
+                }
             }
         }
         Ok(())

@@ -86,6 +86,10 @@ pub enum InputError {
     NotMapping(String),
     #[error("`{0}` does not say which namespace: write NS=HOSTPORT:PORT (e.g. `red=8080:80`)")]
     NoNamespace(String),
+    #[error(
+        "`{0}`: the host end of a cable keeps the name nsnet gives it (`vc-NS`), by which nsnet knows its own; name only a namespace's end (e.g. `container-one:eth0`)"
+    )]
+    HostEndNamed(String),
     #[error("`{0}` is not NS=ADDRESS: write e.g. `red=192.168.15.1`")]
     NotNsAddress(String),
     #[error(
@@ -311,6 +315,34 @@ impl FromStr for End {
 impl fmt::Display for End {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.ns().unwrap_or("host"))
+    }
+}
+
+/// An end of a cable as `veth add` takes it: `host`, `NS`, or `NS:IF` to
+/// name the interface inside the namespace (the fourth tutorial's `eth0`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CableEnd {
+    pub end: End,
+    pub ifname: Option<IfName>,
+}
+
+impl FromStr for CableEnd {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((end, ifname)) = s.split_once(':') else {
+            return Ok(CableEnd {
+                end: s.parse()?,
+                ifname: None,
+            });
+        };
+        let end: End = end.parse()?;
+        if end == End::Host {
+            return Err(InputError::HostEndNamed(shown(s)));
+        }
+        Ok(CableEnd {
+            end,
+            ifname: Some(ifname.parse()?),
+        })
     }
 }
 
