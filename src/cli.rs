@@ -335,9 +335,9 @@ pub struct BridgeUp {
     /// No default route in the namespaces: only the route to the bridge's subnet
     #[arg(long)]
     pub no_default_route: bool,
-    /// The name of the interface inside each namespace
-    #[arg(long, default_value = "eth0")]
-    pub ifname: IfName,
+    /// The name of the interface inside each namespace (default: eth0; in a namespace nsnet did not make that has eth0, the next free ethN)
+    #[arg(long)]
+    pub ifname: Option<IfName>,
     /// Also give the bridge outbound NAT, as `nsnet nat up` does
     #[arg(long)]
     pub nat: bool,

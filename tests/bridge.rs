@@ -407,3 +407,42 @@ fn the_second_tutorials_addresses_host_last_and_one_asked_for() {
     sb.nsnet(["down"]).assert().success();
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn a_containers_namespace_gets_the_next_free_eth_and_keeps_its_default_route() {
+    let mut sb = sandbox!();
+    // A container as a runtime leaves it: eth0 on its own network, and its
+    // default route through that network's gateway.
+    sb.ok(
+        "ip netns add box && ip link add cni0 type veth peer name eth0 netns box && \
+         ip addr add 10.88.0.1/16 dev cni0 && ip link set cni0 up && \
+         ip -n box addr add 10.88.0.2/16 dev eth0 && ip -n box link set eth0 up && \
+         ip -n box link set lo up && ip -n box route add default via 10.88.0.1",
+    );
+    let before = sb.snapshot();
+    sb.refused(
+        &["bridge", "up", "box", "--ifname", "eth0"],
+        "namespace `box` already has an interface `eth0` (choose another --ifname, such as `eth1`)",
+        &before,
+    );
+    sb.nsnet(["bridge", "up", "box", "red"])
+        .assert()
+        .success()
+        .stderr(contains("`box` already has `eth0`: its port on `nsnet0` is `eth1`"))
+        .stderr(contains(
+            "`box` keeps its own default route (default via 10.88.0.1 dev eth0); nsnet adds only the route to 10.200.0.0/24",
+        ));
+    sb.serve("box", "tcp", 7000);
+    assert_eq!(
+        sb.ask(Some("red"), "tcp", "10.200.0.2", 7000, true),
+        "box from 10.200.0.3"
+    );
+    assert_eq!(
+        sb.ok("ip -n box route show default").trim(),
+        "default via 10.88.0.1 dev eth0"
+    );
+    assert!(sb.pings(Some("box"), "10.88.0.1"), "its own network still");
+    sb.stop_background();
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}

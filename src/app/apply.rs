@@ -14,6 +14,7 @@ use crate::exec::{Watch, execute};
 use crate::host::{self, Host, Wants};
 use crate::model::rules::{self, Family};
 use crate::model::state::State;
+use crate::model::validate::NsName;
 use crate::plan::Plan;
 use crate::report::forward;
 use crate::report::shadow::Traffic;
@@ -27,6 +28,7 @@ use anyhow::Result;
 /// The ip6tables rules are read when the record has some (every bridge
 /// with IPv6 has), or once the change turns out to need some.
 pub const PLAIN: Wants = Wants {
+    inside: &[],
     pids: false,
     firewall: false,
     firewall6: false,
@@ -80,7 +82,16 @@ pub fn apply(
     }
     let state = store.load()?;
     let had = rules::families(&rules::rules(&state));
+    // Only namespaces nsnet did not make need reading inside: its own hold
+    // what the record says.
+    let foreign: Vec<NsName> = wants
+        .inside
+        .iter()
+        .filter(|n| state.namespaces.get(*n).is_none_or(|e| e.pid.is_some()))
+        .cloned()
+        .collect();
     let wants = Wants {
+        inside: &foreign,
         firewall: wants.firewall || !had.is_empty(),
         firewall6: wants.firewall6 || had.contains(&Family::V6),
         best_effort: dry,

@@ -14,13 +14,17 @@ use crate::exec::store::Store;
 use crate::host::{self, Host};
 use crate::model::ports::{Mapping, NsMapping};
 use crate::model::state::State;
-use crate::model::validate::{self, InputError, NsName};
+use crate::model::validate::{self, IfName, InputError, NsName};
 use crate::plan::cmd::{Tool, quote};
 use crate::report::style::{self, Tone};
 use crate::report::{doctor, render};
 use anyhow::{Result, bail};
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::LazyLock;
+
+/// The interface a namespace gets on a bridge unless told otherwise.
+static ETH0: LazyLock<IfName> = LazyLock::new(|| "eth0".parse().expect("a valid name"));
 
 pub fn netns(cx: &mut Ctx, cmd: &NetnsCmd) -> Result<ExitCode> {
     let (g, r) = (cx.global, &mut cx.runner);
@@ -80,7 +84,8 @@ impl<'a> TryFrom<&'a BridgeUp> for bridge::Up<'a> {
             subnet,
             subnet6,
             ipv6: args.ipv6,
-            ifname: &args.ifname,
+            ifname: args.ifname.as_ref().unwrap_or(&ETH0),
+            ifname_given: args.ifname.is_some(),
             namespaces: &args.namespaces,
             gateway,
             gateway6,
@@ -111,7 +116,11 @@ pub fn bridge_up(cx: &mut Ctx, args: &BridgeUp) -> Result<ExitCode> {
         }
         Ok::<Change, anyhow::Error>(change)
     };
-    if let Some(state) = apply(cx.global, &mut cx.runner, PUBLISH, network)? {
+    let wants = host::Wants {
+        inside: &args.namespaces,
+        ..PUBLISH
+    };
+    if let Some(state) = apply(cx.global, &mut cx.runner, wants, network)? {
         output::bridge(cx.global, &state, &args.bridge)?;
     }
     Ok(ExitCode::SUCCESS)

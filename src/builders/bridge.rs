@@ -170,6 +170,8 @@ pub struct Up<'a> {
     /// Dual stack with a ULA /64 nsnet chooses (when `subnet6` is `None`).
     pub ipv6: bool,
     pub ifname: &'a IfName,
+    /// Whether `ifname` was asked for (`--ifname`), not the default `eth0`.
+    pub ifname_given: bool,
     pub namespaces: &'a [NsName],
     /// The host's address on a new bridge (`--gateway`), per family;
     /// `None`: the subnet's first.
@@ -191,6 +193,7 @@ impl<'a> Up<'a> {
             subnet6: None,
             ipv6: false,
             ifname,
+            ifname_given: false,
             namespaces,
             gateway: None,
             gateway6: None,
@@ -225,7 +228,8 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
     let addresses6 = allocate6(&bridge, &wanted, &chosen)?;
     let mark = change.plan.steps.len();
     for ((ns, address), address6) in wanted.into_iter().zip(addresses).zip(addresses6) {
-        let host_ifname = names::port(ns, args.ifname);
+        let ifname = port_ifname(args, ns, host, &mut change.notes)?;
+        let host_ifname = names::port(ns, &ifname);
         if host.links.contains_key(host_ifname.as_str()) {
             bail!(
                 "interface `{host_ifname}`, which nsnet would use for `{ns}`, already exists on the host (remove it, or rename the namespace)"
@@ -233,14 +237,27 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
         }
         netns::ensure(&mut change, host, ns)?;
         // A namespace has one default route: through its first bridge.
-        let default_route = args.default_route
+        let mut default_route = args.default_route
             && !state
                 .bridges
                 .iter()
                 .any(|(other, b)| other != name && b.ports.iter().any(|p| &p.ns == ns));
+        // A namespace nsnet did not make (a container's) keeps its own.
+        let own = host.inside.get(ns.as_str()).and_then(|live| {
+            live.routes
+                .iter()
+                .find(|r| r.dst == "default" && r.table.is_none())
+        });
+        if let Some(route) = own.filter(|_| default_route) {
+            default_route = false;
+            change.notes.push(format!(
+                "`{ns}` keeps its own default route ({route}); nsnet adds only the route to {}",
+                bridge.subnet
+            ));
+        }
         let port = Port {
             ns: ns.clone(),
-            ifname: args.ifname.clone(),
+            ifname,
             host_ifname,
             address,
             address6,
@@ -361,6 +378,36 @@ fn forget_stale_ports(change: &mut Change, bridge: &mut Bridge, names: &[NsName]
             bridge.ports.retain(|p| !stale(p));
         }
     }
+}
+
+/// The interface `ns` gets on the bridge: `--ifname`, or `eth0`. In a
+/// namespace nsnet did not make (a container's) that has that name already,
+/// the next free `ethN`, said in a note; with `--ifname`, a refusal naming
+/// one that is free.
+fn port_ifname(args: &Up, ns: &NsName, host: &Host, notes: &mut Vec<String>) -> Result<IfName> {
+    let Some(live) = host.inside.get(ns.as_str()) else {
+        return Ok(args.ifname.clone());
+    };
+    let has = |name: &str| live.ifaces.iter().any(|i| i.ifname == name);
+    if !has(args.ifname.as_str()) {
+        return Ok(args.ifname.clone());
+    }
+    let free = (0..)
+        .map(|k| format!("eth{k}"))
+        .find(|name| !has(name))
+        .expect("some ethN is free");
+    let free: IfName = free.parse()?;
+    let taken = args.ifname;
+    if args.ifname_given {
+        bail!(
+            "namespace `{ns}` already has an interface `{taken}` (choose another --ifname, such as `{free}`)"
+        );
+    }
+    notes.push(format!(
+        "`{ns}` already has `{taken}`: its port on `{}` is `{free}`",
+        args.bridge
+    ));
+    Ok(free)
 }
 
 /// The namespaces of `args` not yet on the bridge, each once, in order;

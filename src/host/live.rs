@@ -203,6 +203,11 @@ impl Answers<'_> {
     }
 }
 
+/// The interfaces and routes of named namespace `ns`.
+pub fn read_netns(runner: &mut dyn Runner, ns: &str) -> Result<Netns> {
+    read(runner, Some(ns))
+}
+
 fn read(runner: &mut dyn Runner, ns: Option<&str>) -> Result<Netns> {
     let cmd = questions(ns);
     let text = runner.run(&cmd)?;

@@ -73,11 +73,17 @@ pub struct Host {
     pub listeners: Vec<sockets::Listener>,
     /// What could not be read, in a best-effort observation.
     pub warnings: Vec<String>,
+    /// Interfaces and routes of the namespaces `Wants::inside` names, those
+    /// that exist.
+    pub inside: BTreeMap<String, live::Netns>,
 }
 
 /// What to read besides namespaces, links, routes and sysctls.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Wants {
+pub struct Wants<'a> {
+    /// Namespaces nsnet did not make whose interfaces and routes a command
+    /// must know (one `ip -n` each), those that exist.
+    pub inside: &'a [NsName],
     /// Which processes run in which namespace (a pass over /proc).
     pub pids: bool,
     /// The iptables rules (one `iptables-save`).
@@ -199,7 +205,16 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         true => roots.listeners(),
         false => Vec::new(),
     };
+    let mut inside = BTreeMap::new();
+    for ns in wants
+        .inside
+        .iter()
+        .filter(|n| namespaces.contains(n.as_str()))
+    {
+        inside.insert(ns.to_string(), live::read_netns(runner, ns.as_str())?);
+    }
     Ok(Host {
+        inside,
         listeners,
         namespaces,
         ns_stamps,

@@ -10,6 +10,7 @@ use crate::host::{Wants, observe_in};
 use crate::report::render;
 
 const STATUS_WANTS: Wants = Wants {
+    inside: &[],
     pids: false,
     firewall: true,
     firewall6: true,
