@@ -3,6 +3,7 @@
 //! with exit status 2 and never reaches a command.
 
 use crate::model::ports::{HostPort, Mapping, NsMapping};
+use crate::model::state::Dest;
 use crate::model::validate::{self, CableEnd, IfName, NsAddress, NsName};
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Outbound NAT: namespaces on a bridge reach whatever the host reaches
     #[command(subcommand)]
     Nat(NatCmd),
+    /// Routes inside a namespace, through a neighbour on one of its networks
+    #[command(subcommand)]
+    Route(RouteCmd),
     /// Published ports: a port of the host that reaches a port of a namespace
     #[command(subcommand)]
     Publish(PublishCmd),
@@ -301,6 +305,32 @@ pub enum VethCmd {
         /// Delete namespaces made for the cable even while processes run inside
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouteCmd {
+    /// Add a route in NS: `nsnet route add red 192.168.1.0/24 via 192.168.15.5`
+    Add {
+        /// The namespace
+        ns: NsName,
+        /// Where to: a CIDR, an address, or `default`
+        #[arg(value_name = "DEST")]
+        to: Dest,
+        /// The word `via`
+        #[arg(value_name = "via", value_parser = ["via"])]
+        via_word: String,
+        /// The gateway: a neighbour on one of the namespace's networks from nsnet
+        #[arg(value_name = "GW")]
+        via: IpAddr,
+    },
+    /// Remove a route from NS: one nsnet added, or the default route of a bridge port
+    Del {
+        /// The namespace
+        ns: NsName,
+        /// The route's destination: a CIDR, an address, or `default`
+        #[arg(value_name = "DEST")]
+        to: Dest,
     },
 }
 

@@ -5,9 +5,9 @@
 use super::apply::{self, FIREWALL, PIDS, PLAIN, PUBLISH, apply};
 use super::{Ctx, output};
 use crate::builders::policy::{self, Edit};
-use crate::builders::{self, Change, bridge, nat, netns, publish, veth};
+use crate::builders::{self, Change, bridge, nat, netns, publish, route, veth};
 use crate::cli::{
-    BridgeDown, BridgeUp, FirewallCmd, GraphFormat, NatCmd, NetnsCmd, PublishCmd, VethCmd,
+    BridgeDown, BridgeUp, FirewallCmd, GraphFormat, NatCmd, NetnsCmd, PublishCmd, RouteCmd, VethCmd,
 };
 use crate::exec::journal::Journal;
 use crate::exec::store::Store;
@@ -142,6 +142,21 @@ pub fn nat(cx: &mut Ctx, cmd: &NatCmd) -> Result<ExitCode> {
         }
         NatCmd::Down { bridge } => apply(g, r, FIREWALL, |_, s| nat::down(bridge, s))?,
     };
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn route(cx: &mut Ctx, cmd: &RouteCmd) -> Result<ExitCode> {
+    let (g, r) = (cx.global, &mut cx.runner);
+    match cmd {
+        RouteCmd::Add { ns, to, via, .. } => {
+            if let Some(state) = apply(g, r, PLAIN, |h, s| route::add(ns, *to, *via, h, s))? {
+                output::routes(g, &state, ns)?;
+            }
+        }
+        RouteCmd::Del { ns, to } => {
+            apply(g, r, PLAIN, |h, s| route::del(ns, *to, h, s))?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bridge(BridgeCmd::Up(args)) => commands::bridge_up(cx, args),
         Command::Bridge(BridgeCmd::Down(args)) => commands::bridge_down(cx, args),
         Command::Nat(cmd) => commands::nat(cx, cmd),
+        Command::Route(cmd) => commands::route(cx, cmd),
         Command::Publish(cmd) => commands::publish(cx, cmd),
         Command::Firewall(cmd) => commands::firewall(cx, cmd),
         Command::Status => commands::status(cx),

@@ -4,7 +4,7 @@
 
 use crate::cli::Global;
 use crate::host::Host;
-use crate::model::state::{Bridge, Cable, State};
+use crate::model::state::{Bridge, Cable, NsRoute, State};
 use crate::model::validate::{End, IfName, NsName};
 use crate::report::status::{self, ListedNs, Origin, PortView, PublishedPort};
 use anyhow::Result;
@@ -193,6 +193,21 @@ pub fn policy_lines(v: &crate::builders::policy::View) -> Vec<String> {
         lines.push("  no policy: its namespaces reach whatever the host routes them to".into());
     }
     lines
+}
+
+/// The routes nsnet added in namespace `ns`: `red 192.168.1.0/24 via
+/// 192.168.15.5`, a line each.
+pub fn routes(g: &Global, state: &State, ns: &NsName) -> Result<()> {
+    let routes: Vec<&NsRoute> = state.routes.iter().filter(|r| &r.ns == ns).collect();
+    if g.json {
+        return print_json(&routes);
+    }
+    if !g.quiet {
+        for r in routes {
+            println!("{} {} via {}", r.ns, r.to, r.via);
+        }
+    }
+    Ok(())
 }
 
 pub fn published(g: &Global, state: &State, only: Option<&NsName>) -> Result<()> {

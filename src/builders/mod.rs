@@ -10,6 +10,7 @@ pub mod netns;
 pub mod policy;
 pub mod publish;
 pub mod release;
+pub mod route;
 mod tables;
 pub mod veth;
 

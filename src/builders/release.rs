@@ -11,7 +11,7 @@
 
 use super::{Change, bridge, netns, veth};
 use crate::host::Host;
-use crate::model::state::{Cable, Found, Namespace, Port, State};
+use crate::model::state::{Cable, Found, Namespace, NsRoute, Port, State};
 use crate::model::validate::{IfName, NsName};
 use crate::plan::Step;
 use anyhow::{Result, bail};
@@ -44,6 +44,13 @@ pub fn release(
             .iter()
             .any(|(n, e)| n == ns && e.pid.is_none() && host.pids_in(ns.as_str()).is_empty())
     };
+    // Routes through a network that goes, or in a namespace that goes: the
+    // kernel drops them with their interface, so they are removed first
+    // (undone with the rest), or come back in the namespace's undo.
+    let (dying, lost) = lost_routes(change, host, &dies);
+    for route in &lost {
+        change.plan.push(super::route::remove_step(route));
+    }
     let mut with_ns: Vec<(&Port, Vec<Step>)> = Vec::new();
     for (bridge_name, port) in &unplug {
         let bridge = &change.state.bridges[bridge_name];
@@ -61,9 +68,47 @@ pub fn release(
             step.undo.extend(setup.iter().map(|s| s.apply.clone()));
             step.settle.push(port.host_ifname.to_string());
         }
+        for route in dying.iter().filter(|r| &r.ns == ns) {
+            step.undo.push(route.cmd("add"));
+        }
         change.plan.push(step);
     }
     Ok(())
+}
+
+/// Drops from the record the routes whose namespace is gone or goes, or
+/// whose gateway is on no network the namespace keeps; returns those in a
+/// namespace that dies (restored by its undo) and those to remove by a
+/// step (the namespace stays). Routes in a namespace already gone from the
+/// host just go.
+fn lost_routes(
+    change: &mut Change,
+    host: &Host,
+    dies: &dyn Fn(&NsName) -> bool,
+) -> (Vec<NsRoute>, Vec<NsRoute>) {
+    let (mut dying, mut lost) = (Vec::new(), Vec::new());
+    let state = &change.state;
+    let keep = |r: &NsRoute| {
+        host.has_ns(r.ns.as_str())
+            && !dies(&r.ns)
+            && state
+                .networks_of(&r.ns)
+                .iter()
+                .any(|(net, _)| net.contains(&r.via))
+    };
+    let (kept, gone): (Vec<NsRoute>, Vec<NsRoute>) =
+        state.routes.iter().cloned().partition(|r| keep(r));
+    for route in gone {
+        if !host.has_ns(route.ns.as_str()) {
+            continue;
+        }
+        match dies(&route.ns) {
+            true => dying.push(route),
+            false => lost.push(route),
+        }
+    }
+    change.state.routes = kept;
+    (dying, lost)
 }
 
 /// Drops `ports` and their published ports from the record; returns the

@@ -26,10 +26,90 @@ pub struct State {
     pub bridges: BTreeMap<IfName, Bridge>,
     #[serde(default)]
     pub cables: Vec<Cable>,
+    /// Routes added inside namespaces (`route add`), each through a gateway
+    /// on one of nsnet's networks of that namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<NsRoute>,
     /// Host settings nsnet changed, with the value each had before, so the
     /// last network that needs one can put it back.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub saved: BTreeMap<String, String>,
+}
+
+/// A route inside a namespace: to `to`, through gateway `via`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsRoute {
+    pub ns: NsName,
+    pub to: Dest,
+    pub via: IpAddr,
+}
+
+impl NsRoute {
+    /// The `ip -n NS [-6] route VERB DEST via GW` command.
+    pub fn cmd(&self, verb: &str) -> crate::plan::cmd::Cmd {
+        let mut args = Vec::new();
+        if self.via.is_ipv6() {
+            args.push("-6".to_string());
+        }
+        args.extend([
+            "route".to_string(),
+            verb.to_string(),
+            self.to.to_string(),
+            "via".to_string(),
+            self.via.to_string(),
+        ]);
+        crate::plan::cmd::Cmd::ip_in(Some(self.ns.as_str()), args)
+    }
+}
+
+/// Where a route leads: everywhere else (`default`) or a network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Dest {
+    Default,
+    Net(IpNet),
+}
+
+impl Dest {
+    /// Whether it can be reached through a gateway of `via`'s family.
+    pub fn fits(&self, via: IpAddr) -> bool {
+        match self {
+            Dest::Default => true,
+            Dest::Net(net) => net.addr().is_ipv4() == via.is_ipv4(),
+        }
+    }
+}
+
+impl std::str::FromStr for Dest {
+    type Err = crate::model::validate::InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "default" => Ok(Dest::Default),
+            _ => crate::model::validate::destination(s).map(Dest::Net),
+        }
+    }
+}
+
+impl TryFrom<String> for Dest {
+    type Error = crate::model::validate::InputError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Dest> for String {
+    fn from(d: Dest) -> String {
+        d.to_string()
+    }
+}
+
+impl std::fmt::Display for Dest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Default => f.write_str("default"),
+            Dest::Net(net) => write!(f, "{net}"),
+        }
+    }
 }
 
 /// A namespace nsnet created or attached.
@@ -484,6 +564,29 @@ impl State {
             a.into_iter().chain(b)
         });
         bridges.chain(cables)
+    }
+
+    /// The networks nsnet gave namespace `ns`, with the interface on each:
+    /// its bridges' subnets and its cables' (both families).
+    pub fn networks_of(&self, ns: &NsName) -> Vec<(IpNet, &IfName)> {
+        let mut out = Vec::new();
+        for bridge in self.bridges.values() {
+            for port in bridge.ports.iter().filter(|p| &p.ns == ns) {
+                out.push((IpNet::V4(bridge.subnet), &port.ifname));
+                if let Some(net6) = bridge.ipv6 {
+                    out.push((IpNet::V6(net6.subnet), &port.ifname));
+                }
+            }
+        }
+        for c in &self.cables {
+            for (end, ifname) in [(&c.a, &c.a_ifname), (&c.b, &c.b_ifname)] {
+                if end.ns() == Some(ns.as_str()) {
+                    out.extend(c.subnet.map(|n| (IpNet::V4(n), ifname)));
+                    out.extend(c.subnet6.map(|n| (IpNet::V6(n), ifname)));
+                }
+            }
+        }
+        out
     }
 
     /// How many ports and cables use namespace `ns`.
