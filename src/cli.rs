@@ -43,6 +43,9 @@ pub struct Global {
     /// Print results as JSON, for scripts
     #[arg(long, global = true)]
     pub json: bool,
+    /// Before each step, print what it does and its command, and wait for Enter (q: stop and undo)
+    #[arg(long, global = true, conflicts_with_all = ["dry_run", "explain"])]
+    pub step: bool,
 }
 
 #[derive(Debug, Subcommand)]

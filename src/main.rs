@@ -30,7 +30,9 @@ fn main() -> ExitCode {
                 err.chain()
                     .find_map(|e| match e.downcast_ref::<exec::ExecError>()?.cause {
                         exec::Cause::Interrupted(signal) => Some(signal),
-                        exec::Cause::Failed(_) | exec::Cause::Unrecorded(_) => None,
+                        exec::Cause::Failed(_)
+                        | exec::Cause::Unrecorded(_)
+                        | exec::Cause::Declined => None,
                     });
             match signal {
                 Some(signal) => ExitCode::from(128 + signal as u8),

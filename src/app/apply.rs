@@ -15,7 +15,7 @@ use crate::host::{self, Host, Wants};
 use crate::model::rules::{self, Family};
 use crate::model::state::State;
 use crate::model::validate::NsName;
-use crate::plan::Plan;
+use crate::plan::{Plan, Step};
 use crate::report::forward;
 use crate::report::shadow::Traffic;
 use crate::report::status::{self, Status};
@@ -197,12 +197,18 @@ fn run_plan(
     // stops that tool before it undoes anything (see `exec::orphan`).
     runner.children = Some(journal.child_path());
     let interrupted = || interrupts.received();
-    let mut progress = Progress::new(change.plan.steps.len(), g.quiet || g.json);
+    let mut progress = Progress::new(change.plan.steps.len(), g.quiet || g.json || g.step);
     let mut applied = |certain, possibly| {
         progress.show(possibly);
         journal.applied(certain, possibly)
     };
+    let mut ask =
+        |step: &Step, k: usize, n: usize| ask_step(step, k, n) && interrupts.received().is_none();
     let mut watch = Watch {
+        ask: match g.step {
+            true => Some(&mut ask),
+            false => None,
+        },
         interrupted: &interrupted,
         applied: &mut applied,
         fail_at: std::env::var("NSNET_FAIL_AT")
@@ -219,6 +225,38 @@ fn run_plan(
         return Err(err.into());
     }
     Ok(())
+}
+
+/// `--step`: shows step `k` of `n` (why, then the command) on stderr and
+/// reads a line from stdin: empty (Enter) runs it; `q`, or the end of the
+/// input, stops the plan, which is then rolled back. Anything else asks
+/// again.
+fn ask_step(step: &Step, k: usize, n: usize) -> bool {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "\nstep {k} of {n}:");
+    for line in step.why.lines() {
+        let _ = writeln!(err, "  # {line}");
+    }
+    for line in step.apply.to_string().lines() {
+        let _ = writeln!(err, "  {line}");
+    }
+    loop {
+        let _ = write!(err, "[Enter: run it, q: stop and undo] ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        match std::io::stdin().lock().read_line(&mut answer) {
+            Ok(0) | Err(_) => {
+                let _ = writeln!(err);
+                return false;
+            }
+            Ok(_) => match answer.trim() {
+                "" => return true,
+                "q" | "quit" => return false,
+                _ => continue,
+            },
+        }
+    }
 }
 
 /// Reads the record and the live kernel into a `Status`. Without root the

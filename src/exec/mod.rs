@@ -27,6 +27,8 @@ pub enum Cause {
     /// The journal could not record that the step was about to run (a full
     /// or read-only state directory), so it did not run.
     Unrecorded(FileError),
+    /// `--step`: the user stopped before the step (`q`, or end of input).
+    Declined,
 }
 
 /// An error and its sources on one line (`cannot write `X`: No space left
@@ -77,6 +79,7 @@ impl ExecError {
                 self.steps,
                 with_sources(err)
             ),
+            Cause::Declined => format!("stopped before step {} of {}", self.step, self.steps),
         }
     }
 
@@ -95,6 +98,10 @@ impl ExecError {
     }
 }
 
+/// `--step`'s question before a step: (the step, its 1-based number, the
+/// plan's length) -> whether to run it.
+pub type Ask<'a> = dyn FnMut(&Step, usize, usize) -> bool + 'a;
+
 /// What the executor asks and tells while it runs.
 pub struct Watch<'a> {
     /// A signal that arrived, checked before each batch.
@@ -109,6 +116,10 @@ pub struct Watch<'a> {
     /// `NSNET_FAIL_AT=k`: step k fails, unrun, as if its tool had refused it,
     /// so that tests can roll back from every step against the real system.
     pub fail_at: Option<usize>,
+    /// `--step`: asked before each step (1-based number, plan length)
+    /// whether to run it; `false` stops the plan and rolls it back. Each
+    /// step then runs alone, never batched.
+    pub ask: Option<&'a mut Ask<'a>>,
     /// `NSNET_KILL_AT=k`: nsnet kills itself with SIGKILL just before step
     /// k, as a crash or `kill -9` would, leaving the journal to `recover`.
     pub kill_at: Option<usize>,
@@ -125,12 +136,19 @@ pub fn execute(plan: &Plan, runner: &mut dyn Runner, watch: &mut Watch) -> Resul
             Stopped::at(done, Cause::Interrupted(signal))
         } else if watch.fail_at == Some(done + 1) {
             Stopped::at(done, Cause::Failed(injected(&steps[done].apply)))
+        } else if let Some(ask) = watch.ask.as_mut()
+            && !ask(&steps[done], done + 1, steps.len())
+        {
+            Stopped::at(done, Cause::Declined)
         } else {
             if watch.kill_at == Some(done + 1) {
                 let me = rustix::process::getpid();
                 let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
             }
-            let end = group_end(steps, done, watch.fail_at.or(watch.kill_at));
+            let end = match watch.ask {
+                Some(_) => done + 1,
+                None => group_end(steps, done, watch.fail_at.or(watch.kill_at)),
+            };
             // Written ahead: if nsnet dies while the batch runs, the journal
             // already counts its steps as possibly in effect.
             if let Err(unrecorded) = (watch.applied)(done, end) {

@@ -15,6 +15,7 @@ fn run(
         applied: &mut applied,
         fail_at: None,
         kill_at: None,
+        ask: None,
     };
     execute(plan, rec, &mut watch)
 }
@@ -132,6 +133,7 @@ fn the_steps_in_effect_are_told_before_each_batch_and_after_undo() {
         applied: &mut applied,
         fail_at: None,
         kill_at: None,
+        ask: None,
     };
     execute(&plan(), &mut rec, &mut watch).unwrap_err();
     assert_eq!(seen, [(0, 2), (2, 3), (3, 5), (0, 0)]);
@@ -147,6 +149,7 @@ fn fail_at_k_fails_step_k_unrun_and_splits_its_batch() {
             applied: &mut applied,
             fail_at: Some(k),
             kill_at: None,
+            ask: None,
         };
         let err = execute(&plan(), &mut rec, &mut watch).unwrap_err();
         assert_eq!((err.step, err.undone), (k, k - 1));

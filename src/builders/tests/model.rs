@@ -380,6 +380,7 @@ fn run(model: &mut Model, change: &Change, fail_at: Option<usize>) -> usize {
         applied: &mut applied,
         fail_at,
         kill_at: None,
+        ask: None,
     };
     let result = execute(&change.plan, &mut runner, &mut watch);
     match fail_at {
