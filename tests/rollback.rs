@@ -10,7 +10,10 @@ use predicates::str::contains;
 #[test]
 fn bridge_up_rolls_back_when_a_namespace_already_holds_eth0() {
     let sb = sandbox!();
-    sb.ok("ip netns add green && ip -n green link add eth0 type bridge");
+    // A namespace of nsnet's, given an eth0 by hand since: nsnet trusts its
+    // record there and does not look inside, so the plan meets it.
+    sb.nsnet(["netns", "add", "green"]).assert().success();
+    sb.ok("ip -n green link add eth0 type bridge");
     let before = sb.snapshot();
     sb.nsnet(["bridge", "up", "red", "blue", "green"])
         .assert()
@@ -37,8 +40,10 @@ fn bridge_up_rolls_back_when_a_namespace_already_holds_eth0() {
 fn a_failure_while_growing_a_bridge_keeps_what_was_there() {
     let sb = sandbox!();
     sb.nsnet(["bridge", "up", "red"]).assert().success();
-    // blue exists already with a default route of its own: adding nsnet's fails.
-    sb.ok("ip netns add blue && ip -n blue link add up0 type bridge && ip -n blue link set up0 up \
+    // blue, nsnet's, got a default route by hand since: adding nsnet's fails
+    // (a namespace nsnet did not make would have kept its own instead).
+    sb.nsnet(["netns", "add", "blue"]).assert().success();
+    sb.ok("ip -n blue link add up0 type bridge && ip -n blue link set up0 up \
            && ip -n blue addr add 10.99.0.2/24 dev up0 && ip -n blue route add default via 10.99.0.1");
     let before = sb.snapshot();
     sb.nsnet(["bridge", "up", "blue"]).assert().code(1).stderr(
