@@ -247,6 +247,9 @@ pub enum NetnsCmd {
         /// Names of the namespaces
         #[arg(required = true, value_name = "NAME")]
         names: Vec<NsName>,
+        /// A name server for the namespaces (repeatable): /etc/netns/NS/resolv.conf, their /etc/resolv.conf inside `ip netns exec`
+        #[arg(long, value_name = "IP")]
+        dns: Vec<IpAddr>,
     },
     /// Delete namespaces nsnet created, with their bridge ports and cables
     Del {
@@ -298,6 +301,9 @@ pub enum VethCmd {
         /// Address the ends: A gets the subnet's first host address, B the second (once per family: IPv4 and IPv6)
         #[arg(long, value_parser = validate::any_subnet, value_name = "CIDR")]
         subnet: Vec<IpNet>,
+        /// A name server for the namespaces at the ends (repeatable), as `netns add --dns`
+        #[arg(long, value_name = "IP")]
+        dns: Vec<IpAddr>,
     },
     /// Remove the cable between A and B (both ends), and namespaces made only for it
     Del {
@@ -368,6 +374,9 @@ pub struct BridgeUp {
     /// No default route in the namespaces: only the route to the bridge's subnet
     #[arg(long)]
     pub no_default_route: bool,
+    /// A name server for the namespaces (repeatable), as `netns add --dns`
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<IpAddr>,
     /// The name of the interface inside each namespace (default: eth0; in a namespace nsnet did not make that has eth0, the next free ethN)
     #[arg(long)]
     pub ifname: Option<IfName>,

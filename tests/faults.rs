@@ -217,6 +217,16 @@ fn route_commands() {
     }
 }
 
+const DNS: &[&str] = &["bridge", "up", "red", "blue", "--dns", "192.0.2.53"];
+
+#[test]
+fn dns_files() {
+    every_step_rolls_back(&[], DNS);
+    every_step_rolls_back(&[DNS], &["bridge", "up", "red", "--dns", "198.51.100.53"]);
+    every_step_rolls_back(&[DNS], &["bridge", "down", "red"]);
+    every_step_rolls_back(&[DNS], &["down"]);
+}
+
 #[test]
 fn the_downs() {
     let all: &[&[&str]] = &[BRIDGE, CABLE, NAT, PUBLISH, LOOPBACK];

@@ -29,8 +29,14 @@ static ETH0: LazyLock<IfName> = LazyLock::new(|| "eth0".parse().expect("a valid 
 pub fn netns(cx: &mut Ctx, cmd: &NetnsCmd) -> Result<ExitCode> {
     let (g, r) = (cx.global, &mut cx.runner);
     match cmd {
-        NetnsCmd::Add { names } => {
-            if let Some(state) = apply(g, r, PLAIN, |h, s| netns::add(names, h, s))? {
+        NetnsCmd::Add { names, dns } => {
+            let build = |h: &Host, s: &State| {
+                let mut change = netns::add(names, h, s)?;
+                let named: Vec<&NsName> = names.iter().collect();
+                builders::dns::set(&mut change, h, &named, dns)?;
+                Ok(change)
+            };
+            if let Some(state) = apply(g, r, PLAIN, build)? {
                 output::namespaces(g, &state, &host::observe(r, PLAIN)?, Some(names))?;
             }
         }
@@ -60,9 +66,19 @@ pub fn netns(cx: &mut Ctx, cmd: &NetnsCmd) -> Result<ExitCode> {
 pub fn veth(cx: &mut Ctx, cmd: &VethCmd) -> Result<ExitCode> {
     let (g, r) = (cx.global, &mut cx.runner);
     match cmd {
-        VethCmd::Add { a, b, subnet } => {
+        VethCmd::Add { a, b, subnet, dns } => {
             let (v4, v6) = validate::by_family(subnet)?;
-            if let Some(state) = apply(g, r, PLAIN, |h, s| veth::add_named(a, b, v4, v6, h, s))? {
+            let build = |h: &Host, s: &State| {
+                let mut change = veth::add_named(a, b, v4, v6, h, s)?;
+                let ends: Vec<NsName> = [&a.end, &b.end]
+                    .iter()
+                    .filter_map(|e| e.ns_name())
+                    .collect();
+                let named: Vec<&NsName> = ends.iter().collect();
+                builders::dns::set(&mut change, h, &named, dns)?;
+                Ok(change)
+            };
+            if let Some(state) = apply(g, r, PLAIN, build)? {
                 output::cable(g, &state, &a.end, &b.end)?;
             }
         }
@@ -100,6 +116,8 @@ pub fn bridge_up(cx: &mut Ctx, args: &BridgeUp) -> Result<ExitCode> {
     let up = bridge::Up::try_from(args)?;
     let network = |h: &Host, s: &State| {
         let mut change = bridge::up(&up, h, s)?;
+        let named: Vec<&NsName> = args.namespaces.iter().collect();
+        builders::dns::set(&mut change, h, &named, &args.dns)?;
         if args.nat {
             change = change.then(|s| nat::up(&args.bridge, args.out.as_ref(), h, s))?;
         }

@@ -3,6 +3,7 @@
 //! once the plan has run. Nothing here touches the system.
 
 pub mod bridge;
+pub mod dns;
 pub mod firewall;
 pub mod forget;
 pub mod nat;

@@ -63,6 +63,8 @@ pub fn release(
     }
     change.plan.extend(cable_steps);
     for (ns, entry) in &doomed {
+        let files = super::dns::remove_steps(ns, entry, host, &mut change.state);
+        change.plan.extend(files);
         let mut step = netns::remove_step(ns, entry);
         for (port, setup) in with_ns.iter().filter(|(p, _)| &p.ns == ns) {
             step.undo.extend(setup.iter().map(|s| s.apply.clone()));

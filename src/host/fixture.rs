@@ -137,6 +137,7 @@ impl Fixture {
         let roots = Roots {
             netns: dir.path().join("netns"),
             proc: dir.path().join("proc"),
+            etc_netns: dir.path().join("etc-netns"),
         };
         let fixture = Fixture {
             runner,

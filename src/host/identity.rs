@@ -14,17 +14,31 @@ use std::path::{Path, PathBuf};
 /// Where `ip netns` keeps its named namespaces.
 pub const NETNS_DIR: &str = "/run/netns";
 
+/// Where `ip netns exec NS` finds files to show as the namespace's /etc.
+pub const ETC_NETNS: &str = "/etc/netns";
+
 /// A namespace's identity: the device and inode of its nsfs file. Two paths
 /// name the same namespace exactly when their identities are equal.
 pub type NsId = (u64, u64);
 
-/// Where the kernel's files are: /run/netns and /proc on a real host.
+/// What /etc/netns holds (see `Roots::etc_netns`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EtcNetns {
+    pub exists: bool,
+    /// Directory name (a namespace's) -> its `resolv.conf`, if any.
+    pub dirs: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// Where the kernel's files are: /run/netns, /proc and /etc/netns on a
+/// real host.
 #[derive(Clone, Debug)]
 pub struct Roots {
     /// The named namespaces, one file each.
     pub netns: PathBuf,
     /// The process filesystem: `PID/ns/net`, `self/ns/net`, `sys/…`.
     pub proc: PathBuf,
+    /// Per-namespace files `ip netns exec` shows as /etc (`NS/resolv.conf`).
+    pub etc_netns: PathBuf,
 }
 
 impl Roots {
@@ -33,6 +47,7 @@ impl Roots {
         Roots {
             netns: PathBuf::from(NETNS_DIR),
             proc: PathBuf::from("/proc"),
+            etc_netns: PathBuf::from(ETC_NETNS),
         }
     }
 
@@ -47,6 +62,23 @@ impl Roots {
         Ok(entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect())
+    }
+
+    /// What /etc/netns holds: whether it exists, and each directory in it
+    /// with the contents of its `resolv.conf`, if it has one.
+    pub fn etc_netns(&self) -> EtcNetns {
+        let Ok(entries) = std::fs::read_dir(&self.etc_netns) else {
+            return EtcNetns::default();
+        };
+        let dirs = entries
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().into_string().ok()?;
+                let resolv = std::fs::read_to_string(e.path().join("resolv.conf")).ok();
+                Some((name, resolv))
+            })
+            .collect();
+        EtcNetns { exists: true, dirs }
     }
 
     /// The identity of the named namespace `name`.
@@ -170,6 +202,7 @@ mod tests {
         let roots = Roots {
             netns: dir.path().join("netns"),
             proc: dir.path().join("proc"),
+            etc_netns: dir.path().join("etc-netns"),
         };
         fs::create_dir_all(&roots.netns).unwrap();
         for name in ["red", "blue"] {
@@ -220,6 +253,7 @@ mod tests {
         let roots = Roots {
             netns: PathBuf::from("/nonexistent/netns"),
             proc: PathBuf::from("/nonexistent/proc"),
+            etc_netns: PathBuf::from("/nonexistent/etc-netns"),
         };
         assert!(roots.namespaces().unwrap().is_empty());
         assert!(

@@ -76,6 +76,8 @@ pub struct Host {
     /// Interfaces and routes of the namespaces `Wants::inside` names, those
     /// that exist.
     pub inside: BTreeMap<String, live::Netns>,
+    /// /etc/netns and the `resolv.conf` files in it.
+    pub etc_netns: identity::EtcNetns,
 }
 
 /// What to read besides namespaces, links, routes and sysctls.
@@ -215,6 +217,7 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     }
     Ok(Host {
         inside,
+        etc_netns: roots.etc_netns(),
         listeners,
         namespaces,
         ns_stamps,

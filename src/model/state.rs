@@ -30,6 +30,9 @@ pub struct State {
     /// on one of nsnet's networks of that namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<NsRoute>,
+    /// Whether nsnet made /etc/netns itself (removed with the last file).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub etc_netns_made: bool,
     /// Host settings nsnet changed, with the value each had before, so the
     /// last network that needs one can put it back.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -126,6 +129,12 @@ pub struct Namespace {
     /// the plan that makes it has run, or when it could not be read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stamp: Option<NsStamp>,
+    /// Its name servers (`--dns`), written to /etc/netns/NS/resolv.conf.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<IpAddr>,
+    /// Whether nsnet made /etc/netns/NS for that file (and removes it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dns_dir: bool,
 }
 
 impl Namespace {
@@ -135,6 +144,8 @@ impl Namespace {
             pid,
             explicit,
             stamp: None,
+            dns: Vec::new(),
+            dns_dir: false,
         }
     }
 }

@@ -22,6 +22,11 @@ pub enum Tool {
     Modprobe,
     Nft,
     Sysctl,
+    /// Files nsnet writes for namespaces (/etc/netns/NS/resolv.conf).
+    Mkdir,
+    Rmdir,
+    Tee,
+    Rm,
 }
 
 impl Tool {
@@ -40,6 +45,10 @@ impl Tool {
             Tool::Modprobe => "modprobe",
             Tool::Nft => "nft",
             Tool::Sysctl => "sysctl",
+            Tool::Mkdir => "mkdir",
+            Tool::Rmdir => "rmdir",
+            Tool::Tee => "tee",
+            Tool::Rm => "rm",
         }
     }
 
@@ -54,6 +63,7 @@ impl Tool {
             Tool::Modprobe => "kmod",
             Tool::Nft => "nftables",
             Tool::Sysctl => "procps",
+            Tool::Mkdir | Tool::Rmdir | Tool::Tee | Tool::Rm => "coreutils",
         }
     }
 }

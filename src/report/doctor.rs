@@ -39,6 +39,8 @@ pub struct Facts {
     pub root: bool,
     /// What the IPv6 checks need.
     pub ipv6: doctor6::Facts,
+    /// The name servers of the host's /etc/resolv.conf.
+    pub nameservers: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -121,7 +123,18 @@ pub fn gather(runner: &mut System) -> Facts {
         .and_then(|v| v.trim().parse().ok());
     facts.root = rustix::process::geteuid().is_root();
     facts.ipv6 = doctor6::gather(runner);
+    facts.nameservers = std::fs::read_to_string("/etc/resolv.conf")
+        .map(|text| nameservers(&text))
+        .unwrap_or_default();
     facts
+}
+
+/// The `nameserver` lines of a resolv.conf.
+pub fn nameservers(text: &str) -> Vec<std::net::IpAddr> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.trim().parse().ok())
+        .collect()
 }
 
 /// Which iptables backend `iptables-save` uses, and how many rules sit in
@@ -221,6 +234,14 @@ pub fn check(f: &Facts, host: &Host, state: &State) -> Vec<Finding> {
     subnet_checks(host, state, &mut out);
     bridge_checks(host, f, &mut out);
     out.extend(doctor6::check(&f.ipv6, f.backend.as_deref(), host, state));
+    if let Some(lo) = f.nameservers.iter().find(|a| a.is_loopback()) {
+        out.push(finding(
+            "dns",
+            Level::Warn,
+            format!("the host's resolver is {lo}, a loopback address: inside a namespace that is the namespace's own loopback, where nothing answers, so names do not resolve there"),
+            Some("give namespaces a name server they can reach with --dns (`nsnet bridge up NS --dns IP`; `resolvectl status` shows the servers systemd-resolved uses)".into()),
+        ));
+    }
     out
 }
 

@@ -171,3 +171,35 @@ fn a_jump_out_of_order_is_named() {
         "{order:?}"
     );
 }
+
+#[test]
+fn a_loopback_resolver_is_named_with_the_way_to_give_namespaces_one() {
+    let text = "# systemd-resolved\nnameserver 127.0.0.53\noptions edns0\nsearch lan\n";
+    let facts = Facts {
+        nameservers: nameservers(text),
+        root: true,
+        ..Facts::default()
+    };
+    assert_eq!(
+        facts.nameservers,
+        ["127.0.0.53".parse::<std::net::IpAddr>().unwrap()]
+    );
+    let findings = check(&facts, &Host::default(), &State::default());
+    let dns: Vec<&Finding> = findings.iter().filter(|f| f.check == "dns").collect();
+    assert_eq!(dns.len(), 1);
+    assert!(
+        dns[0]
+            .message
+            .starts_with("the host's resolver is 127.0.0.53, a loopback address")
+    );
+    assert!(dns[0].fix.as_deref().unwrap().contains("--dns"));
+    let plain = Facts {
+        nameservers: nameservers("nameserver 192.0.2.53\n"),
+        root: true,
+        ..Facts::default()
+    };
+    assert_eq!(
+        levels(&check(&plain, &Host::default(), &State::default()), "dns"),
+        []
+    );
+}

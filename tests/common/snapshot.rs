@@ -96,6 +96,13 @@ pub fn take(sb: &Sandbox) -> Vec<String> {
         let rules = sb.ok(&format!("ip {family} rule show"));
         out.extend(rules.lines().map(|l| format!("rule{family} {l}")));
     }
+    // What `ip netns exec` shows as a namespace's /etc: every file, with
+    // its contents (the sandbox has a tmpfs there).
+    let etc = sb.ok(
+        "cd /etc/netns 2>/dev/null && find . -mindepth 1 | sort | while read -r f; do \
+         if [ -f \"$f\" ]; then echo \"$f: $(tr '\\n' '|' < \"$f\")\"; else echo \"$f/\"; fi; done",
+    );
+    out.extend(etc.lines().map(|l| format!("etc-netns {l}")));
     let rules = sb.ok("if command -v iptables-save >/dev/null; then iptables-save; fi");
     out.extend(iptables(&rules));
     let rules6 = sb.ok("if command -v ip6tables-save >/dev/null; then ip6tables-save; fi");
