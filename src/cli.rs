@@ -197,6 +197,12 @@ pub enum NatCmd {
         /// Only through this interface (default: any interface but the bridge)
         #[arg(long)]
         out: Option<IfName>,
+        /// With --out: the subnet leaves via this gateway on --out, by a routing table and ip rules of its own, whatever the host's default route
+        #[arg(long, value_name = "GW", requires = "out")]
+        via: Option<std::net::Ipv4Addr>,
+        /// With --via: the routing table number (default: the first free one from 100)
+        #[arg(long, value_name = "N", requires = "via", value_parser = clap::value_parser!(u32).range(1..253))]
+        table: Option<u32>,
     },
     /// Remove the bridge's NAT, and put back what nat up changed
     Down {

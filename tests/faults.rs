@@ -217,6 +217,20 @@ fn route_commands() {
     }
 }
 
+const VIA: &[&str] = &["nat", "up", "--out", "wan1", "--via", "172.32.0.2"];
+
+#[test]
+fn nat_via_a_second_uplink() {
+    rolls_back_in(Sandbox::two_uplinks, &[BRIDGE], VIA);
+    for args in [
+        &["nat", "up", "--out", "wan1"][..],
+        &["nat", "down"],
+        &["down"],
+    ] {
+        rolls_back_in(Sandbox::two_uplinks, &[BRIDGE, VIA], args);
+    }
+}
+
 const DNS: &[&str] = &["bridge", "up", "red", "blue", "--dns", "192.0.2.53"];
 
 #[test]

@@ -29,6 +29,7 @@ use anyhow::Result;
 /// with IPv6 has), or once the change turns out to need some.
 pub const PLAIN: Wants = Wants {
     inside: &[],
+    rules: false,
     pids: false,
     firewall: false,
     firewall6: false,
@@ -90,8 +91,13 @@ pub fn apply(
         .filter(|n| state.namespaces.get(*n).is_none_or(|e| e.pid.is_some()))
         .cloned()
         .collect();
+    let routed = state
+        .bridges
+        .values()
+        .any(|b| b.nat.as_ref().is_some_and(|n| n.via.is_some()));
     let wants = Wants {
         inside: &foreign,
+        rules: wants.rules || routed,
         firewall: wants.firewall || !had.is_empty(),
         firewall6: wants.firewall6 || had.contains(&Family::V6),
         best_effort: dry,

@@ -155,8 +155,19 @@ pub fn bridge_down(cx: &mut Ctx, args: &BridgeDown) -> Result<ExitCode> {
 pub fn nat(cx: &mut Ctx, cmd: &NatCmd) -> Result<ExitCode> {
     let (g, r) = (cx.global, &mut cx.runner);
     match cmd {
-        NatCmd::Up { bridge, out } => {
-            apply(g, r, FIREWALL, |h, s| nat::up(bridge, out.as_ref(), h, s))?
+        NatCmd::Up {
+            bridge,
+            out,
+            via,
+            table,
+        } => {
+            let wants = host::Wants {
+                rules: via.is_some(),
+                ..FIREWALL
+            };
+            apply(g, r, wants, |h, s| {
+                nat::up_via(bridge, out.as_ref(), *via, *table, h, s)
+            })?
         }
         NatCmd::Down { bridge } => apply(g, r, FIREWALL, |_, s| nat::down(bridge, s))?,
     };

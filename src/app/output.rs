@@ -121,7 +121,16 @@ pub fn bridge(g: &Global, state: &State, name: &IfName) -> Result<()> {
     }
     if let Some(nat) = &view.nat {
         let out = nat.out.as_ref().map_or("any interface", |o| o.as_str());
-        println!("  nat out through {out}");
+        match nat.via {
+            Some(via) => println!(
+                "  nat out through {out} via {} (routing table {}, ip rules {} and {})",
+                via.gateway,
+                via.table,
+                via.priority,
+                via.priority + 1
+            ),
+            None => println!("  nat out through {out}"),
+        }
     }
     for line in published_lines(&view.published) {
         println!("  {line}");

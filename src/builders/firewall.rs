@@ -44,6 +44,7 @@ pub fn reconcile(change: &mut Change, before: &State, host: &Host) -> Result<()>
     rule_steps(before, &change.state, host, &mut front, &mut back)?;
     hairpin_steps(before, &change.state, host, &mut front, &mut back);
     sysctl_steps(before, &mut change.state, host, &mut front, &mut back);
+    super::routing::steps(before, &change.state, host, &mut front, &mut back);
     change.plan.steps.splice(0..0, front);
     change.plan.extend(back);
     Ok(())

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod publish;
 pub mod release;
 pub mod route;
+pub mod routing;
 mod tables;
 pub mod veth;
 

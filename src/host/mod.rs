@@ -78,6 +78,12 @@ pub struct Host {
     pub inside: BTreeMap<String, live::Netns>,
     /// /etc/netns and the `resolv.conf` files in it.
     pub etc_netns: identity::EtcNetns,
+    /// Routing tables other than main that hold routes (either family).
+    pub tables: BTreeSet<u32>,
+    /// IPv4 rules (filled on request): (priority, `from` as a CIDR or `all`).
+    pub rules: Vec<(u32, String)>,
+    /// Their priorities.
+    pub rule_priorities: BTreeSet<u32>,
 }
 
 /// What to read besides namespaces, links, routes and sysctls.
@@ -97,6 +103,8 @@ pub struct Wants<'a> {
     /// For a dry run: what cannot be read (the rules, without root) is taken
     /// as empty, with a warning, instead of failing.
     pub best_effort: bool,
+    /// The IPv4 `ip rule`s (one `ip rule show`).
+    pub rules: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,11 +181,16 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     let namespaces = roots.namespaces()?;
     let ns_stamps = roots.stamps(&namespaces);
     let links = read_links(runner)?;
-    let (routes, uplinks) = read_routes(runner)?;
+    let (routes, uplinks, tables) = read_routes(runner)?;
+    let rules = match wants.rules {
+        true => read_rules(runner)?,
+        false => Vec::new(),
+    };
+    let rule_priorities = rules.iter().map(|(p, _)| *p).collect();
     let ipv6 = roots.ipv6();
-    let (routes6, local6) = match ipv6 {
+    let (routes6, local6, tables6) = match ipv6 {
         true => read_routes6(runner)?,
-        false => (Vec::new(), BTreeSet::new()),
+        false => (Vec::new(), BTreeSet::new(), BTreeSet::new()),
     };
     let pids = match wants.pids {
         true => roots.pids_by_namespace(&namespaces),
@@ -216,6 +229,9 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         inside.insert(ns.to_string(), live::read_netns(runner, ns.as_str())?);
     }
     Ok(Host {
+        tables: tables.into_iter().chain(tables6).collect(),
+        rules,
+        rule_priorities,
         inside,
         etc_netns: roots.etc_netns(),
         listeners,
@@ -278,14 +294,17 @@ fn read_links(runner: &mut dyn Runner) -> Result<BTreeMap<String, Link>> {
 struct JsonRoute {
     dst: String,
     dev: Option<String>,
+    #[serde(default)]
+    table: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
 }
 
 /// The host's IPv4 routes in every table but default routes, and the
 /// interfaces the default routes leave through.
-fn read_routes(runner: &mut dyn Runner) -> Result<(Vec<Route>, BTreeSet<String>)> {
+fn read_routes(runner: &mut dyn Runner) -> Result<(Vec<Route>, BTreeSet<String>, BTreeSet<u32>)> {
     let routes: Vec<JsonRoute> = ip_json(runner, &["-j", "-4", "route", "show", "table", "all"])?;
+    let tables = tables_of(&routes);
     let uplinks = routes
         .iter()
         .filter(|r| r.dst == "default")
@@ -303,14 +322,59 @@ fn read_routes(runner: &mut dyn Runner) -> Result<(Vec<Route>, BTreeSet<String>)
             local,
         })
     };
-    Ok((routes.into_iter().filter_map(route).collect(), uplinks))
+    Ok((
+        routes.into_iter().filter_map(route).collect(),
+        uplinks,
+        tables,
+    ))
+}
+
+/// The numbers of the tables `routes` are in (main, which `ip` does not
+/// name, left out).
+fn tables_of(routes: &[JsonRoute]) -> BTreeSet<u32> {
+    let number = |name: &str| match name {
+        "local" => Some(255),
+        "main" => Some(254),
+        "default" => Some(253),
+        n => n.parse().ok(),
+    };
+    routes
+        .iter()
+        .filter_map(|r| r.table.as_deref().and_then(number))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct JsonRule {
+    priority: u32,
+    src: Option<String>,
+    srclen: Option<u8>,
+}
+
+/// The IPv4 rules: (priority, `from`).
+fn read_rules(runner: &mut dyn Runner) -> Result<Vec<(u32, String)>> {
+    let rules: Vec<JsonRule> = ip_json(runner, &["-j", "-4", "rule", "show"])?;
+    Ok(rules
+        .into_iter()
+        .map(|r| {
+            let from = match (r.src, r.srclen) {
+                (Some(src), Some(len)) => format!("{src}/{len}"),
+                (Some(src), None) if src != "all" => format!("{src}/32"),
+                _ => "all".to_string(),
+            };
+            (r.priority, from)
+        })
+        .collect())
 }
 
 /// The host's IPv6 destinations in every table but default routes
 /// (multicast and link-local ones included: nothing nsnet may take), and
 /// its own IPv6 addresses (the `local` routes).
-fn read_routes6(runner: &mut dyn Runner) -> Result<(Vec<Ipv6Net>, BTreeSet<Ipv6Addr>)> {
+fn read_routes6(
+    runner: &mut dyn Runner,
+) -> Result<(Vec<Ipv6Net>, BTreeSet<Ipv6Addr>, BTreeSet<u32>)> {
     let routes: Vec<JsonRoute> = ip_json(runner, &["-j", "-6", "route", "show", "table", "all"])?;
+    let tables = tables_of(&routes);
     let dst = |r: &JsonRoute| match r.dst.parse::<Ipv6Net>() {
         Ok(net) => Some(net),
         Err(_) => Ipv6Net::new(r.dst.parse().ok()?, 128).ok(),
@@ -320,7 +384,7 @@ fn read_routes6(runner: &mut dyn Runner) -> Result<(Vec<Ipv6Net>, BTreeSet<Ipv6A
         .filter(|r| r.kind.as_deref() == Some("local"))
         .filter_map(|r| r.dst.parse().ok())
         .collect();
-    Ok((routes.iter().filter_map(dst).collect(), local))
+    Ok((routes.iter().filter_map(dst).collect(), local, tables))
 }
 
 /// The rules of `family`; in a best-effort read, rules that cannot be read

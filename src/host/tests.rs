@@ -9,6 +9,7 @@ use crate::model::state::State;
 use ipnet::IpNet;
 
 const ALL: Wants = Wants {
+    rules: false,
     inside: &[],
     pids: true,
     firewall: true,

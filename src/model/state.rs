@@ -229,6 +229,21 @@ pub struct Nat {
     /// Only through this interface; `None`: through any but the bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<IfName>,
+    /// The subnet leaves through `out` via this gateway, by a routing table
+    /// of its own (`--via`), whatever the host's own default route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+}
+
+/// Policy routing for a bridge's subnet: `ip rule`s at `priority` (the
+/// main table without its default routes, so the subnet still reaches the
+/// host's local networks) and `priority + 1` (table `table`, whose default
+/// route goes via `gateway` through the NAT's `out`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Via {
+    pub gateway: Ipv4Addr,
+    pub table: u32,
+    pub priority: u32,
 }
 
 /// A port of a namespace reachable through a port of the host.

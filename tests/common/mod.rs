@@ -213,6 +213,18 @@ impl Sandbox {
              ip route add default via 172.31.0.2");
     }
 
+    /// `outside` and a second uplink: namespace `isp2`, host `wan1` 172.32.0.1/24, isp2
+    /// 172.32.0.2/24, also answering at the "internet" address 198.51.100.7.
+    /// The host's default route stays through `outside`.
+    pub fn two_uplinks(&self) {
+        self.outside();
+        self.ok("ip netns add isp2 && ip -n isp2 link set lo up && \
+             ip link add wan1 type veth peer name eth0 netns isp2 && \
+             ip addr add 172.32.0.1/24 dev wan1 && ip link set wan1 up && \
+             ip -n isp2 addr add 172.32.0.2/24 dev eth0 && ip -n isp2 link set eth0 up && \
+             ip -n isp2 addr add 198.51.100.7/32 dev lo");
+    }
+
     /// `outside` in IPv6 too (after `outside`): host `wan0` 2001:db8:9::1/64,
     /// outside 2001:db8:9::2/64 and "internet" address 2001:db8:ffff::7 on
     /// its loopback; the host's IPv6 default route goes through it, which

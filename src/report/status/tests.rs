@@ -10,6 +10,7 @@ use crate::host::{Wants, observe_in};
 use crate::report::render;
 
 const STATUS_WANTS: Wants = Wants {
+    rules: false,
     inside: &[],
     pids: false,
     firewall: true,
