@@ -83,6 +83,30 @@ fn the_subnet_leaves_by_its_own_uplink_and_the_host_keeps_its_route() {
 }
 
 #[test]
+fn an_uplink_that_is_nsnets_own_cable_keeps_every_command_working() {
+    let sb = sandbox!();
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    sb.nsnet(["veth", "add", "host", "isp3", "--subnet", "198.18.0.0/30"])
+        .assert()
+        .success();
+    sb.ok("ip -n isp3 addr add 198.51.100.80/32 dev lo");
+    sb.nsnet(["nat", "up", "--out", "vc-isp3", "--via", "198.18.0.2"])
+        .assert()
+        .success();
+    assert!(sb.pings(Some("red"), "198.51.100.80"));
+    // The table's default route is not the host's: nsnet's cable is no uplink
+    // of the host, and the record is not taken for a damaged one.
+    sb.nsnet(["bridge", "up", "blue"]).assert().success();
+    sb.nsnet(["status"])
+        .assert()
+        .success()
+        .stdout(contains("no drift"));
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
 fn bad_uplinks_are_one_clear_line_and_change_nothing() {
     let sb = sandbox!();
     sb.two_uplinks();

@@ -307,7 +307,9 @@ fn read_routes(runner: &mut dyn Runner) -> Result<(Vec<Route>, BTreeSet<String>,
     let tables = tables_of(&routes);
     let uplinks = routes
         .iter()
-        .filter(|r| r.dst == "default")
+        // The host's own default routes: the main table's, not those of a
+        // table of a subnet's own (`nat up --via`).
+        .filter(|r| r.dst == "default" && r.table.as_deref().is_none_or(|t| t == "main"))
         .filter_map(|r| r.dev.clone())
         .collect();
     let route = |r: JsonRoute| {
