@@ -8,6 +8,8 @@ use common::{Sandbox, assert_same};
 const UPS: &[&[&str]] = &[
     &["netns", "add", "solo"],
     &["veth", "add", "solo", "host", "--subnet", "10.60.0.0/30"],
+    &["netns", "add", "solo", "--dns", "192.0.2.53"],
+    &["route", "add", "solo", "default", "via", "10.60.0.2"],
     &["bridge", "up", "red", "blue"],
     &["bridge", "up", "green", "--bridge", "br2"],
     &["nat", "up"],
@@ -34,6 +36,7 @@ const UPS: &[&[&str]] = &[
 ];
 
 const DOWNS: &[&[&str]] = &[
+    &["route", "del", "solo", "default"],
     &["firewall", "del", "10.0.0.0/8", "10.1.2.0/24"],
     &["firewall", "del", "--bridge", "br2", "10.200.0.0/24"],
     &["publish", "del", "green", "7070"],
