@@ -445,3 +445,35 @@ fn a_containers_namespace_gets_the_next_free_eth_and_keeps_its_default_route() {
     sb.nsnet(["down"]).assert().success();
     assert_same(&before, &sb.snapshot());
 }
+
+#[test]
+fn a_namespace_joining_never_cuts_the_others_off_their_gateway() {
+    let sb = sandbox!();
+    // As on a Docker host: br_netfilter passes bridged frames to iptables,
+    // and then drops frames sent to a MAC address the bridge no longer has.
+    sb.ok("sysctl -qw net.bridge.bridge-nf-call-iptables=1");
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    assert!(sb.pings(Some("red"), "10.200.0.1"));
+    let mac = sb.ok("cat /sys/class/net/nsnet0/address");
+    assert_eq!(mac.trim(), "02:c2:18:71:0f:6c", "derived from the name");
+    assert_eq!(
+        sb.ok("cat /sys/class/net/nsnet0/addr_assign_type").trim(),
+        "3",
+        "set"
+    );
+    // Each new port has a random MAC; left to itself the bridge would take
+    // any lower one, and red's cached gateway address would go dead.
+    for i in 0..12 {
+        sb.nsnet(["bridge", "up", &format!("n{i}")])
+            .assert()
+            .success();
+        assert_eq!(sb.ok("cat /sys/class/net/nsnet0/address"), mac);
+        assert!(
+            sb.pings(Some("red"), "10.200.0.1"),
+            "red reaches its gateway after n{i} joined"
+        );
+    }
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}

@@ -25,12 +25,16 @@ const POOLS: [(Ipv4Addr, u8); 3] = [
 pub fn create_steps(name: &IfName, bridge: &Bridge) -> Vec<Step> {
     let br = name.as_str();
     let gw = format!("{}/{}", bridge.gateway, bridge.subnet.prefix_len());
+    let mac = names::bridge_mac(name);
     let mut steps = vec![
         Step::new(
-            Cmd::ip(["link", "add", br, "type", "bridge"]),
+            Cmd::ip(["link", "add", br, "address", &mac, "type", "bridge"]),
             format!(
                 "Create bridge {br}: a virtual switch for the namespaces and, at the same time,\n\
-                 an interface of the host (the tutorials' \"double role\")."
+                 an interface of the host (the tutorials' \"double role\"). Its MAC address is\n\
+                 fixed: left to itself a bridge takes the lowest of its ports' and changes when\n\
+                 a lower one joins, and where br_netfilter is loaded (any Docker host) frames\n\
+                 still sent to the old one are dropped: the namespaces would lose their gateway."
             ),
         )
         .undo(Cmd::ip(["link", "del", br])),
@@ -560,12 +564,7 @@ fn new_net6(args: &Up, host: &Host, state: &State) -> Result<Option<Net6>> {
 /// name, so the same bridge gets the same subnet every time; the first
 /// subnet ID that overlaps no route of the host and no nsnet bridge wins.
 fn choose_ula(name: &IfName, host: &Host, state: &State) -> Result<Ipv6Net> {
-    let hash = name
-        .as_str()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = names::fnv1a(name.as_str().as_bytes());
     let global = u128::from(hash & 0xff_ffff_ffff);
     for id in 0..=0xffff_u128 {
         let base = (0xfd << 120) | (global << 80) | (id << 64);

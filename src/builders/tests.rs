@@ -131,7 +131,7 @@ fn bridge_up_builds_the_tutorial_network() {
     .unwrap();
     assert_script(
         &change,
-        "ip link add nsnet0 type bridge
+        "ip link add nsnet0 address 02:c2:18:71:0f:6c type bridge
 ip addr add 192.168.15.1/24 dev nsnet0
 ip link set nsnet0 up
 ip netns add red
@@ -429,7 +429,7 @@ fn bridge_down_removes_ports_namespaces_and_bridge_and_each_undo_rebuilds() {
     assert_eq!(
         undo(1),
         [
-            "ip link add nsnet0 type bridge",
+            "ip link add nsnet0 address 02:c2:18:71:0f:6c type bridge",
             "ip addr add 10.1.0.1/24 dev nsnet0",
             "ip link set nsnet0 up"
         ]
@@ -651,7 +651,7 @@ fn a_dual_stack_bridge_addresses_both_families_without_dad() {
     let change = bridge::up(&args, &host, &State::default()).unwrap();
     assert_script(
         &change,
-        "ip link add nsnet0 type bridge
+        "ip link add nsnet0 address 02:c2:18:71:0f:6c type bridge
 ip addr add 10.1.0.1/24 dev nsnet0
 ip addr add fd00:1::1/64 dev nsnet0 nodad
 ip link set nsnet0 up

@@ -24,10 +24,22 @@ fn derive(prefix: &str, input: &str, readable: bool) -> IfName {
 }
 
 /// 64-bit FNV-1a: tiny, and stable across Rust releases, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// The MAC address nsnet gives bridge `name`: locally administered, unicast,
+/// the rest from a hash of the name, so the same bridge gets the same one.
+/// Set at creation, it never changes; a bridge left to choose takes the
+/// lowest of its ports' and changes when a port with a lower one joins.
+pub fn bridge_mac(name: &IfName) -> String {
+    let h = fnv1a(name.as_str().as_bytes()).to_be_bytes();
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        h[0], h[1], h[2], h[3], h[4]
+    )
 }
 
 /// The host end of the veth that puts `ifname` of namespace `ns` on a bridge.

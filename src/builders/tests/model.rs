@@ -143,7 +143,8 @@ impl Model {
                 self.up.retain(|(n, _)| n.as_deref() != Some(*name));
                 self.routes.retain(|(n, _)| n.as_deref() != Some(*name));
             }
-            ["link", "add", name, "type", "bridge"] => {
+            ["link", "add", name, "type", "bridge"]
+            | ["link", "add", name, "address", _, "type", "bridge"] => {
                 self.links.insert(dev(name), ("bridge".into(), None, None));
             }
             [
