@@ -323,9 +323,10 @@ fn the_second_tutorials_addresses_host_last_and_one_asked_for() {
         "",
         "no default route"
     );
-    // One more try: a single lost echo on a loaded machine is no verdict.
-    let red_out = sb.pings(Some("red"), "172.31.0.1") || sb.pings(Some("red"), "172.31.0.1");
-    assert!(red_out, "red routes through its default");
+    assert!(
+        sb.pings(Some("red"), "172.31.0.1"),
+        "red routes through its default"
+    );
     assert!(
         !sb.pings(Some("purple"), "172.31.0.1"),
         "purple has no way there"

@@ -23,7 +23,7 @@ fn enter_runs_a_step_and_q_stops_and_undoes_what_ran() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("\n  ip link add nsnet0 type bridge\n"),
+        stderr.contains("\n  ip link add nsnet0 address 02:c2:18:71:0f:6c type bridge\n"),
         "{stderr}"
     );
     // Anything but Enter or q asks again: two steps ran.
