@@ -370,6 +370,46 @@ fn a_port_published_with_allow_answers_only_those_sources_on_every_path() {
 }
 
 #[test]
+fn everything_as_a_prefix_of_zero_is_written_as_iptables_keeps_it_and_goes() {
+    let sb = sandbox!();
+    let before = sb.snapshot();
+    sb.nsnet([
+        "bridge",
+        "up",
+        "red",
+        "--subnet",
+        "10.1.0.0/24",
+        "--subnet",
+        "fd00:1::/64",
+    ])
+    .assert()
+    .success();
+    let with_allow = sb.snapshot();
+    // iptables-save prints no `-s 0.0.0.0/0` or `-d 0.0.0.0/0`: rules nsnet
+    // wrote with one would never be found again, nor deleted.
+    sb.nsnet(["publish", "add", "red", "8080:80", "--allow", "0.0.0.0/0"])
+        .assert()
+        .success()
+        .stderr(contains("not published in IPv6: no IPv6 source is allowed"));
+    sb.nsnet(["firewall", "deny", "0.0.0.0/0", "::/0"])
+        .assert()
+        .success();
+    sb.nsnet(["firewall", "allow", "0.0.0.0/0"])
+        .assert()
+        .success();
+    sb.nsnet(["status"]).assert().stdout(contains("no drift"));
+    sb.nsnet(["publish", "del", "red", "8080"])
+        .assert()
+        .success();
+    sb.nsnet(["firewall", "del", "0.0.0.0/0", "::/0"])
+        .assert()
+        .success();
+    assert_same(&with_allow, &sb.snapshot());
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
 fn bad_firewall_input_is_one_clear_line_and_changes_nothing() {
     let sb = sandbox!();
     sb.nsnet(["bridge", "up", "red"]).assert().success();

@@ -58,6 +58,15 @@ fn subnet(bridge: &Bridge, family: Family) -> Option<IpNet> {
     }
 }
 
+/// `-d NET ` as iptables-save prints it: nothing for a /0 (every
+/// destination), which it never prints.
+fn dest(net: &IpNet) -> String {
+    match net.prefix_len() {
+        0 => String::new(),
+        _ => format!("-d {net} "),
+    }
+}
+
 fn in_family(net: &IpNet, family: Family) -> bool {
     matches!(
         (net, family),
@@ -100,7 +109,8 @@ pub fn chain(state: &State, family: Family) -> Vec<Rule> {
         let tag = comment(&format!("nsnet:firewall:{name}"));
         for net in bridge.policy.allow.iter().filter(|n| in_family(n, family)) {
             out.push(rule(format!(
-                "-d {net} -i {name} ! -o {name} {tag} -j RETURN"
+                "{}-i {name} ! -o {name} {tag} -j RETURN",
+                dest(net)
             )));
         }
         for deny in bridge
@@ -112,11 +122,12 @@ pub fn chain(state: &State, family: Family) -> Vec<Rule> {
             let net = deny.to;
             if deny.log {
                 out.push(rule(format!(
-                    "-d {net} -i {name} ! -o {name} -m limit --limit {LOG_RATE} {tag} -j LOG --log-prefix \"nsnet deny {name}: \""
+                    "{}-i {name} ! -o {name} -m limit --limit {LOG_RATE} {tag} -j LOG --log-prefix \"nsnet deny {name}: \"", dest(&net)
                 )));
             }
             out.push(rule(format!(
-                "-d {net} -i {name} ! -o {name} {tag} {reject}"
+                "{}-i {name} ! -o {name} {tag} {reject}",
+                dest(&net)
             )));
         }
     }
@@ -140,7 +151,7 @@ pub fn allowed_bridges(state: &State, family: Family, rules: &mut BTreeSet<Rule>
                 .iter()
                 .filter(|(o, _, sub)| o != name && (net.contains(sub) || sub.contains(net)));
             for (other, _, _) in to {
-                let there = format!("-d {net} -i {name} -o {other} {tag} -j ACCEPT");
+                let there = format!("{}-i {name} -o {other} {tag} -j ACCEPT", dest(net));
                 let back = format!(
                     "-i {other} -o {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"
                 );

@@ -382,6 +382,9 @@ fn published_rules(name: &IfName, p: &Published, addr: IpAddr, rules: &mut BTree
     // nat OUTPUT, never FORWARD.
     let sources = match p.sources(family) {
         None => vec![String::new()],
+        // A /0 is every source of the family: no `-s` (iptables-save prints
+        // none for it, so a rule written with one would never be found).
+        Some(nets) if nets.iter().any(|n| n.prefix_len() == 0) => vec![String::new()],
         Some(nets) => nets.iter().map(|n| format!("-s {n} ")).collect(),
     };
     for source in sources {
