@@ -112,6 +112,8 @@ fn bad_uplinks_are_one_clear_line_and_change_nothing() {
     sb.two_uplinks();
     sb.nsnet(["bridge", "up", "red"]).assert().success();
     sb.ok("ip route add 192.0.2.0/24 via 172.32.0.2 table 100");
+    // An empty table another rule looks up (a VPN that is down) is taken too.
+    sb.ok("ip rule add from 192.0.2.0/24 lookup 101 priority 500");
     let before = sb.snapshot();
     let cases: &[(&[&str], &str)] = &[
         (
@@ -154,7 +156,7 @@ fn bad_uplinks_are_one_clear_line_and_change_nothing() {
     for (args, message) in cases {
         sb.refused(args, message, &before);
     }
-    // Another table is chosen where 100 is taken.
+    // The next free table is chosen: 100 holds routes, a rule looks up 101.
     sb.nsnet([
         "nat",
         "up",
@@ -167,6 +169,6 @@ fn bad_uplinks_are_one_clear_line_and_change_nothing() {
     .assert()
     .success()
     .stdout(contains(
-        "ip route add default via 172.32.0.2 dev wan1 table 101",
+        "ip route add default via 172.32.0.2 dev wan1 table 102",
     ));
 }

@@ -80,6 +80,8 @@ pub struct Host {
     pub etc_netns: identity::EtcNetns,
     /// Routing tables other than main that hold routes (either family).
     pub tables: BTreeSet<u32>,
+    /// The tables IPv4 rules look up (when the rules are read).
+    pub rule_tables: BTreeSet<u32>,
     /// IPv4 rules (filled on request): (priority, `from` as a CIDR or `all`).
     pub rules: Vec<(u32, String)>,
     /// Their priorities.
@@ -182,9 +184,9 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     let ns_stamps = roots.stamps(&namespaces);
     let links = read_links(runner)?;
     let (routes, uplinks, tables) = read_routes(runner)?;
-    let rules = match wants.rules {
+    let (rules, rule_tables) = match wants.rules {
         true => read_rules(runner)?,
-        false => Vec::new(),
+        false => (Vec::new(), BTreeSet::new()),
     };
     let rule_priorities = rules.iter().map(|(p, _)| *p).collect();
     let ipv6 = roots.ipv6();
@@ -230,6 +232,7 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     }
     Ok(Host {
         tables: tables.into_iter().chain(tables6).collect(),
+        rule_tables,
         rules,
         rule_priorities,
         inside,
@@ -351,12 +354,17 @@ struct JsonRule {
     priority: u32,
     src: Option<String>,
     srclen: Option<u8>,
+    table: Option<String>,
 }
 
-/// The IPv4 rules: (priority, `from`).
-fn read_rules(runner: &mut dyn Runner) -> Result<Vec<(u32, String)>> {
+/// The IPv4 rules: (priority, `from`), and the tables they look up.
+fn read_rules(runner: &mut dyn Runner) -> Result<(Vec<(u32, String)>, BTreeSet<u32>)> {
     let rules: Vec<JsonRule> = ip_json(runner, &["-j", "-4", "rule", "show"])?;
-    Ok(rules
+    let tables = rules
+        .iter()
+        .filter_map(|r| r.table.as_deref()?.parse().ok())
+        .collect();
+    let rules = rules
         .into_iter()
         .map(|r| {
             let from = match (r.src, r.srclen) {
@@ -366,7 +374,8 @@ fn read_rules(runner: &mut dyn Runner) -> Result<Vec<(u32, String)>> {
             };
             (r.priority, from)
         })
-        .collect())
+        .collect();
+    Ok((rules, tables))
 }
 
 /// The host's IPv6 destinations in every table but default routes
