@@ -352,6 +352,12 @@ fn a_port_published_with_allow_answers_only_those_sources_on_every_path() {
         "red from 172.31.0.2",
         "an allowed machine keeps its own address"
     );
+    // `bridge up --publish` again keeps the sources (and changes nothing).
+    let allowed = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "--publish", "red=8080:80"])
+        .assert()
+        .success();
+    assert_same(&allowed, &sb.snapshot());
     // Again with other sources: they replace the old ones.
     sb.nsnet(["publish", "add", "red", "8080:80", "5353:53/udp", "--allow", "127.0.0.1", "--allow", "10.200.0.4"])
         .assert()

@@ -44,6 +44,12 @@ fn the_subnet_leaves_by_its_own_uplink_and_the_host_keeps_its_route() {
             && rules.contains("9001:\tfrom 10.200.0.0/24 lookup 100"),
         "{rules}"
     );
+    // `bridge up --nat` again keeps the routing, and nothing changes.
+    let routed = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "--nat", "--out", "wan1"])
+        .assert()
+        .success();
+    assert_same(&routed, &sb.snapshot());
     // Again: nothing to do.
     sb.nsnet([
         "--dry-run",

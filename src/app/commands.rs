@@ -128,7 +128,7 @@ pub fn bridge_up(cx: &mut Ctx, args: &BridgeUp) -> Result<ExitCode> {
                 host_ip: None,
                 bridge: Some(&args.bridge),
                 force: false,
-                allow: &[],
+                allow: None,
             };
             change = change.then(|s| publish::add(&add, h, s))?;
         }
@@ -206,7 +206,7 @@ pub fn publish(cx: &mut Ctx, cmd: &PublishCmd) -> Result<ExitCode> {
                 host_ip: *host_ip,
                 bridge: bridge.as_ref(),
                 force: *force,
-                allow,
+                allow: Some(allow),
             };
             if let Some(state) = apply(g, r, PUBLISH, |h, s| publish::add(&args, h, s))? {
                 output::published(g, &state, Some(ns))?;

@@ -17,8 +17,17 @@ const PRIORITIES: std::ops::RangeInclusive<u32> = 9000..=9999;
 
 /// `nat up`: masquerade the bridge's subnet on its way out (through `out`
 /// only, or any interface but the bridge).
+/// As `bridge up --nat` asks it: a `--via` that `nat up` set for the same
+/// `out` is kept, not undone by a re-run that does not mention it.
 pub fn up(bridge: &IfName, out: Option<&IfName>, host: &Host, state: &State) -> Result<Change> {
-    up_via(bridge, out, None, None, host, state)
+    let kept = state
+        .bridges
+        .get(bridge)
+        .and_then(|b| b.nat.as_ref())
+        .filter(|n| n.out.as_ref() == out)
+        .and_then(|n| n.via);
+    let (gateway, table) = (kept.map(|v| v.gateway), kept.map(|v| v.table));
+    up_via(bridge, out, gateway, table, host, state)
 }
 
 /// `nat up --out IF --via GW [--table N]`: also send the subnet's traffic

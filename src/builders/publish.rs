@@ -20,8 +20,10 @@ pub struct Add<'a> {
     pub bridge: Option<&'a IfName>,
     /// Publish even over a port a host program or another tool's rule holds.
     pub force: bool,
-    /// Only these sources reach the ports (`--allow`); empty: any.
-    pub allow: &'a [IpNet],
+    /// Only these sources reach the ports (`--allow`); empty: any. `None`
+    /// (`bridge up --publish`): any for a new mapping, and an existing one
+    /// keeps its sources.
+    pub allow: Option<&'a [IpNet]>,
 }
 
 /// `publish add`: records the mappings, refusing a host port another
@@ -67,7 +69,12 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
         .filter(|f| *f == Family::V4 || entry.ipv6.is_some())
         .filter(|f| args.host_ip.is_none_or(|ip| Family::of(ip) == *f))
         .collect();
-    let allow = sources(args.allow, &families, args.host_ip, &bridge)?;
+    let allow = sources(
+        args.allow.unwrap_or_default(),
+        &families,
+        args.host_ip,
+        &bridge,
+    )?;
     for m in args.mappings {
         let wanted = Published {
             ns: ns.clone(),
@@ -93,6 +100,9 @@ pub fn add(args: &Add, host: &Host, state: &State) -> Result<Change> {
             .get_mut(&bridge)
             .and_then(|b| b.published.iter_mut().find(|p| same(p)))
         {
+            if args.allow.is_none() {
+                continue;
+            }
             let from = |nets: &[IpNet]| match nets.is_empty() {
                 true => "any source".to_string(),
                 false => nets

@@ -90,7 +90,7 @@ fn publish_from(
         host_ip: host_ip.map(|ip| ip.parse().unwrap()),
         bridge: None,
         force: false,
-        allow: &allow,
+        allow: Some(&allow),
     };
     publish::add(&args, host, state)
 }
@@ -319,7 +319,7 @@ fn publish_on(host: &Host, state: &State, host_ip: Option<&str>, force: bool) ->
         host_ip: host_ip.map(|ip| ip.parse().unwrap()),
         bridge: None,
         force,
-        allow: &[],
+        allow: Some(&[]),
     };
     publish::add(&args, host, state)
 }
@@ -406,7 +406,7 @@ fn an_unknown_namespace_is_answered_with_the_known_ones_not_a_way_to_make_it() {
             host_ip: None,
             bridge: None,
             force: false,
-            allow: &[],
+            allow: Some(&[]),
         };
         publish::add(&args, host, &state).unwrap_err().to_string()
     };
