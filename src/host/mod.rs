@@ -357,8 +357,11 @@ struct JsonRule {
     table: Option<String>,
 }
 
-/// The IPv4 rules: (priority, `from`), and the tables they look up.
-fn read_rules(runner: &mut dyn Runner) -> Result<(Vec<(u32, String)>, BTreeSet<u32>)> {
+/// IPv4 rules as (priority, `from`).
+type Rules = Vec<(u32, String)>;
+
+/// The IPv4 rules, and the tables they look up.
+fn read_rules(runner: &mut dyn Runner) -> Result<(Rules, BTreeSet<u32>)> {
     let rules: Vec<JsonRule> = ip_json(runner, &["-j", "-4", "rule", "show"])?;
     let tables = rules
         .iter()
