@@ -215,6 +215,10 @@ fn route_commands() {
     ] {
         rolls_back_in(Sandbox::outside, all, args);
     }
+    // A route through a cable, in a namespace that goes with it: a rollback
+    // lays the cable again before it adds the route back.
+    let via_cable: &[&str] = &["route", "add", "red", "192.0.2.0/24", "via", "10.60.0.2"];
+    rolls_back_in(Sandbox::outside, &[CABLE, via_cable], &["down"]);
 }
 
 const VIA: &[&str] = &["nat", "up", "--out", "wan1", "--via", "172.32.0.2"];

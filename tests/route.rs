@@ -127,6 +127,43 @@ fn a_bridge_ports_default_route_can_be_taken_away() {
 }
 
 #[test]
+fn a_route_the_kernel_dropped_is_added_again_and_never_deleted_twice() {
+    let sb = sandbox!();
+    sb.outside();
+    let before = sb.snapshot();
+    world(&sb);
+    let route = [
+        "route",
+        "add",
+        "red",
+        "172.31.0.0/24",
+        "via",
+        "192.168.15.5",
+    ];
+    sb.nsnet(route).assert().success();
+    // Taking the interface down and up drops its routes.
+    sb.ok("ip -n red link set eth0 down && ip -n red link set eth0 up");
+    assert!(!sb.ok("ip -n red route").contains("172.31.0.0/24"));
+    sb.nsnet(route).assert().success();
+    assert!(
+        sb.ok("ip -n red route")
+            .contains("172.31.0.0/24 via 192.168.15.5")
+    );
+    sb.ok("ip -n red link set eth0 down && ip -n red link set eth0 up");
+    // Gone again: taking red off the bridge does not try to delete it.
+    sb.nsnet(["bridge", "down", "red", "--bridge", "v-net-0"])
+        .assert()
+        .success();
+    // `0.0.0.0/0` is `default`.
+    sb.nsnet(["route", "add", "blue", "0.0.0.0/0", "via", "192.168.15.5"])
+        .assert()
+        .success()
+        .stdout("blue default via 192.168.15.5\n");
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
 fn bad_routes_are_one_clear_line_and_change_nothing() {
     let sb = sandbox!();
     sb.outside();

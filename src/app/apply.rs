@@ -85,12 +85,19 @@ pub fn apply(
     let had = rules::families(&rules::rules(&state));
     // Only namespaces nsnet did not make need reading inside: its own hold
     // what the record says.
-    let foreign: Vec<NsName> = wants
+    let mut foreign: Vec<NsName> = wants
         .inside
         .iter()
         .filter(|n| state.namespaces.get(*n).is_none_or(|e| e.pid.is_some()))
         .cloned()
         .collect();
+    // And those nsnet added routes in: a route can go without nsnet (an
+    // interface taken down and up drops it), and is then not deleted again.
+    for route in &state.routes {
+        if !foreign.contains(&route.ns) {
+            foreign.push(route.ns.clone());
+        }
+    }
     let routed = state
         .bridges
         .values()

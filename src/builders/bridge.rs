@@ -232,7 +232,10 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
     let addresses6 = allocate6(&bridge, &wanted, &chosen)?;
     let mark = change.plan.steps.len();
     for ((ns, address), address6) in wanted.into_iter().zip(addresses).zip(addresses6) {
-        let ifname = port_ifname(args, ns, host, &mut change.notes)?;
+        // Only a namespace nsnet did not make is read and deferred to.
+        let foreign = state.namespaces.get(ns).is_none_or(|e| e.pid.is_some());
+        let inside = host.inside.get(ns.as_str()).filter(|_| foreign);
+        let ifname = port_ifname(args, ns, inside, &mut change.notes)?;
         let host_ifname = names::port(ns, &ifname);
         if host.links.contains_key(host_ifname.as_str()) {
             bail!(
@@ -247,7 +250,7 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
                 .iter()
                 .any(|(other, b)| other != name && b.ports.iter().any(|p| &p.ns == ns));
         // A namespace nsnet did not make (a container's) keeps its own.
-        let own = host.inside.get(ns.as_str()).and_then(|live| {
+        let own = inside.and_then(|live| {
             live.routes
                 .iter()
                 .find(|r| r.dst == "default" && r.table.is_none())
@@ -388,8 +391,13 @@ fn forget_stale_ports(change: &mut Change, bridge: &mut Bridge, names: &[NsName]
 /// namespace nsnet did not make (a container's) that has that name already,
 /// the next free `ethN`, said in a note; with `--ifname`, a refusal naming
 /// one that is free.
-fn port_ifname(args: &Up, ns: &NsName, host: &Host, notes: &mut Vec<String>) -> Result<IfName> {
-    let Some(live) = host.inside.get(ns.as_str()) else {
+fn port_ifname(
+    args: &Up,
+    ns: &NsName,
+    inside: Option<&crate::host::live::Netns>,
+    notes: &mut Vec<String>,
+) -> Result<IfName> {
+    let Some(live) = inside else {
         return Ok(args.ifname.clone());
     };
     let has = |name: &str| live.ifaces.iter().any(|i| i.ifname == name);

@@ -59,6 +59,18 @@ pub fn forget(names: &[String], force: bool, host: &Host, state: &State) -> Resu
             Entry::Cable(cable) => change.state.cables.retain(|c| *c != cable),
         }
     }
+    // Routes through what was forgotten are no longer nsnet's either.
+    let kept: Vec<_> = change
+        .state
+        .routes
+        .iter()
+        .filter(|r| {
+            let nets = change.state.networks_of(&r.ns);
+            nets.iter().any(|(net, _)| net.contains(&r.via))
+        })
+        .cloned()
+        .collect();
+    change.state.routes = kept;
     Ok(change)
 }
 

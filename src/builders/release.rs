@@ -45,11 +45,11 @@ pub fn release(
             .any(|(n, e)| n == ns && e.pid.is_none() && host.pids_in(ns.as_str()).is_empty())
     };
     // Routes through a network that goes, or in a namespace that goes: the
-    // kernel drops them with their interface, so they are removed first
-    // (undone with the rest), or come back in the namespace's undo.
-    let (dying, lost) = lost_routes(change, host, &dies);
-    for route in &lost {
-        change.plan.push(super::route::remove_step(route));
+    // kernel would drop them with their interface; they are removed first,
+    // by steps of their own, so that a rollback adds them back last, once
+    // their interfaces are there again.
+    for route in lost_routes(change, host, &dies) {
+        change.plan.push(super::route::remove_step(&route));
     }
     let mut with_ns: Vec<(&Port, Vec<Step>)> = Vec::new();
     for (bridge_name, port) in &unplug {
@@ -70,25 +70,17 @@ pub fn release(
             step.undo.extend(setup.iter().map(|s| s.apply.clone()));
             step.settle.push(port.host_ifname.to_string());
         }
-        for route in dying.iter().filter(|r| &r.ns == ns) {
-            step.undo.push(route.cmd("add"));
-        }
         change.plan.push(step);
     }
     Ok(())
 }
 
 /// Drops from the record the routes whose namespace is gone or goes, or
-/// whose gateway is on no network the namespace keeps; returns those in a
-/// namespace that dies (restored by its undo) and those to remove by a
-/// step (the namespace stays). Routes in a namespace already gone from the
-/// host just go.
-fn lost_routes(
-    change: &mut Change,
-    host: &Host,
-    dies: &dyn Fn(&NsName) -> bool,
-) -> (Vec<NsRoute>, Vec<NsRoute>) {
-    let (mut dying, mut lost) = (Vec::new(), Vec::new());
+/// whose gateway is on no network the namespace keeps; returns those to
+/// remove by a step: still in a namespace on the host (not already gone
+/// from it, as read).
+fn lost_routes(change: &mut Change, host: &Host, dies: &dyn Fn(&NsName) -> bool) -> Vec<NsRoute> {
+    let mut lost = Vec::new();
     let state = &change.state;
     let keep = |r: &NsRoute| {
         host.has_ns(r.ns.as_str())
@@ -101,16 +93,12 @@ fn lost_routes(
     let (kept, gone): (Vec<NsRoute>, Vec<NsRoute>) =
         state.routes.iter().cloned().partition(|r| keep(r));
     for route in gone {
-        if !host.has_ns(route.ns.as_str()) {
-            continue;
-        }
-        match dies(&route.ns) {
-            true => dying.push(route),
-            false => lost.push(route),
+        if host.has_ns(route.ns.as_str()) && super::route::live(&route, host) != Some(false) {
+            lost.push(route);
         }
     }
     change.state.routes = kept;
-    (dying, lost)
+    lost
 }
 
 /// Drops `ports` and their published ports from the record; returns the

@@ -35,6 +35,27 @@ pub fn remove_step(route: &NsRoute) -> Step {
     )
 }
 
+/// Whether `route` is in its namespace, as read (`host.inside`, which holds
+/// every namespace the record has routes in); `None` when not read.
+pub fn live(route: &NsRoute, host: &Host) -> Option<bool> {
+    let netns = host.inside.get(route.ns.as_str())?;
+    let dest = |dst: &str| -> Option<Dest> {
+        match dst {
+            "default" => Some(Dest::Default),
+            _ => match dst.parse::<ipnet::IpNet>() {
+                Ok(net) => Some(Dest::Net(net)),
+                Err(_) => Some(Dest::Net(dst.parse::<IpAddr>().ok()?.into())),
+            },
+        }
+    };
+    Some(
+        netns
+            .routes
+            .iter()
+            .any(|r| r.gateway == Some(route.via) && dest(&r.dst) == Some(route.to)),
+    )
+}
+
 /// `route add NS DEST via GW`.
 pub fn add(ns: &NsName, to: Dest, via: IpAddr, host: &Host, state: &State) -> Result<Change> {
     let mut change = Change::from(state);
@@ -77,7 +98,14 @@ pub fn add(ns: &NsName, to: Dest, via: IpAddr, host: &Host, state: &State) -> Re
     };
     let same_dest = |r: &&NsRoute| &r.ns == ns && r.to == to && r.via.is_ipv4() == via.is_ipv4();
     match state.routes.iter().find(same_dest) {
-        Some(r) if r.via == via => return Ok(change),
+        // Recorded: nothing to do, unless it went from the namespace (an
+        // interface taken down and up drops its routes): then add it again.
+        Some(r) if r.via == via => {
+            if live(r, host) == Some(false) {
+                change.plan.push(add_step(r));
+            }
+            return Ok(change);
+        }
         Some(r) => bail!(
             "`{ns}` already has a route to {to} via {} (remove it with `nsnet route del {ns} {to}` first)",
             r.via
@@ -108,7 +136,7 @@ pub fn del(ns: &NsName, to: Dest, host: &Host, state: &State) -> Result<Change> 
         .cloned()
         .collect();
     for route in &mine {
-        if present {
+        if present && live(route, host) != Some(false) {
             change.plan.push(remove_step(route));
         }
         change.state.routes.retain(|r| r != route);
@@ -134,7 +162,9 @@ pub fn del(ns: &NsName, to: Dest, host: &Host, state: &State) -> Result<Change> 
                         to,
                         via,
                     };
-                    change.plan.push(remove_step(&route));
+                    if live(&route, host) != Some(false) {
+                        change.plan.push(remove_step(&route));
+                    }
                 }
             }
             change.notes.push(format!(

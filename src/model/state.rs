@@ -88,7 +88,11 @@ impl std::str::FromStr for Dest {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "default" => Ok(Dest::Default),
-            _ => crate::model::validate::destination(s).map(Dest::Net),
+            // `0.0.0.0/0` and `::/0` are what `default` means.
+            _ => crate::model::validate::destination(s).map(|net| match net.prefix_len() {
+                0 => Dest::Default,
+                _ => Dest::Net(net),
+            }),
         }
     }
 }
