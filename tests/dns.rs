@@ -83,6 +83,19 @@ fn name_servers_are_written_changed_and_removed_with_the_namespace() {
 }
 
 #[test]
+fn the_files_of_a_namespace_deleted_by_hand_go_with_down() {
+    let sb = sandbox!();
+    let before = sb.snapshot();
+    sb.nsnet(["netns", "add", "red", "blue", "--dns", "192.0.2.53"])
+        .assert()
+        .success();
+    sb.ok("ip netns del red");
+    sb.nsnet(["down"]).assert().success();
+    assert_eq!(sb.ok("ls /etc/netns"), "");
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
 fn a_file_nsnet_did_not_write_is_never_overwritten() {
     let sb = sandbox!();
     sb.ok("mkdir /etc/netns/red && echo 'nameserver 1.1.1.1' > /etc/netns/red/resolv.conf");
@@ -95,7 +108,7 @@ fn a_file_nsnet_did_not_write_is_never_overwritten() {
     );
     sb.refused(
         &["bridge", "up", "theirs", "--dns", "192.0.2.53"],
-        "namespace `theirs` was not made by nsnet, so its /etc/netns/theirs/resolv.conf is not nsnet's to write",
+        "namespace `theirs` was neither made nor attached by nsnet, so its /etc/netns/theirs/resolv.conf is not nsnet's to write",
         &before,
     );
     sb.refused(

@@ -52,7 +52,7 @@ pub fn set(change: &mut Change, host: &Host, names: &[&NsName], servers: &[IpAdd
     for ns in names {
         let Some(entry) = change.state.namespaces.get(*ns) else {
             bail!(
-                "namespace `{ns}` was not made by nsnet, so its {} is not nsnet's to write (leave out --dns for it)",
+                "namespace `{ns}` was neither made nor attached by nsnet, so its {} is not nsnet's to write (leave out --dns for it)",
                 file(ns)
             );
         };
@@ -115,11 +115,10 @@ pub fn set(change: &mut Change, host: &Host, names: &[&NsName], servers: &[IpAdd
     Ok(())
 }
 
-/// The steps that remove what nsnet wrote for namespace `ns` (`entry`,
-/// already dropped from `state`), and /etc/netns itself when nsnet made it
-/// and no namespace of the record has a file any more. Nothing for a file
-/// that is gone or no longer nsnet's.
-pub fn remove_steps(ns: &NsName, entry: &Namespace, host: &Host, state: &mut State) -> Vec<Step> {
+/// The steps that remove what nsnet wrote for namespace `ns` (`entry`):
+/// the file and the directory nsnet made for it. Nothing for a file that
+/// is gone or no longer nsnet's.
+pub fn remove_steps(ns: &NsName, entry: &Namespace, host: &Host) -> Vec<Step> {
     let mut steps = Vec::new();
     if entry.dns.is_empty() {
         return steps;
@@ -154,18 +153,25 @@ pub fn remove_steps(ns: &NsName, entry: &Namespace, host: &Host, state: &mut Sta
             );
         }
     }
-    let others = state.namespaces.values().any(|n| !n.dns.is_empty());
-    if state.etc_netns_made && !others {
-        steps.push(
-            Step::new(
-                Cmd::new(Tool::Rmdir, ["--ignore-fail-on-non-empty", ETC_NETNS]),
-                format!("Remove {ETC_NETNS}, which nsnet made and nothing of it uses any more."),
-            )
-            .undo(Cmd::new(Tool::Mkdir, ["-p", ETC_NETNS])),
-        );
-        state.etc_netns_made = false;
-    }
     steps
+}
+
+/// The step that removes /etc/netns when nsnet made it and no namespace
+/// of the record (`state`, after the change) has a file there any more:
+/// planned once, after every namespace's files.
+pub fn etc_netns_step(state: &mut State) -> Option<Step> {
+    let others = state.namespaces.values().any(|n| !n.dns.is_empty());
+    if !state.etc_netns_made || others {
+        return None;
+    }
+    state.etc_netns_made = false;
+    Some(
+        Step::new(
+            Cmd::new(Tool::Rmdir, ["--ignore-fail-on-non-empty", ETC_NETNS]),
+            format!("Remove {ETC_NETNS}, which nsnet made and nothing of it uses any more."),
+        )
+        .undo(Cmd::new(Tool::Mkdir, ["-p", ETC_NETNS])),
+    )
 }
 
 #[cfg(test)]
@@ -214,7 +220,8 @@ mod tests {
         host.etc_netns
             .dirs
             .insert("red".into(), Some(content(&red(), &servers)));
-        let steps = remove_steps(&red(), &entry, &host, &mut after);
+        let mut steps = remove_steps(&red(), &entry, &host);
+        steps.extend(etc_netns_step(&mut after));
         let cmds: Vec<String> = steps.iter().map(|s| s.apply.to_string()).collect();
         assert_eq!(
             cmds,

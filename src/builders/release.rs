@@ -63,8 +63,9 @@ pub fn release(
     }
     change.plan.extend(cable_steps);
     for (ns, entry) in &doomed {
-        let files = super::dns::remove_steps(ns, entry, host, &mut change.state);
-        change.plan.extend(files);
+        change
+            .plan
+            .extend(super::dns::remove_steps(ns, entry, host));
         let mut step = netns::remove_step(ns, entry);
         for (port, setup) in with_ns.iter().filter(|(p, _)| &p.ns == ns) {
             step.undo.extend(setup.iter().map(|s| s.apply.clone()));
@@ -72,6 +73,9 @@ pub fn release(
         }
         change.plan.push(step);
     }
+    change
+        .plan
+        .extend(super::dns::etc_netns_step(&mut change.state));
     Ok(())
 }
 
@@ -211,7 +215,13 @@ fn doomed(
         };
         match host.namespace(&ns, &entry) {
             Found::Ours => {}
-            Found::Gone => continue,
+            Found::Gone => {
+                // Deleted by hand: what nsnet wrote for it is still there.
+                change
+                    .plan
+                    .extend(super::dns::remove_steps(&ns, &entry, host));
+                continue;
+            }
             Found::Other => {
                 change.notes.push(impostor("namespace", ns.as_str()));
                 change.state.namespaces.insert(ns, entry);
