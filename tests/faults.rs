@@ -177,20 +177,6 @@ fn firewall_commands() {
 }
 
 const RED: &[&str] = &["netns", "add", "red"];
-/// The second tutorial's bridge: host .5, no default routes.
-const POST2: &[&str] = &[
-    "bridge",
-    "up",
-    "red",
-    "blue",
-    "--bridge",
-    "v-net-0",
-    "--subnet",
-    "192.168.15.0/24",
-    "--gateway",
-    "192.168.15.5",
-    "--no-default-route",
-];
 const LAN_ROUTE: &[&str] = &[
     "route",
     "add",
@@ -203,8 +189,8 @@ const BLUE_DEFAULT: &[&str] = &["route", "add", "blue", "default", "via", "192.1
 
 #[test]
 fn route_commands() {
-    rolls_back_in(Sandbox::outside, &[RED, POST2], LAN_ROUTE);
-    let all: &[&[&str]] = &[RED, POST2, LAN_ROUTE, BLUE_DEFAULT];
+    rolls_back_in(Sandbox::outside, &[RED, common::POST2_BRIDGE], LAN_ROUTE);
+    let all: &[&[&str]] = &[RED, common::POST2_BRIDGE, LAN_ROUTE, BLUE_DEFAULT];
     for args in [
         // red stays: its route is removed by a step of its own.
         &["bridge", "down", "red", "--bridge", "v-net-0"][..],

@@ -20,6 +20,22 @@ fn reaches(sb: &Sandbox, ns: &str, addr: &str, port: u16) -> bool {
         .starts_with("outside from")
 }
 
+/// `outside`, then red on nsnet0 with NAT and a server `outside` runs on port
+/// 9000, answering red: returns the host as it was before red.
+fn red_behind_nat(sb: &mut Sandbox) -> Vec<String> {
+    sb.outside();
+    let before = sb.snapshot();
+    sb.nsnet(["bridge", "up", "red", "--nat"])
+        .assert()
+        .success();
+    sb.serve("outside", "tcp", 9000);
+    assert!(
+        sb.ask(Some("red"), "tcp", INTERNET, 9000, true)
+            .starts_with("outside")
+    );
+    before
+}
+
 /// The packet count of the first rule of `chain` whose line holds `what`.
 fn packets(sb: &Sandbox, chain: &str, what: &str) -> u64 {
     let saved = sb.ok("iptables-save -c -t filter");
@@ -121,16 +137,7 @@ fn deny_rejects_at_once_allow_makes_exceptions_and_bridges_are_isolated() {
 #[test]
 fn a_rule_in_nsnet_user_comes_first_survives_the_bridge_and_stays_with_its_jump() {
     let mut sb = sandbox!();
-    sb.outside();
-    let before = sb.snapshot();
-    sb.nsnet(["bridge", "up", "red", "--nat"])
-        .assert()
-        .success();
-    sb.serve("outside", "tcp", 9000);
-    assert!(
-        sb.ask(Some("red"), "tcp", "172.31.0.2", 9000, true)
-            .starts_with("outside")
-    );
+    let before = red_behind_nat(&mut sb);
     // The user's own rule, where the tutorial's appended one would never
     // match: ahead of nsnet's accepts.
     sb.ok("iptables -A NSNET-USER -i nsnet0 -d 172.31.0.2 -j REJECT");
@@ -240,16 +247,7 @@ fn denying_a_range_that_holds_the_bridge_keeps_its_namespaces_together() {
 #[test]
 fn doctor_names_the_tutorials_appended_reject_and_its_fix_works() {
     let mut sb = sandbox!();
-    sb.outside();
-    let before = sb.snapshot();
-    sb.nsnet(["bridge", "up", "red", "--nat"])
-        .assert()
-        .success();
-    sb.serve("outside", "tcp", 9000);
-    assert!(
-        sb.ask(Some("red"), "tcp", INTERNET, 9000, true)
-            .starts_with("outside")
-    );
+    let before = red_behind_nat(&mut sb);
     // The fourth tutorial's appendix: appended to FORWARD, after nsnet's
     // accepts, so it never matches.
     let rule = "-d 198.51.100.0/24 -j REJECT --reject-with icmp-port-unreachable";

@@ -10,6 +10,9 @@ use predicates::str::contains;
 
 const INTERNET: &str = "198.51.100.7";
 
+/// NAT through the second uplink, via isp2.
+const VIA: &[&str] = &["nat", "up", "--out", "wan1", "--via", "172.32.0.2"];
+
 #[test]
 fn the_subnet_leaves_by_its_own_uplink_and_the_host_keeps_its_route() {
     let mut sb = sandbox!();
@@ -18,9 +21,7 @@ fn the_subnet_leaves_by_its_own_uplink_and_the_host_keeps_its_route() {
     sb.nsnet(["bridge", "up", "red"]).assert().success();
     sb.serve("outside", "tcp", 9000);
     sb.serve("isp2", "tcp", 9000);
-    sb.nsnet(["nat", "up", "--out", "wan1", "--via", "172.32.0.2"])
-        .assert()
-        .success();
+    sb.nsnet(VIA).assert().success();
     assert_eq!(
         sb.ask(Some("red"), "tcp", INTERNET, 9000, true),
         "isp2 from 172.32.0.1",
@@ -51,34 +52,17 @@ fn the_subnet_leaves_by_its_own_uplink_and_the_host_keeps_its_route() {
         .success();
     assert_same(&routed, &sb.snapshot());
     // Again: nothing to do.
-    sb.nsnet([
-        "--dry-run",
-        "nat",
-        "up",
-        "--out",
-        "wan1",
-        "--via",
-        "172.32.0.2",
-    ])
-    .assert()
-    .success()
-    .stdout("# nothing to do: the host already matches\n");
+    sb.nsnet(VIA.iter().chain(&["--dry-run"]))
+        .assert()
+        .success()
+        .stdout("# nothing to do: the host already matches\n");
     // Back to plain NAT through wan1: the table and rules go.
     sb.nsnet(["nat", "up", "--out", "wan1"]).assert().success();
     assert_eq!(sb.ok("ip route show table 100"), "");
     assert!(!sb.ok("ip rule show").contains("10.200.0.0/24"));
-    sb.nsnet([
-        "nat",
-        "up",
-        "--out",
-        "wan1",
-        "--via",
-        "172.32.0.2",
-        "--table",
-        "77",
-    ])
-    .assert()
-    .success();
+    sb.nsnet(VIA.iter().chain(&["--table", "77"]))
+        .assert()
+        .success();
     assert_eq!(
         sb.ok("ip route show table 77").trim(),
         "default via 172.32.0.2 dev wan1"
@@ -163,18 +147,10 @@ fn bad_uplinks_are_one_clear_line_and_change_nothing() {
         sb.refused(args, message, &before);
     }
     // The next free table is chosen: 100 holds routes, a rule looks up 101.
-    sb.nsnet([
-        "nat",
-        "up",
-        "--out",
-        "wan1",
-        "--via",
-        "172.32.0.2",
-        "--dry-run",
-    ])
-    .assert()
-    .success()
-    .stdout(contains(
-        "ip route add default via 172.32.0.2 dev wan1 table 102",
-    ));
+    sb.nsnet(VIA.iter().chain(&["--dry-run"]))
+        .assert()
+        .success()
+        .stdout(contains(
+            "ip route add default via 172.32.0.2 dev wan1 table 102",
+        ));
 }

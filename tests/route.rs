@@ -16,22 +16,9 @@ const LAN: &str = "172.31.0.2";
 /// `outside`.
 fn world(sb: &Sandbox) {
     sb.nsnet(["netns", "add", "red"]).assert().success();
-    sb.nsnet([
-        "bridge",
-        "up",
-        "red",
-        "blue",
-        "--bridge",
-        "v-net-0",
-        "--subnet",
-        "192.168.15.0/24",
-        "--gateway",
-        "192.168.15.5",
-        "--no-default-route",
-        "--nat",
-    ])
-    .assert()
-    .success();
+    sb.nsnet(common::POST2_BRIDGE.iter().chain(&["--nat"]))
+        .assert()
+        .success();
 }
 
 #[test]

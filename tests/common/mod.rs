@@ -7,6 +7,23 @@
 
 pub mod snapshot;
 
+/// The second tutorial's bridge: `v-net-0` on 192.168.15.0/24 with the host
+/// at .5, red .1 and blue .2, and no default routes (the post adds routes
+/// one at a time).
+pub const POST2_BRIDGE: &[&str] = &[
+    "bridge",
+    "up",
+    "red",
+    "blue",
+    "--bridge",
+    "v-net-0",
+    "--subnet",
+    "192.168.15.0/24",
+    "--gateway",
+    "192.168.15.5",
+    "--no-default-route",
+];
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};

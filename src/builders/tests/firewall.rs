@@ -79,6 +79,17 @@ fn publish_from(
     host_ip: Option<&str>,
     allow: &[&str],
 ) -> Result<Change> {
+    publish_red(host, state, host_ip, allow, false)
+}
+
+/// `publish add red 8080:80 [--host-ip IP] [--allow CIDR...] [--force]`.
+fn publish_red(
+    host: &Host,
+    state: &State,
+    host_ip: Option<&str>,
+    allow: &[&str],
+    force: bool,
+) -> Result<Change> {
     let mappings = ["8080:80".parse().unwrap()];
     let allow: Vec<ipnet::IpNet> = allow
         .iter()
@@ -89,7 +100,7 @@ fn publish_from(
         mappings: &mappings,
         host_ip: host_ip.map(|ip| ip.parse().unwrap()),
         bridge: None,
-        force: false,
+        force,
         allow: Some(&allow),
     };
     publish::add(&args, host, state)
@@ -312,16 +323,7 @@ fn every_bridge_accepts_traffic_between_its_namespaces_until_it_goes() {
 
 /// `publish add red 8080:80 [--host-ip IP] [--force]` on `host`.
 fn publish_on(host: &Host, state: &State, host_ip: Option<&str>, force: bool) -> Result<Change> {
-    let mappings = ["8080:80".parse().unwrap()];
-    let args = publish::Add {
-        ns: &ns("red"),
-        mappings: &mappings,
-        host_ip: host_ip.map(|ip| ip.parse().unwrap()),
-        bridge: None,
-        force,
-        allow: Some(&[]),
-    };
-    publish::add(&args, host, state)
+    publish_red(host, state, host_ip, &[], force)
 }
 
 #[test]

@@ -418,16 +418,34 @@ fn bridge_up(h: &Host, s: &State, dual: bool) -> Result<Change> {
     bridge::up(&args, h, s)
 }
 
+/// `publish add NS MAPPINGS... [--host-ip IP] [--allow CIDR...]`.
+fn publish_on_model(
+    h: &Host,
+    s: &State,
+    name: &str,
+    maps: &[&str],
+    host_ip: Option<&str>,
+    allow: &[&str],
+) -> Result<Change> {
+    let mappings: Vec<crate::model::ports::Mapping> =
+        maps.iter().map(|x| x.parse().unwrap()).collect();
+    let allow: Vec<ipnet::IpNet> = allow.iter().map(|n| n.parse().unwrap()).collect();
+    let args = publish::Add {
+        ns: &ns(name),
+        mappings: &mappings,
+        host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+        bridge: None,
+        force: false,
+        allow: Some(&allow),
+    };
+    publish::add(&args, h, s)
+}
+
 /// Each command of a full session, in order, as a builder: in dual stack,
 /// with IPv6 on the bridge and the cable and a port published on an IPv6
 /// address of the host.
 fn session(dual: bool) -> Vec<(&'static str, Build)> {
     let br = || ifname("nsnet0");
-    let m = |s: &[&str]| {
-        s.iter()
-            .map(|x| x.parse().unwrap())
-            .collect::<Vec<crate::model::ports::Mapping>>()
-    };
     vec![
         (
             "bridge up red blue green",
@@ -463,83 +481,27 @@ fn session(dual: bool) -> Vec<(&'static str, Build)> {
         ),
         (
             "publish add red",
-            Box::new(move |h, s| {
-                let maps = m(&["8080:80", "5353:53/udp"]);
-                publish::add(
-                    &publish::Add {
-                        ns: &ns("red"),
-                        mappings: &maps,
-                        host_ip: None,
-                        bridge: None,
-                        force: false,
-                        allow: Some(&[]),
-                    },
-                    h,
-                    s,
-                )
-            }),
+            Box::new(|h, s| publish_on_model(h, s, "red", &["8080:80", "5353:53/udp"], None, &[])),
         ),
         (
             "publish add red again, for some sources",
             Box::new(move |h, s| {
-                let maps = m(&["8080:80"]);
-                let mut allow = vec!["192.0.2.0/24".parse().unwrap()];
-                if dual {
-                    allow.push("2001:db8:1::/64".parse().unwrap());
-                }
-                publish::add(
-                    &publish::Add {
-                        ns: &ns("red"),
-                        mappings: &maps,
-                        host_ip: None,
-                        bridge: None,
-                        force: false,
-                        allow: Some(&allow),
-                    },
-                    h,
-                    s,
-                )
+                let allow: &[&str] = match dual {
+                    true => &["192.0.2.0/24", "2001:db8:1::/64"],
+                    false => &["192.0.2.0/24"],
+                };
+                publish_on_model(h, s, "red", &["8080:80"], None, allow)
             }),
         ),
         (
             "publish add blue on loopback",
-            Box::new(move |h, s| {
-                let maps = m(&["9090:90"]);
-                let ip = Some("127.0.0.1".parse().unwrap());
-                publish::add(
-                    &publish::Add {
-                        ns: &ns("blue"),
-                        mappings: &maps,
-                        host_ip: ip,
-                        bridge: None,
-                        force: false,
-                        allow: Some(&[]),
-                    },
-                    h,
-                    s,
-                )
-            }),
+            Box::new(|h, s| publish_on_model(h, s, "blue", &["9090:90"], Some("127.0.0.1"), &[])),
         ),
         (
             "publish add green on an IPv6 address",
             Box::new(move |h, s| {
-                let maps = m(&["7070:70"]);
-                let ip = match dual {
-                    true => Some("2001:db8::1".parse().unwrap()),
-                    false => Some("127.0.0.1".parse().unwrap()),
-                };
-                publish::add(
-                    &publish::Add {
-                        ns: &ns("green"),
-                        mappings: &maps,
-                        host_ip: ip,
-                        bridge: None,
-                        force: false,
-                        allow: Some(&[]),
-                    },
-                    h,
-                    s,
-                )
+                let ip = if dual { "2001:db8::1" } else { "127.0.0.1" };
+                publish_on_model(h, s, "green", &["7070:70"], Some(ip), &[])
             }),
         ),
         (
