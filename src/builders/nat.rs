@@ -121,7 +121,7 @@ fn via(
         })?,
     };
     let taken = |p: u32| {
-        host.rule_priorities.contains(&p) || ours(&|v| v.priority == p || v.priority + 1 == p)
+        host.rules.iter().any(|(q, _)| *q == p) || ours(&|v| v.priority == p || v.priority + 1 == p)
     };
     let priority = PRIORITIES
         .step_by(2)

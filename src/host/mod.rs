@@ -84,8 +84,6 @@ pub struct Host {
     pub rule_tables: BTreeSet<u32>,
     /// IPv4 rules (filled on request): (priority, `from` as a CIDR or `all`).
     pub rules: Vec<(u32, String)>,
-    /// Their priorities.
-    pub rule_priorities: BTreeSet<u32>,
 }
 
 /// What to read besides namespaces, links, routes and sysctls.
@@ -188,7 +186,6 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         true => read_rules(runner)?,
         false => (Vec::new(), BTreeSet::new()),
     };
-    let rule_priorities = rules.iter().map(|(p, _)| *p).collect();
     let ipv6 = roots.ipv6();
     let (routes6, local6, tables6) = match ipv6 {
         true => read_routes6(runner)?,
@@ -234,7 +231,6 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         tables: tables.into_iter().chain(tables6).collect(),
         rule_tables,
         rules,
-        rule_priorities,
         inside,
         etc_netns: roots.etc_netns(),
         listeners,
