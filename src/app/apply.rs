@@ -70,6 +70,27 @@ pub fn apply(
         true => Store::read_only(),
         false => Store::locked(&|| interrupts.received())?,
     };
+    // The rule cache is written back only under the lock, before it goes.
+    if let (false, Some(cache)) = (dry, runner.rules.as_mut()) {
+        cache.keep_in(&Store::dir());
+    }
+    let result = apply_locked(g, runner, &interrupts, &store, wants, build);
+    if let Some(cache) = runner.rules.as_mut() {
+        cache.store();
+    }
+    result
+}
+
+/// `apply` once the lock is held (or, in a dry run, not needed).
+fn apply_locked(
+    g: &Global,
+    runner: &mut System,
+    interrupts: &Interrupts,
+    store: &Store,
+    wants: Wants,
+    build: impl FnOnce(&Host, &State) -> Result<Change>,
+) -> Result<Option<State>> {
+    let dry = g.dry_run || g.explain;
     let journal = Journal::at(&Store::dir());
     if !dry {
         runner.children = Some(journal.child_path());
@@ -78,7 +99,7 @@ pub fn apply(
         runner.children = None;
         if let Some(recovered) = recovered? {
             notes(g, std::iter::once(&recovered.message));
-            restamp(runner, &store, &old, &recovered.plan)?;
+            restamp(runner, store, &old, &recovered.plan)?;
         }
     }
     let state = store.load()?;
@@ -111,7 +132,7 @@ pub fn apply(
         ..wants
     };
     let mut host = host::observe(runner, wants)?;
-    host::stamps::read_cable_ends(runner, &state, &mut host)?;
+    host::stamps::read_cable_ends(runner, &host::Roots::system(), &state, &mut host)?;
     warn(g, &host);
     if let Some(uplink) = state.links().find(|l| host.uplinks.contains(l.as_str())) {
         return Err(crate::exec::store::damaged(format!(
@@ -131,8 +152,15 @@ pub fn apply(
     if change.plan.steps.is_empty() && change.state == state {
         return Ok(Some(change.state));
     }
-    if let Err(err) = run_plan(g, runner, &journal, &interrupts, &change) {
-        if let Err(why) = restamp(runner, &store, &state, &change.plan) {
+    // Every tool the plan and its undo need, found (and trusted) before
+    // anything runs: the host is read without them.
+    for step in &change.plan.steps {
+        for cmd in std::iter::once(&step.apply).chain(&step.undo) {
+            runner.resolve(cmd.tool)?;
+        }
+    }
+    if let Err(err) = run_plan(g, runner, &journal, interrupts, &change) {
+        if let Err(why) = restamp(runner, store, &state, &change.plan) {
             tracing::warn!("after the rollback: {why:#}");
         }
         return Err(err);
@@ -283,7 +311,7 @@ pub fn observe_status(g: &Global, runner: &mut System) -> Result<Status> {
         ..PLAIN
     };
     let mut host = host::observe(runner, wants)?;
-    host::stamps::read_cable_ends(runner, &state, &mut host)?;
+    host::stamps::read_cable_ends(runner, &host::Roots::system(), &state, &mut host)?;
     warn(g, &host);
     let names: Vec<String> = host.namespaces.iter().cloned().collect();
     let world = host::live::read_world(runner, &names, &state)?;

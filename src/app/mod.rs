@@ -28,7 +28,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     let cx = &mut Ctx {
         global: g,
-        runner: System::default(),
+        runner: System::cached(),
     };
     match &cli.command {
         Command::Netns(cmd) => commands::netns(cx, cmd),

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod files;
 pub mod journal;
 pub mod orphan;
+pub mod rulecache;
 pub mod runner;
 pub mod settle;
 pub mod signals;

@@ -6,6 +6,7 @@
 //! was asked to run and can be told to fail, for tests of plans and rollback.
 
 use crate::exec::orphan;
+use crate::exec::rulecache::{self, RuleCache};
 use crate::plan::cmd::{Cmd, Tool};
 use std::collections::HashMap;
 use std::io::Write;
@@ -73,9 +74,24 @@ pub struct System {
     /// Where to note each tool while it runs (the journal's `journal.child`,
     /// while a plan or a recovery is under way; see `orphan`).
     pub children: Option<PathBuf>,
+    /// Whole-ruleset saves answered from, and restores followed in, a cache
+    /// (see `rulecache`); `None`: every save reads the kernel.
+    pub rules: Option<RuleCache>,
+    /// Whether each iptables tool runs over nf_tables (the cache needs it).
+    nft: HashMap<Tool, bool>,
 }
 
 impl System {
+    /// A runner with the rule cache of nsnet's state directory, to read
+    /// (`apply` writes it back under the lock); none with `NSNET_READ=ip`.
+    pub fn cached() -> System {
+        let off = std::env::var("NSNET_READ").as_deref() == Ok("ip");
+        System {
+            rules: (!off).then(|| RuleCache::load(&crate::exec::store::Store::dir())),
+            ..System::default()
+        }
+    }
+
     /// The absolute path of `tool`, checked once per process.
     pub fn resolve(&mut self, tool: Tool) -> Result<PathBuf, RunError> {
         if let Some(path) = self.paths.get(&tool) {
@@ -112,6 +128,61 @@ fn die_with(parent: rustix::process::Pid) -> std::io::Result<()> {
 
 impl Runner for System {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
+        if self.rules.is_some() && RuleCache::concerns(cmd) && self.over_nf_tables(cmd.tool) {
+            return self.run_cached(cmd);
+        }
+        self.run_real(cmd)
+    }
+}
+
+impl System {
+    /// Whether `tool` is iptables over nf_tables (`xtables-nft-multi`), the
+    /// backend whose changes the kernel numbers.
+    fn over_nf_tables(&mut self, tool: Tool) -> bool {
+        if let Some(known) = self.nft.get(&tool) {
+            return *known;
+        }
+        let nft = self
+            .resolve(tool)
+            .ok()
+            .and_then(|path| std::fs::canonicalize(path).ok())
+            .is_some_and(|real| {
+                real.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("nft"))
+            });
+        self.nft.insert(tool, nft);
+        nft
+    }
+
+    /// A save answered from the cache when the ruleset has not changed since
+    /// it was read; a restore run, and followed by the cache.
+    fn run_cached(&mut self, cmd: &Cmd) -> Result<String, RunError> {
+        let before = rulecache::generation();
+        if let (Some(cache), Some(generation)) = (&self.rules, before)
+            && let Some(text) = cache.answer(cmd, generation)
+        {
+            tracing::debug!("cached: {cmd} (generation {generation})");
+            return Ok(text);
+        }
+        let out = self.run_real(cmd)?;
+        let after = rulecache::generation();
+        if let Some(cache) = self.rules.as_mut() {
+            match (before, after) {
+                (Some(b), Some(a))
+                    if matches!(cmd.tool, Tool::IptablesSave | Tool::Ip6tablesSave) =>
+                {
+                    if a == b {
+                        cache.learn(cmd, a, &out);
+                    }
+                }
+                (Some(b), Some(a)) => cache.restored(cmd, b, a),
+                _ => cache.forget(),
+            }
+        }
+        Ok(out)
+    }
+
+    fn run_real(&mut self, cmd: &Cmd) -> Result<String, RunError> {
         let path = self.resolve(cmd.tool)?;
         tracing::debug!("exec: {cmd}");
         let spawn_error = |source| RunError::Spawn {

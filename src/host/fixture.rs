@@ -138,6 +138,7 @@ impl Fixture {
             netns: dir.path().join("netns"),
             proc: dir.path().join("proc"),
             etc_netns: dir.path().join("etc-netns"),
+            kernel: false,
         };
         let fixture = Fixture {
             runner,

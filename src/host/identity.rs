@@ -39,6 +39,9 @@ pub struct Roots {
     pub proc: PathBuf,
     /// Per-namespace files `ip netns exec` shows as /etc (`NS/resolv.conf`).
     pub etc_netns: PathBuf,
+    /// Whether interfaces, routes and rules are read from the kernel over
+    /// netlink (a real host) or by `ip -j` through the runner (a captured one).
+    pub kernel: bool,
 }
 
 impl Roots {
@@ -48,6 +51,9 @@ impl Roots {
             netns: PathBuf::from(NETNS_DIR),
             proc: PathBuf::from("/proc"),
             etc_netns: PathBuf::from(ETC_NETNS),
+            // `NSNET_READ=ip`: read through `ip -j` as before netlink (to
+            // compare the two, and a way out should netlink misread a host).
+            kernel: std::env::var("NSNET_READ").as_deref() != Ok("ip"),
         }
     }
 
@@ -203,6 +209,7 @@ mod tests {
             netns: dir.path().join("netns"),
             proc: dir.path().join("proc"),
             etc_netns: dir.path().join("etc-netns"),
+            kernel: false,
         };
         fs::create_dir_all(&roots.netns).unwrap();
         for name in ["red", "blue"] {
@@ -254,6 +261,7 @@ mod tests {
             netns: PathBuf::from("/nonexistent/netns"),
             proc: PathBuf::from("/nonexistent/proc"),
             etc_netns: PathBuf::from("/nonexistent/etc-netns"),
+            kernel: false,
         };
         assert!(roots.namespaces().unwrap().is_empty());
         assert!(

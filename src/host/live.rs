@@ -6,6 +6,7 @@
 
 use crate::exec::runner::Runner;
 use crate::host::identity::Roots;
+use crate::host::netlink::{self, Kernel};
 use crate::model::state::State;
 use crate::plan::cmd::{Cmd, Tool};
 use anyhow::{Context, Result};
@@ -204,11 +205,14 @@ impl Answers<'_> {
 }
 
 /// The interfaces and routes of named namespace `ns`.
-pub fn read_netns(runner: &mut dyn Runner, ns: &str) -> Result<Netns> {
-    read(runner, Some(ns))
+pub fn read_netns(runner: &mut dyn Runner, roots: &Roots, ns: &str) -> Result<Netns> {
+    read(runner, roots, Some(ns))
 }
 
-fn read(runner: &mut dyn Runner, ns: Option<&str>) -> Result<Netns> {
+fn read(runner: &mut dyn Runner, roots: &Roots, ns: Option<&str>) -> Result<Netns> {
+    if roots.kernel {
+        return read_kernel(roots, ns);
+    }
     let cmd = questions(ns);
     let text = runner.run(&cmd)?;
     let mut answers = Answers {
@@ -244,6 +248,85 @@ fn read(runner: &mut dyn Runner, ns: Option<&str>) -> Result<Netns> {
     })
 }
 
+/// `read` over netlink: the same answers as the `ip -j` batch, in-process.
+fn read_kernel(roots: &Roots, ns: Option<&str>) -> Result<Netns> {
+    let mut kernel = match ns {
+        Some(name) => Kernel::inside(&roots.netns.join(name))?,
+        None => Kernel::here()?,
+    };
+    let links = kernel.links_and_addresses()?;
+    let names = netlink::names(&links);
+    let mut routes: Vec<LiveRoute> = Vec::new();
+    for v6 in [false, true] {
+        for r in kernel.routes(v6, &names)? {
+            let route = LiveRoute {
+                dst: r.dst_text(),
+                gateway: r.gateway,
+                table: r.table_name(),
+                kind: r.kind_name(),
+                dev: r.dev,
+            };
+            // `ip route show`: the main table; its IPv6 routes as `is_shown`.
+            if route.table.is_none() && (!v6 || route.is_shown()) {
+                routes.push(route);
+            }
+        }
+    }
+    let own = roots.proc.join("self/ns/net");
+    let mut ids = BTreeMap::new();
+    match ns {
+        // `netns list`: the id the host knows each named namespace by.
+        None => {
+            for name in roots.namespaces()? {
+                if let Ok(Some(id)) = kernel.nsid_of(&roots.netns.join(&name)) {
+                    ids.insert(id, name);
+                }
+            }
+        }
+        // The names of the ids its cables name, but the host's (which has
+        // none): looked up only for a cable to another named namespace.
+        Some(_) => {
+            let host = kernel.nsid_of(&own).ok().flatten();
+            let mut unknown: BTreeSet<i32> = links
+                .iter()
+                .filter_map(|l| l.link_netnsid)
+                .filter(|id| Some(*id) != host)
+                .collect();
+            for name in roots.namespaces()? {
+                if unknown.is_empty() {
+                    break;
+                }
+                if let Ok(Some(id)) = kernel.nsid_of(&roots.netns.join(&name))
+                    && unknown.remove(&id)
+                {
+                    ids.insert(id, name);
+                }
+            }
+        }
+    }
+    let ifaces = links
+        .into_iter()
+        .map(|l| Iface {
+            ifindex: l.ifindex,
+            // As `ip` shows it: a peer by index only in another namespace.
+            link_index: l.link_index.filter(|_| l.link_netnsid.is_some()),
+            link_netnsid: l.link_netnsid,
+            master: l.master,
+            flags: match l.up {
+                true => vec!["UP".to_string()],
+                false => Vec::new(),
+            },
+            addresses: l.addresses,
+            ifname: l.ifname,
+        })
+        .collect();
+    Ok(Netns {
+        ifaces,
+        routes,
+        ids,
+    })
+}
+
 /// Reads the host and each of `names`, and which of the processes `state`
 /// attached names to have exited; a namespace that cannot be read (gone
 /// since it was listed) is left out.
@@ -258,10 +341,10 @@ pub fn read_world_in(
     names: &[String],
     state: &State,
 ) -> Result<World> {
-    let host = read(runner, None)?;
+    let host = read(runner, roots, None)?;
     let mut namespaces = BTreeMap::new();
     for name in names {
-        if let Ok(ns) = read(runner, Some(name)) {
+        if let Ok(ns) = read(runner, roots, Some(name)) {
             namespaces.insert(name.clone(), ns);
         }
     }

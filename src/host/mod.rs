@@ -13,6 +13,8 @@
 pub mod identity;
 pub mod iptables;
 pub mod live;
+pub mod netlink;
+pub mod reader;
 pub mod sockets;
 pub mod stamps;
 
@@ -30,10 +32,9 @@ use crate::model::rules::{
 };
 use crate::model::state::{Found, Namespace, NsStamp};
 use crate::model::validate::NsName;
-use crate::plan::cmd::Cmd;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ipnet::{Ipv4Net, Ipv6Net};
-use serde::Deserialize;
+use reader::{JsonLink, JsonRoute, Reader};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
@@ -180,15 +181,16 @@ pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {
 pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Result<Host> {
     let namespaces = roots.namespaces()?;
     let ns_stamps = roots.stamps(&namespaces);
-    let links = read_links(runner)?;
-    let (routes, uplinks, tables) = read_routes(runner)?;
+    let mut reader = Reader::new(roots)?;
+    let links = read_links(runner, &mut reader)?;
+    let (routes, uplinks, tables) = read_routes(runner, &mut reader)?;
     let (rules, rule_tables) = match wants.rules {
-        true => read_rules(runner)?,
+        true => read_rules(runner, &mut reader)?,
         false => (Vec::new(), BTreeSet::new()),
     };
     let ipv6 = roots.ipv6();
     let (routes6, local6, tables6) = match ipv6 {
-        true => read_routes6(runner)?,
+        true => read_routes6(runner, &mut reader)?,
         false => (Vec::new(), BTreeSet::new(), BTreeSet::new()),
     };
     let pids = match wants.pids {
@@ -225,7 +227,10 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         .iter()
         .filter(|n| namespaces.contains(n.as_str()))
     {
-        inside.insert(ns.to_string(), live::read_netns(runner, ns.as_str())?);
+        inside.insert(
+            ns.to_string(),
+            live::read_netns(runner, roots, ns.as_str())?,
+        );
     }
     Ok(Host {
         tables: tables.into_iter().chain(tables6).collect(),
@@ -251,29 +256,9 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     })
 }
 
-/// Runs `ip` with `args` and deserialises the JSON it prints.
-fn ip_json<T: for<'de> Deserialize<'de>>(runner: &mut dyn Runner, args: &[&str]) -> Result<T> {
-    let cmd = Cmd::ip(args.iter().copied());
-    let text = runner.run(&cmd)?;
-    serde_json::from_str(&text).with_context(|| format!("cannot read `{cmd}`"))
-}
-
-#[derive(Deserialize)]
-struct JsonLink {
-    ifindex: u32,
-    ifname: String,
-    master: Option<String>,
-    linkinfo: Option<JsonLinkInfo>,
-}
-
-#[derive(Deserialize)]
-struct JsonLinkInfo {
-    info_kind: Option<String>,
-}
-
 /// The host's interfaces, by name, with their kind and master.
-fn read_links(runner: &mut dyn Runner) -> Result<BTreeMap<String, Link>> {
-    let links: Vec<JsonLink> = ip_json(runner, &["-j", "-d", "link", "show"])?;
+fn read_links(runner: &mut dyn Runner, reader: &mut Reader) -> Result<BTreeMap<String, Link>> {
+    let links = reader.links(runner)?;
     let link = |l: JsonLink| {
         let kind = l.linkinfo.and_then(|i| i.info_kind);
         let (ifindex, master) = (l.ifindex, l.master);
@@ -289,20 +274,13 @@ fn read_links(runner: &mut dyn Runner) -> Result<BTreeMap<String, Link>> {
     Ok(links.into_iter().map(link).collect())
 }
 
-#[derive(Deserialize)]
-struct JsonRoute {
-    dst: String,
-    dev: Option<String>,
-    #[serde(default)]
-    table: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
 /// The host's IPv4 routes in every table but default routes, and the
 /// interfaces the default routes leave through.
-fn read_routes(runner: &mut dyn Runner) -> Result<(Vec<Route>, BTreeSet<String>, BTreeSet<u32>)> {
-    let routes: Vec<JsonRoute> = ip_json(runner, &["-j", "-4", "route", "show", "table", "all"])?;
+fn read_routes(
+    runner: &mut dyn Runner,
+    reader: &mut Reader,
+) -> Result<(Vec<Route>, BTreeSet<String>, BTreeSet<u32>)> {
+    let routes = reader.routes(runner, false)?;
     let tables = tables_of(&routes);
     let uplinks = routes
         .iter()
@@ -345,20 +323,12 @@ fn tables_of(routes: &[JsonRoute]) -> BTreeSet<u32> {
         .collect()
 }
 
-#[derive(Deserialize)]
-struct JsonRule {
-    priority: u32,
-    src: Option<String>,
-    srclen: Option<u8>,
-    table: Option<String>,
-}
-
 /// IPv4 rules as (priority, `from`).
 type Rules = Vec<(u32, String)>;
 
 /// The IPv4 rules, and the tables they look up.
-fn read_rules(runner: &mut dyn Runner) -> Result<(Rules, BTreeSet<u32>)> {
-    let rules: Vec<JsonRule> = ip_json(runner, &["-j", "-4", "rule", "show"])?;
+fn read_rules(runner: &mut dyn Runner, reader: &mut Reader) -> Result<(Rules, BTreeSet<u32>)> {
+    let rules = reader.rules(runner)?;
     let tables = rules
         .iter()
         .filter_map(|r| r.table.as_deref()?.parse().ok())
@@ -382,8 +352,9 @@ fn read_rules(runner: &mut dyn Runner) -> Result<(Rules, BTreeSet<u32>)> {
 /// its own IPv6 addresses (the `local` routes).
 fn read_routes6(
     runner: &mut dyn Runner,
+    reader: &mut Reader,
 ) -> Result<(Vec<Ipv6Net>, BTreeSet<Ipv6Addr>, BTreeSet<u32>)> {
-    let routes: Vec<JsonRoute> = ip_json(runner, &["-j", "-6", "route", "show", "table", "all"])?;
+    let routes = reader.routes(runner, true)?;
     let tables = tables_of(&routes);
     let dst = |r: &JsonRoute| match r.dst.parse::<Ipv6Net>() {
         Ok(net) => Some(net),

@@ -1,7 +1,8 @@
 //! Who listens on the host's ports: TCP sockets in LISTEN and bound UDP
-//! sockets of the host's network namespace, from /proc/net/{tcp,tcp6,udp,
-//! udp6}, and, for one socket, the process that holds it (its inode among
-//! the links in /proc/PID/fd). `publish` reads these so that it never takes
+//! sockets of the host's network namespace, from the kernel's sock_diag
+//! (from /proc/net/{tcp,tcp6,udp,udp6} on a captured host), and, for one
+//! socket, the process that holds it (its inode among the links in
+//! /proc/PID/fd). `publish` reads these so that it never takes
 //! a port a program on the host is serving.
 
 use crate::host::Roots;
@@ -34,9 +35,92 @@ impl Listener {
 const TCP_LISTEN: &str = "0A";
 const UDP_UNCONNECTED: &str = "07";
 
+/// Asks the kernel (sock_diag) for the sockets of one protocol and family
+/// in `states`: only the tables that hold them are walked, where reading
+/// /proc/net/tcp walks every established connection of every namespace.
+fn diag(proto: Proto, v6: bool) -> std::io::Result<Vec<Listener>> {
+    use netlink_packet_core::{
+        NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    };
+    use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+    use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SockDiagMessage};
+    use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let (protocol, states) = match proto {
+        Proto::Tcp => (IPPROTO_TCP, StateFlags::LISTEN),
+        Proto::Udp => (IPPROTO_UDP, StateFlags::CLOSE),
+    };
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let request = InetRequest {
+        family: if v6 { AF_INET6 } else { AF_INET },
+        protocol,
+        extensions: ExtensionFlags::empty(),
+        states,
+        socket_id: if v6 {
+            SocketId::new_v6()
+        } else {
+            SocketId::new_v4()
+        },
+    };
+    let mut packet = NetlinkMessage::new(header, SockDiagMessage::InetRequest(request).into());
+    packet.finalize();
+    let mut buf = vec![0; packet.buffer_len()];
+    packet.serialize(&mut buf);
+    socket.send(&buf, 0)?;
+    let mut out = Vec::new();
+    loop {
+        let (bytes, _) = socket.recv_from_full()?;
+        let mut offset = 0;
+        while offset < bytes.len() {
+            let message = NetlinkMessage::<SockDiagMessage>::deserialize(&bytes[offset..])
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            match message.payload {
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                    out.push(Listener {
+                        proto,
+                        addr: r.header.socket_id.source_address,
+                        port: r.header.socket_id.source_port,
+                        inode: u64::from(r.header.inode),
+                        holder: None,
+                    });
+                }
+                NetlinkPayload::Done(_) => return Ok(out),
+                NetlinkPayload::Error(e) => {
+                    return Err(e.to_io());
+                }
+                _ => {}
+            }
+            let length = message.header.length as usize;
+            if length == 0 {
+                break;
+            }
+            offset += length;
+        }
+    }
+}
+
 impl Roots {
     /// Every listening TCP and bound UDP socket of this network namespace.
     pub fn listeners(&self) -> Vec<Listener> {
+        if self.kernel {
+            let all = [
+                (Proto::Tcp, false),
+                (Proto::Tcp, true),
+                (Proto::Udp, false),
+                (Proto::Udp, true),
+            ]
+            .into_iter()
+            .map(|(proto, v6)| diag(proto, v6))
+            .collect::<std::io::Result<Vec<Vec<Listener>>>>();
+            if let Ok(all) = all {
+                let mut out: Vec<Listener> = all.into_iter().flatten().collect();
+                self.hold(&mut out);
+                return out;
+            }
+        }
         let mut out = Vec::new();
         for (file, proto, state) in [
             ("tcp", Proto::Tcp, TCP_LISTEN),
@@ -48,12 +132,17 @@ impl Roots {
                 out.extend(parse(&text, proto, state));
             }
         }
-        let inodes: BTreeSet<u64> = out.iter().map(|l| l.inode).collect();
+        self.hold(&mut out);
+        out
+    }
+
+    /// Names the process holding each of `listeners`.
+    fn hold(&self, listeners: &mut [Listener]) {
+        let inodes: BTreeSet<u64> = listeners.iter().map(|l| l.inode).collect();
         let holders = self.socket_holders(inodes);
-        for l in &mut out {
+        for l in listeners {
             l.holder = holders.get(&l.inode).cloned();
         }
-        out
     }
 
     /// The process holding each socket of `inodes`, `(pid, name)`: one pass

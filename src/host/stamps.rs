@@ -4,13 +4,13 @@
 //! `NsStamp` (a `stat` of /run/netns/NAME), a link by its interface index
 //! (`ip -j link show`, in the host or in the namespace that holds it).
 
+use super::Host;
 use super::identity::Roots;
-use super::{Host, ip_json};
+use super::reader::indexes;
 use crate::exec::runner::Runner;
 use crate::model::state::{Identities, NsStamp, State};
 use crate::model::validate::NsName;
 use anyhow::Result;
-use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Identities as read off the host.
@@ -32,22 +32,6 @@ impl Identities for Read {
     }
 }
 
-#[derive(Deserialize)]
-struct JsonIndex {
-    ifindex: u32,
-    ifname: String,
-}
-
-/// The interface indexes of the links of namespace `ns` (`None`: the host).
-fn indexes(runner: &mut dyn Runner, ns: Option<&str>) -> Result<BTreeMap<String, u32>> {
-    let args: Vec<&str> = match ns {
-        Some(ns) => vec!["-n", ns, "-j", "link", "show"],
-        None => vec!["-j", "link", "show"],
-    };
-    let links: Vec<JsonIndex> = ip_json(runner, &args)?;
-    Ok(links.into_iter().map(|l| (l.ifname, l.ifindex)).collect())
-}
-
 /// Reads the identity of everything in `state` that has none yet: one
 /// `stat` per namespace, one `ip` per namespace holding such a link.
 pub fn read(runner: &mut dyn Runner, roots: &Roots, state: &State) -> Result<Read> {
@@ -67,7 +51,7 @@ pub fn read(runner: &mut dyn Runner, roots: &Roots, state: &State) -> Result<Rea
         {
             continue;
         }
-        for (ifname, index) in indexes(runner, ns.as_deref())? {
+        for (ifname, index) in indexes(runner, roots, ns.as_deref())? {
             read.links.insert((ns.clone(), ifname), index);
         }
     }
@@ -77,12 +61,17 @@ pub fn read(runner: &mut dyn Runner, roots: &Roots, state: &State) -> Result<Rea
 /// Reads into `host.ns_links` the interface index of the first end of every
 /// recorded cable between two namespaces: the end nsnet deletes to remove
 /// the cable, and which it checks first (one `ip` per namespace).
-pub fn read_cable_ends(runner: &mut dyn Runner, state: &State, host: &mut Host) -> Result<()> {
+pub fn read_cable_ends(
+    runner: &mut dyn Runner,
+    roots: &Roots,
+    state: &State,
+    host: &mut Host,
+) -> Result<()> {
     let inside = state.cables.iter().filter(|c| c.b.ns().is_some());
     let places: BTreeSet<&str> = inside.filter_map(|c| c.a.ns()).collect();
     let present: Vec<&str> = places.into_iter().filter(|n| host.has_ns(n)).collect();
     for ns in present {
-        for (ifname, index) in indexes(runner, Some(ns))? {
+        for (ifname, index) in indexes(runner, roots, Some(ns))? {
             host.ns_links.insert((ns.to_string(), ifname), index);
         }
     }

@@ -8,8 +8,8 @@
 //! prints them, so the saved ruleset tells which are in place.
 
 use crate::model::policy;
-use crate::model::state::{Bridge, Nat, Published, State};
-use crate::model::validate::IfName;
+use crate::model::state::{Bridge, Nat, Port, Published, State};
+use crate::model::validate::{IfName, NsName};
 use crate::plan::cmd::Tool;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -312,12 +312,16 @@ fn nat_rules(name: &IfName, net: &Net, nat: &Nat, rules: &mut BTreeSet<Rule>) {
 fn publish_rules(name: &IfName, net: &Net, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
     let (family, subnet) = (net.family, &net.subnet);
     let tag = comment(&format!("nsnet:publish:{name}"));
+    let mut ports: BTreeMap<&NsName, &Port> = BTreeMap::new();
+    for port in &bridge.ports {
+        ports.entry(&port.ns).or_insert(port);
+    }
     let serving: Vec<(&Published, IpAddr)> = bridge
         .published
         .iter()
         .filter(|p| p.serves(family))
         .filter_map(|p| {
-            let port = bridge.ports.iter().find(|port| port.ns == p.ns)?;
+            let port = ports.get(&p.ns)?;
             let addr = match family {
                 Family::V4 => IpAddr::V4(port.address),
                 Family::V6 => IpAddr::V6(port.address6?),
@@ -447,15 +451,14 @@ pub fn sysctls(state: &State) -> BTreeMap<String, &'static str> {
 pub fn hairpins(state: &State) -> BTreeSet<IfName> {
     let mut ports = BTreeSet::new();
     for bridge in state.bridges.values() {
-        for p in &bridge.published {
-            ports.extend(
-                bridge
-                    .ports
-                    .iter()
-                    .filter(|port| port.ns == p.ns)
-                    .map(|port| port.host_ifname.clone()),
-            );
-        }
+        let serving: BTreeSet<&NsName> = bridge.published.iter().map(|p| &p.ns).collect();
+        ports.extend(
+            bridge
+                .ports
+                .iter()
+                .filter(|port| serving.contains(&port.ns))
+                .map(|port| port.host_ifname.clone()),
+        );
     }
     ports
 }

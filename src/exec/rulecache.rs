@@ -1,0 +1,437 @@
+//! What `iptables-save` and `ip6tables-save` would print, kept between
+//! commands so that a command does not read the whole ruleset again when
+//! nothing changed it: on a host with thousands of rules of other tools
+//! (Docker's, kube-proxy's) reading them all is most of what a command costs.
+//!
+//! The kernel numbers every change to its nf_tables ruleset (the generation,
+//! one more per committed transaction, whoever makes it). The cache holds the
+//! saved text of each family with the generation it was read at, and is good
+//! only while the kernel's generation is still that one: any change by
+//! anyone else, or by hand, makes the next read a real one. nsnet's own
+//! `iptables-restore --noflush` batches are applied to the cached text as the
+//! kernel applies them, when the generation shows that the batch was the
+//! only change (exactly one more). Anything the model does not know (a line
+//! it cannot apply, a rule to delete it does not hold) drops the cache.
+//!
+//! Only for iptables over nf_tables: the legacy backend has no generation.
+//! `NSNET_READ=ip` turns the cache off.
+
+use crate::plan::cmd::{Cmd, Tool};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The file in nsnet's state directory.
+pub const FILE: &str = "rules.cache";
+
+/// One table of a saved ruleset: its chains in order (name, policy) and the
+/// rules of each, as saved (`-A CHAIN …`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Table {
+    name: String,
+    chains: Vec<(String, String)>,
+    rules: BTreeMap<String, Vec<String>>,
+}
+
+/// A saved ruleset of one family.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saved {
+    tables: Vec<Table>,
+}
+
+impl Saved {
+    /// Reads `iptables-save` output (comments and counters left out).
+    pub fn parse(text: &str) -> Saved {
+        let mut saved = Saved::default();
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix('*') {
+                saved.tables.push(Table {
+                    name: name.to_string(),
+                    ..Table::default()
+                });
+            } else if let (Some(chain), Some(table)) =
+                (line.strip_prefix(':'), saved.tables.last_mut())
+            {
+                let mut words = chain.split_whitespace();
+                let name = words.next().unwrap_or_default().to_string();
+                let policy = words.next().unwrap_or("-").to_string();
+                table.rules.entry(name.clone()).or_default();
+                table.chains.push((name, policy));
+            } else if let (Some(rule), Some(table)) =
+                (line.strip_prefix("-A "), saved.tables.last_mut())
+            {
+                let chain = rule.split_whitespace().next().unwrap_or_default();
+                table
+                    .rules
+                    .entry(chain.to_string())
+                    .or_default()
+                    .push(line.to_string());
+            }
+        }
+        saved
+    }
+
+    /// As `iptables-save` prints it, without comments and counters.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for table in &self.tables {
+            out.push_str(&format!("*{}\n", table.name));
+            for (chain, policy) in &table.chains {
+                out.push_str(&format!(":{chain} {policy} [0:0]\n"));
+            }
+            for (chain, _) in &table.chains {
+                for rule in table.rules.get(chain).into_iter().flatten() {
+                    out.push_str(rule);
+                    out.push('\n');
+                }
+            }
+            out.push_str("COMMIT\n");
+        }
+        out
+    }
+
+    /// Applies an `iptables-restore --noflush` batch as the kernel does;
+    /// `Err` with what it could not apply (the cache is then dropped).
+    pub fn restore(&mut self, batch: &str) -> Result<(), String> {
+        let mut next = self.clone();
+        let mut at: Option<usize> = None;
+        for line in batch.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if line.starts_with('#') || line == "COMMIT" {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('*') {
+                // A table the kernel makes on first use comes with built-in
+                // chains the model cannot know: read it for real then.
+                let index = next
+                    .tables
+                    .iter()
+                    .position(|t| t.name == name)
+                    .ok_or_else(|| format!("table {name} is not in the saved ruleset"))?;
+                at = Some(index);
+                continue;
+            }
+            let table = at
+                .and_then(|i| next.tables.get_mut(i))
+                .ok_or_else(|| format!("`{line}` outside a table"))?;
+            table.apply(line)?;
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+impl Table {
+    fn apply(&mut self, line: &str) -> Result<(), String> {
+        let unknown = || format!("cannot apply `{line}`");
+        if let Some(decl) = line.strip_prefix(':') {
+            let mut words = decl.split_whitespace();
+            let chain = words.next().ok_or_else(unknown)?.to_string();
+            let policy = words.next().unwrap_or("-").to_string();
+            // --noflush: declaring an existing chain empties it (a built-in
+            // one takes the policy given).
+            match self.chains.iter_mut().find(|(c, _)| *c == chain) {
+                Some((_, p)) if policy != "-" => *p = policy,
+                Some(_) => {}
+                None => self.chains.push((chain.clone(), policy)),
+            }
+            self.rules.insert(chain, Vec::new());
+            return Ok(());
+        }
+        let (op, rest) = line.split_once(' ').ok_or_else(unknown)?;
+        let (chain, spec) = rest.split_once(' ').unwrap_or((rest, ""));
+        let exists = self.chains.iter().any(|(c, _)| c == chain);
+        if !exists {
+            return Err(format!("no chain {chain} for `{line}`"));
+        }
+        let rules = self.rules.entry(chain.to_string()).or_default();
+        match op {
+            "-A" => rules.push(format!("-A {chain} {spec}")),
+            "-D" => {
+                let saved = format!("-A {chain} {spec}");
+                let i = rules
+                    .iter()
+                    .position(|r| *r == saved)
+                    .ok_or_else(|| format!("no rule for `{line}`"))?;
+                rules.remove(i);
+            }
+            "-I" => {
+                let (n, spec) = match spec.split_once(' ') {
+                    Some((n, s)) if n.parse::<usize>().is_ok() => (n.parse().unwrap_or(1), s),
+                    _ => (1, spec),
+                };
+                if n == 0 || n > rules.len() + 1 {
+                    return Err(format!("position out of range in `{line}`"));
+                }
+                rules.insert(n - 1, format!("-A {chain} {spec}"));
+            }
+            "-F" if spec.is_empty() => rules.clear(),
+            "-X" if spec.is_empty() => {
+                if !rules.is_empty() {
+                    return Err(format!("`{line}`: the chain is not empty"));
+                }
+                self.rules.remove(chain);
+                self.chains.retain(|(c, _)| c != chain);
+            }
+            _ => return Err(unknown()),
+        }
+        Ok(())
+    }
+}
+
+/// The cached rulesets, by the tool that saves them, at one generation.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RuleCache {
+    generation: u32,
+    saved: BTreeMap<String, String>,
+    /// Where it is kept; `None`: not kept (a read-only command).
+    #[serde(skip)]
+    file: Option<PathBuf>,
+    /// Whether it changed since it was loaded.
+    #[serde(skip)]
+    dirty: bool,
+}
+
+/// The save tool of a restore tool.
+fn save_of(tool: Tool) -> Option<Tool> {
+    match tool {
+        Tool::IptablesRestore => Some(Tool::IptablesSave),
+        Tool::Ip6tablesRestore => Some(Tool::Ip6tablesSave),
+        _ => None,
+    }
+}
+
+impl RuleCache {
+    /// Loads the cache of state directory `dir`, to read.
+    pub fn load(dir: &Path) -> RuleCache {
+        std::fs::read_to_string(dir.join(FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    /// From now on the cache may be written back to state directory `dir`
+    /// (the caller holds nsnet's lock).
+    pub fn keep_in(&mut self, dir: &Path) {
+        self.file = Some(dir.join(FILE));
+    }
+
+    /// Writes the cache back if it changed; a cache that cannot be written
+    /// is removed (a stale one must never be read).
+    pub fn store(&mut self) {
+        let Some(path) = &self.file else {
+            return;
+        };
+        if !self.dirty {
+            return;
+        }
+        let tmp = path.with_extension("tmp");
+        let written = serde_json::to_string(self)
+            .map_err(std::io::Error::other)
+            .and_then(|text| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        self.dirty = false;
+    }
+
+    /// What `cmd` (a whole-ruleset save) prints, if the cache holds it at
+    /// the kernel's `generation`.
+    pub fn answer(&self, cmd: &Cmd, generation: u32) -> Option<String> {
+        if !cmd.args.is_empty() || self.generation != generation {
+            return None;
+        }
+        self.saved.get(cmd.tool.program()).cloned()
+    }
+
+    /// `cmd`, a whole-ruleset save, printed `text` while the generation
+    /// was `generation` before and after.
+    pub fn learn(&mut self, cmd: &Cmd, generation: u32, text: &str) {
+        if !cmd.args.is_empty() {
+            return;
+        }
+        if self.generation != generation {
+            self.saved.clear();
+            self.generation = generation;
+        }
+        let saved = Saved::parse(text).render();
+        self.saved.insert(cmd.tool.program().to_string(), saved);
+        self.dirty = true;
+    }
+
+    /// Restore `cmd` succeeded, taking the generation from `before` to
+    /// `after`: the cached text of its family follows, if the batch was
+    /// the only change.
+    pub fn restored(&mut self, cmd: &Cmd, before: u32, after: u32) {
+        let Some(save) = save_of(cmd.tool) else {
+            return;
+        };
+        self.dirty = true;
+        if self.generation != before || after != before.wrapping_add(1) {
+            self.saved.clear();
+            self.generation = after;
+            return;
+        }
+        self.generation = after;
+        let key = save.program().to_string();
+        let Some(text) = self.saved.get(&key) else {
+            return;
+        };
+        let mut saved = Saved::parse(text);
+        match saved.restore(cmd.stdin.as_deref().unwrap_or("")) {
+            Ok(()) => {
+                self.saved.insert(key, saved.render());
+            }
+            Err(why) => {
+                tracing::debug!("rule cache dropped: {why}");
+                self.saved.clear();
+            }
+        }
+    }
+
+    /// The generation could not be read around a command that may have
+    /// changed the ruleset: nothing cached can be trusted.
+    pub fn forget(&mut self) {
+        self.saved.clear();
+        self.dirty = true;
+    }
+
+    /// Whether `cmd` is one the cache answers or follows.
+    pub fn concerns(cmd: &Cmd) -> bool {
+        matches!(
+            cmd.tool,
+            Tool::IptablesSave
+                | Tool::Ip6tablesSave
+                | Tool::IptablesRestore
+                | Tool::Ip6tablesRestore
+        )
+    }
+}
+
+/// The kernel's nf_tables generation in nsnet's network namespace, or
+/// `None` where it cannot be read (no nf_tables).
+pub fn generation() -> Option<u32> {
+    use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    const NFT_MSG_GETGEN: u16 = 16;
+    const NFT_MSG_NEWGEN: u16 = 15;
+    const NFTA_GEN_ID: u16 = 1;
+    const NLM_F_REQUEST: u16 = 1;
+    let mut socket = Socket::new(NETLINK_NETFILTER).ok()?;
+    socket.bind_auto().ok()?;
+    socket.connect(&SocketAddr::new(0, 0)).ok()?;
+    // struct nlmsghdr (16 bytes) then struct nfgenmsg (family, version,
+    // res_id): AF_UNSPEC, NFNETLINK_V0, 0.
+    let mut request = Vec::with_capacity(20);
+    request.extend_from_slice(&20u32.to_ne_bytes());
+    request.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN).to_ne_bytes());
+    request.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    request.extend_from_slice(&1u32.to_ne_bytes());
+    request.extend_from_slice(&0u32.to_ne_bytes());
+    request.extend_from_slice(&[0, 0, 0, 0]);
+    socket.send(&request, 0).ok()?;
+    let (answer, _) = socket.recv_from_full().ok()?;
+    let kind = u16::from_ne_bytes(answer.get(4..6)?.try_into().ok()?);
+    if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
+        return None;
+    }
+    let length = (u32::from_ne_bytes(answer.get(..4)?.try_into().ok()?) as usize).min(answer.len());
+    for nla in netlink_packet_core::NlasIterator::new(answer.get(20..length)?) {
+        let nla = nla.ok()?;
+        if nla.kind() == NFTA_GEN_ID {
+            // Attributes of nf_tables are in network byte order.
+            return Some(u32::from_be_bytes(nla.value().get(..4)?.try_into().ok()?));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAVED: &str = "# Generated by iptables-save v1.8.9 (nf_tables)
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [12:34]
+:NSNET-FORWARD - [0:0]
+-A FORWARD -j NSNET-FORWARD
+-A FORWARD -i docker0 -j ACCEPT
+-A NSNET-FORWARD -i br0 -j ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+COMMIT
+";
+
+    #[test]
+    fn parses_and_renders_without_counters_or_comments() {
+        let text = Saved::parse(SAVED).render();
+        assert!(text.starts_with("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n"));
+        assert!(text.contains("-A FORWARD -j NSNET-FORWARD\n-A FORWARD -i docker0 -j ACCEPT\n"));
+        assert!(text.ends_with("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"));
+        assert_eq!(Saved::parse(&text), Saved::parse(SAVED));
+    }
+
+    #[test]
+    fn applies_a_noflush_batch_as_the_kernel_does() {
+        let mut saved = Saved::parse(SAVED);
+        let batch = "*nat\n:NSNET-DNAT - [0:0]\n-A NSNET-DNAT -p tcp -j DNAT --to-destination 10.0.0.2:80\n-I PREROUTING 1 -j NSNET-DNAT\nCOMMIT\n*filter\n-D NSNET-FORWARD -i br0 -j ACCEPT\n-I FORWARD 2 -o br0 -j ACCEPT\nCOMMIT\n";
+        saved.restore(batch).unwrap();
+        let text = saved.render();
+        assert!(text.contains(":NSNET-DNAT - [0:0]\n"));
+        assert!(text.contains("-A PREROUTING -j NSNET-DNAT\n-A NSNET-DNAT -p tcp"));
+        assert!(text.contains(
+            "-A FORWARD -j NSNET-FORWARD\n-A FORWARD -o br0 -j ACCEPT\n-A FORWARD -i docker0 -j ACCEPT\n"
+        ));
+        assert!(!text.contains("-A NSNET-FORWARD -i br0"));
+        // Declaring an existing chain empties it; -X removes an empty one.
+        saved
+            .restore(
+                "*nat\n:NSNET-DNAT - [0:0]\n-X NSNET-DNAT\n-D PREROUTING -j NSNET-DNAT\nCOMMIT\n",
+            )
+            .unwrap();
+        assert!(!saved.render().contains("NSNET-DNAT"));
+    }
+
+    #[test]
+    fn a_batch_it_cannot_follow_changes_nothing_and_says_why() {
+        let mut saved = Saved::parse(SAVED);
+        for batch in [
+            "*filter\n-D FORWARD -i nothing -j ACCEPT\nCOMMIT\n",
+            "*filter\n-A NOCHAIN -j ACCEPT\nCOMMIT\n",
+            "*filter\n-X NSNET-FORWARD\nCOMMIT\n",
+            "*filter\n-P FORWARD ACCEPT\nCOMMIT\n",
+            "*filter\n-I FORWARD 9 -j ACCEPT\nCOMMIT\n",
+            "-A FORWARD -j ACCEPT\n",
+            "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n",
+        ] {
+            let before = saved.clone();
+            assert!(saved.restore(batch).is_err(), "{batch}");
+            assert_eq!(saved, before);
+        }
+    }
+
+    #[test]
+    fn the_cache_answers_only_at_its_generation_and_follows_restores() {
+        let save = Cmd::new(Tool::IptablesSave, [] as [&str; 0]);
+        let mut cache = RuleCache::default();
+        cache.learn(&save, 7, SAVED);
+        assert!(cache.answer(&save, 7).is_some());
+        assert_eq!(cache.answer(&save, 8), None);
+        let restore = Cmd::restore(
+            Tool::IptablesRestore,
+            "*filter\n-A NSNET-FORWARD -o br0 -j ACCEPT\nCOMMIT\n".into(),
+        );
+        cache.restored(&restore, 7, 8);
+        let text = cache.answer(&save, 8).unwrap();
+        assert!(text.contains("-A NSNET-FORWARD -o br0 -j ACCEPT"));
+        // Someone else changed the ruleset too: nothing is answered.
+        cache.restored(&restore, 8, 10);
+        assert_eq!(cache.answer(&save, 10), None);
+        // Nor with arguments (one table only).
+        cache.learn(&save, 10, SAVED);
+        let filter = Cmd::new(Tool::IptablesSave, ["-t", "filter"]);
+        assert_eq!(cache.answer(&filter, 10), None);
+    }
+}

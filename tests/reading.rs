@@ -1,0 +1,207 @@
+//! How nsnet reads the host: interfaces, addresses, routes and rules over
+//! netlink, in-process, must tell it exactly what `ip -j` tells it
+//! (`NSNET_READ=ip` reads the old way); the rule cache must stay what
+//! `iptables-save` prints, and a change made by hand between two commands
+//! must be seen by the next one.
+
+mod common;
+
+use common::Sandbox;
+
+/// A host with most of what nsnet makes, and things it did not make.
+fn busy_host(sb: &Sandbox) {
+    for args in [
+        &[
+            "bridge",
+            "up",
+            "red",
+            "blue",
+            "--subnet",
+            "10.0.0.0/24",
+            "--subnet",
+            "fd00:1::/64",
+            "--nat",
+        ][..],
+        &["publish", "add", "red", "8080:80", "5353:53/udp"],
+        &[
+            "publish",
+            "add",
+            "blue",
+            "9090:90",
+            "--allow",
+            "192.0.2.0/24",
+        ],
+        &[
+            "bridge",
+            "up",
+            "green",
+            "--bridge",
+            "br2",
+            "--subnet",
+            "10.9.0.0/24",
+        ],
+        &["veth", "add", "pink", "yellow", "--subnet", "10.60.0.0/30"],
+        &["route", "add", "red", "10.50.0.0/16", "via", "10.0.0.1"],
+        &["firewall", "deny", "192.168.0.0/16"],
+    ] {
+        sb.nsnet(args).assert().success();
+    }
+    // Another tool's: a namespace with a cable, a bridge with an address,
+    // a routing table and its rule, a chain of rules.
+    sb.ok(
+        "ip netns add other && ip link add ox type veth peer name oy netns other && \
+         ip link add lan0 type bridge && ip addr add 192.168.77.1/24 dev lan0 && ip link set lan0 up && \
+         ip route add 10.77.0.0/16 via 192.168.77.2 table 55 && ip rule add from 10.77.0.0/16 table 55 pref 500 && \
+         iptables -N OTHER && iptables -A OTHER -s 172.16.0.0/12 -j ACCEPT && iptables -A FORWARD -j OTHER",
+    );
+}
+
+#[test]
+fn netlink_and_ip_read_the_same_host() {
+    let Some(sb) = Sandbox::new() else { return };
+    busy_host(&sb);
+    for args in [
+        &["status", "--json"][..],
+        &["status"],
+        &["graph"],
+        &["doctor"],
+        &["bridge", "up", "extra", "--dry-run"],
+        &["publish", "add", "blue", "9091:80", "--dry-run"],
+        &["nat", "down", "--dry-run"],
+        &["down", "--dry-run"],
+    ] {
+        let kernel = sb.nsnet(args).env("NO_COLOR", "1").output().unwrap();
+        let ip = sb
+            .nsnet(args)
+            .env("NO_COLOR", "1")
+            .env("NSNET_READ", "ip")
+            .output()
+            .unwrap();
+        assert_eq!(kernel.status.code(), ip.status.code(), "{args:?}");
+        let (k, i) = (
+            String::from_utf8_lossy(&kernel.stdout),
+            String::from_utf8_lossy(&ip.stdout),
+        );
+        assert!(!k.trim().is_empty(), "{args:?} printed nothing");
+        assert_eq!(
+            k, i,
+            "{args:?}: netlink (left) and ip -j (right) read differently"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&kernel.stderr),
+            String::from_utf8_lossy(&ip.stderr),
+            "{args:?}"
+        );
+    }
+}
+
+/// The `-A` lines of a saved ruleset, per table and chain, in order.
+fn rules_of(saved: &str) -> Vec<String> {
+    let mut table = String::new();
+    let mut out: Vec<String> = Vec::new();
+    for line in saved.lines() {
+        if let Some(t) = line.strip_prefix('*') {
+            table = t.to_string();
+        } else if line.starts_with("-A ") {
+            out.push(format!("{table} {line}"));
+        }
+    }
+    // Stable: each chain's rules keep their order.
+    out.sort_by_key(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    out
+}
+
+#[test]
+fn the_rule_cache_is_what_iptables_save_prints_and_is_used() {
+    let Some(sb) = Sandbox::new() else { return };
+    let steps: &[&[&str]] = &[
+        &["bridge", "up", "red", "blue", "--nat", "--ipv6"],
+        &["publish", "add", "red", "8080:80"],
+        &["publish", "add", "blue", "9090:90"],
+        &["firewall", "deny", "10.0.0.0/8", "--log"],
+        &["publish", "del", "red", "8080"],
+        &["firewall", "del", "10.0.0.0/8"],
+        &["bridge", "up", "green"],
+        &["nat", "down"],
+        &["bridge", "down", "green"],
+        &["down"],
+    ];
+    let mut cached = 0;
+    for args in steps {
+        let out = sb
+            .nsnet(*args)
+            .env("RUST_LOG", "nsnet=debug")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = String::from_utf8_lossy(&out.stderr);
+        cached += log
+            .lines()
+            .filter(|l| l.contains("cached: iptables-save"))
+            .count();
+        let file = sb.ok("cat /run/nsnet/rules.cache");
+        let cache: serde_json::Value = serde_json::from_str(&file).unwrap();
+        for (save, tool) in [
+            ("iptables-save", "iptables-save"),
+            ("ip6tables-save", "ip6tables-save"),
+        ] {
+            if let Some(text) = cache["saved"][save].as_str() {
+                assert_eq!(
+                    rules_of(text),
+                    rules_of(&sb.ok(tool)),
+                    "after {args:?}: the cached {save} (left) is not the kernel's (right)"
+                );
+            }
+        }
+    }
+    // Every command after the first two read its rules from the cache (the
+    // first makes the nat table, which the cache leaves to a real read).
+    assert!(
+        cached >= steps.len() - 2,
+        "the cache answered {cached} reads"
+    );
+}
+
+#[test]
+fn rules_changed_by_hand_between_two_commands_are_seen() {
+    let Some(mut sb) = Sandbox::new() else { return };
+    sb.outside();
+    sb.nsnet(["bridge", "up", "red", "--nat"])
+        .assert()
+        .success();
+    sb.nsnet(["publish", "add", "red", "8080:80"])
+        .assert()
+        .success();
+    let dnat = sb.ok("iptables -t nat -S NSNET-DNAT | grep -- '--dport 8080'");
+    sb.ok(&format!(
+        "iptables -t nat {}",
+        dnat.trim().replacen("-A", "-D", 1)
+    ));
+    let status = sb.nsnet(["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("missing") && text.contains("8080"), "{text}");
+    // A cache that missed the change would delete the rule again, which
+    // iptables-restore refuses: the command would fail.
+    sb.nsnet(["publish", "del", "red", "8080"])
+        .assert()
+        .success();
+    assert!(!sb.ok("iptables-save").contains("--dport 8080"));
+    // A rule added by hand is seen too: a port another tool forwards.
+    sb.ok(
+        "iptables -t nat -A PREROUTING -p tcp --dport 7070 -j DNAT --to-destination 172.31.0.2:80",
+    );
+    sb.nsnet(["publish", "add", "red", "7070:80"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("another tool's rule forwards it"));
+    sb.nsnet(["publish", "add", "red", "8080:80"])
+        .assert()
+        .success();
+    sb.serve("red", "tcp", 80);
+    let answer = sb.ask(Some("outside"), "tcp", "172.31.0.1", 8080, true);
+    assert!(answer.starts_with("red from"), "{answer}");
+}
