@@ -127,10 +127,16 @@ impl Table {
             let mut words = decl.split_whitespace();
             let chain = words.next().ok_or_else(unknown)?.to_string();
             let policy = words.next().unwrap_or("-").to_string();
-            // --noflush: declaring an existing chain empties it (a built-in
-            // one takes the policy given).
+            // --noflush: declaring an existing chain of its own empties it.
             match self.chains.iter_mut().find(|(c, _)| *c == chain) {
-                Some((_, p)) if policy != "-" => *p = policy,
+                // A built-in chain (it has a policy) only takes the policy
+                // given: it is not flushed.
+                Some((_, p)) if *p != "-" => {
+                    if policy != "-" {
+                        *p = policy;
+                    }
+                    return Ok(());
+                }
                 Some(_) => {}
                 None => self.chains.push((chain.clone(), policy)),
             }
@@ -181,6 +187,10 @@ impl Table {
 /// The cached rulesets, by the tool that saves them, at one generation.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RuleCache {
+    /// The boot and the network namespace it was read in: generations are
+    /// counted from the start in each, so one from elsewhere means nothing.
+    #[serde(default)]
+    host: String,
     generation: u32,
     saved: BTreeMap<String, String>,
     /// Where it is kept; `None`: not kept (a read-only command).
@@ -203,10 +213,17 @@ fn save_of(tool: Tool) -> Option<Tool> {
 impl RuleCache {
     /// Loads the cache of state directory `dir`, to read.
     pub fn load(dir: &Path) -> RuleCache {
-        std::fs::read_to_string(dir.join(FILE))
+        let host = here().unwrap_or_default();
+        let cache: Option<RuleCache> = std::fs::read_to_string(dir.join(FILE))
             .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        match cache {
+            Some(cache) if !host.is_empty() && cache.host == host => cache,
+            _ => RuleCache {
+                host,
+                ..RuleCache::default()
+            },
+        }
     }
 
     /// From now on the cache may be written back to state directory `dir`
@@ -224,15 +241,29 @@ impl RuleCache {
         if !self.dirty {
             return;
         }
-        let tmp = path.with_extension("tmp");
+        // Root's only, as the rules it holds (other tools' too) are.
+        let write = |text: String| {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let tmp = path.with_extension("tmp");
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            std::fs::rename(&tmp, path)
+        };
         let written = serde_json::to_string(self)
             .map_err(std::io::Error::other)
-            .and_then(|text| std::fs::write(&tmp, text))
-            .and_then(|()| std::fs::rename(&tmp, path));
+            .and_then(write);
         if written.is_err() {
             let _ = std::fs::remove_file(path);
         }
         self.dirty = false;
+        // Written once, under the lock of the command that kept it.
+        self.file = None;
     }
 
     /// What `cmd` (a whole-ruleset save) prints, if the cache holds it at
@@ -267,18 +298,26 @@ impl RuleCache {
             return;
         };
         self.dirty = true;
-        if self.generation != before || after != before.wrapping_add(1) {
+        let noflush = cmd.args.iter().any(|a| a == "--noflush");
+        if !noflush || self.generation != before || after != before.wrapping_add(1) {
             self.saved.clear();
             self.generation = after;
             return;
         }
         self.generation = after;
         let key = save.program().to_string();
+        // Without this family's text the batch cannot be shown to be the
+        // change the generation counted: nothing is kept.
         let Some(text) = self.saved.get(&key) else {
+            self.saved.clear();
             return;
         };
         let mut saved = Saved::parse(text);
+        let before_batch = saved.clone();
         match saved.restore(cmd.stdin.as_deref().unwrap_or("")) {
+            // A batch that changed nothing moves no generation: the one
+            // counted was someone else's.
+            Ok(()) if saved == before_batch => self.saved.clear(),
             Ok(()) => {
                 self.saved.insert(key, saved.render());
             }
@@ -306,6 +345,15 @@ impl RuleCache {
                 | Tool::Ip6tablesRestore
         )
     }
+}
+
+/// This boot and network namespace: `BOOT_ID DEV:INODE` (of
+/// /proc/self/ns/net), or `None` where either cannot be read.
+fn here() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::metadata("/proc/self/ns/net").ok()?;
+    Some(format!("{} {}:{}", boot.trim(), ns.dev(), ns.ino()))
 }
 
 /// The kernel's nf_tables generation in nsnet's network namespace, or
@@ -392,6 +440,13 @@ COMMIT
             )
             .unwrap();
         assert!(!saved.render().contains("NSNET-DNAT"));
+        // A built-in chain declared again keeps its rules, takes the policy.
+        saved
+            .restore("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n")
+            .unwrap();
+        let text = saved.render();
+        assert!(text.contains(":FORWARD ACCEPT [0:0]\n"));
+        assert!(text.contains("-A FORWARD -i docker0 -j ACCEPT\n"));
     }
 
     #[test]
@@ -429,6 +484,20 @@ COMMIT
         // Someone else changed the ruleset too: nothing is answered.
         cache.restored(&restore, 8, 10);
         assert_eq!(cache.answer(&save, 10), None);
+        // A batch that changes nothing moves no generation: the one that
+        // moved was someone else's.
+        cache.learn(&save, 20, SAVED);
+        let noop = Cmd::restore(Tool::IptablesRestore, "*filter\nCOMMIT\n".into());
+        cache.restored(&noop, 20, 21);
+        assert_eq!(cache.answer(&save, 21), None);
+        // A restore that flushes what it does not name is not followed.
+        cache.learn(&save, 30, SAVED);
+        let flush = Cmd {
+            args: Vec::new(),
+            ..restore.clone()
+        };
+        cache.restored(&flush, 30, 31);
+        assert_eq!(cache.answer(&save, 31), None);
         // Nor with arguments (one table only).
         cache.learn(&save, 10, SAVED);
         let filter = Cmd::new(Tool::IptablesSave, ["-t", "filter"]);

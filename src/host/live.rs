@@ -257,7 +257,11 @@ fn read_kernel(roots: &Roots, ns: Option<&str>) -> Result<Netns> {
     let links = kernel.links_and_addresses()?;
     let names = netlink::names(&links);
     let mut routes: Vec<LiveRoute> = Vec::new();
-    for v6 in [false, true] {
+    let families: &[bool] = match roots.ipv6() {
+        true => &[false, true],
+        false => &[false],
+    };
+    for &v6 in families {
         for r in kernel.routes(v6, &names)? {
             let route = LiveRoute {
                 dst: r.dst_text(),

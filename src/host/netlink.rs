@@ -16,7 +16,9 @@ use netlink_packet_core::{
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteType,
+};
 use netlink_packet_route::rule::{RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -71,10 +73,22 @@ impl Route {
 
     /// Its type as `ip` prints it, `None` for a plain (unicast) route.
     pub fn kind_name(&self) -> Option<String> {
-        match self.kind {
-            RouteType::Unicast => None,
-            other => Some(format!("{other:?}").to_lowercase()),
-        }
+        let name = match self.kind {
+            RouteType::Unicast => return None,
+            RouteType::Unspec => "none",
+            RouteType::Local => "local",
+            RouteType::Broadcast => "broadcast",
+            RouteType::Anycast => "anycast",
+            RouteType::Multicast => "multicast",
+            RouteType::BlackHole => "blackhole",
+            RouteType::Unreachable => "unreachable",
+            RouteType::Prohibit => "prohibit",
+            RouteType::Throw => "throw",
+            RouteType::Nat => "nat",
+            RouteType::ExternalResolve => "xresolve",
+            other => return Some(u8::from(other).to_string()),
+        };
+        Some(name.to_string())
     }
 }
 
@@ -95,6 +109,9 @@ pub struct Rule {
     pub from: Option<IpNet>,
     pub table: u32,
 }
+
+/// The messages of an answer, undecoded: (type, payload).
+type Messages = Vec<(u16, Vec<u8>)>;
 
 /// An rtnetlink socket in one network namespace.
 pub struct Kernel {
@@ -154,7 +171,26 @@ impl Kernel {
         &mut self,
         request: RouteNetlinkMessage,
         dump: bool,
-    ) -> Result<Vec<(u16, Vec<u8>)>> {
+    ) -> Result<Messages> {
+        // A dump that another change to the same table crossed is marked
+        // inconsistent by the kernel: asked again, as `ip` would be.
+        for _ in 0..4 {
+            if let Some(answer) = self.exchange_once(request.clone(), dump)? {
+                return Ok(answer);
+            }
+        }
+        anyhow::bail!(
+            "the kernel's tables kept changing while nsnet read them (another tool at work?): run the command again"
+        )
+    }
+
+    /// `exchange`, once: `None` when the kernel says the dump was
+    /// interrupted by a change.
+    fn exchange_once(
+        &mut self,
+        request: RouteNetlinkMessage,
+        dump: bool,
+    ) -> Result<Option<Messages>> {
         self.seq += 1;
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
@@ -167,6 +203,7 @@ impl Kernel {
             .send(&buf, 0)
             .context("cannot send a netlink request")?;
         let mut out = Vec::new();
+        let mut interrupted = false;
         loop {
             let (bytes, _) = self
                 .socket
@@ -178,24 +215,24 @@ impl Kernel {
                     .context("cannot decode a netlink answer")?;
                 let length = message.length() as usize;
                 if message.sequence_number() == self.seq {
+                    interrupted |= message.flags() & NLM_F_DUMP_INTR != 0;
                     let payload = message.payload();
+                    // NLMSG_DONE and NLMSG_ERROR carry an error code: 0,
+                    // or a negative errno.
+                    let code = payload
+                        .get(..4)
+                        .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
                     match message.message_type() {
-                        NLMSG_DONE => return Ok(out),
-                        NLMSG_NOOP => {}
-                        NLMSG_ERROR => {
-                            let code = payload
-                                .get(..4)
-                                .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-                            if code == 0 {
-                                return Ok(out);
-                            }
+                        NLMSG_DONE | NLMSG_ERROR if code < 0 => {
                             return Err(std::io::Error::from_raw_os_error(-code))
                                 .context("the kernel refused a netlink request");
                         }
+                        NLMSG_DONE | NLMSG_ERROR => return Ok((!interrupted).then_some(out)),
+                        NLMSG_NOOP => {}
                         kind => {
                             out.push((kind, payload.to_vec()));
                             if !dump {
-                                return Ok(out);
+                                return Ok(Some(out));
                             }
                         }
                     }
@@ -222,8 +259,8 @@ impl Kernel {
         let mut links: Vec<Link> = answer
             .iter()
             .filter(|(kind, _)| *kind == RTM_NEWLINK)
-            .filter_map(|(_, payload)| link(payload))
-            .collect();
+            .map(|(_, payload)| link(payload).context("cannot decode a link the kernel listed"))
+            .collect::<Result<_>>()?;
         let names: BTreeMap<u32, String> = links
             .iter()
             .map(|l| (l.ifindex, l.ifname.clone()))
@@ -275,11 +312,20 @@ impl Kernel {
             true => AddressFamily::Inet6,
             false => AddressFamily::Inet,
         };
+        let family = request.header.address_family;
         let answer = self.ask(RouteNetlinkMessage::GetRoute(request), true)?;
         Ok(answer
             .into_iter()
             .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => Some(route(&r, names)),
+                // As `ip`: not the cached exceptions (PMTU, redirects) the
+                // kernel adds to a dump, nor another family's routes (a
+                // kernel without IPv6 answers an IPv6 dump with all).
+                RouteNetlinkMessage::NewRoute(r)
+                    if !r.header.flags.contains(RouteFlags::Cloned)
+                        && r.header.address_family == family =>
+                {
+                    Some(route(&r, names))
+                }
                 _ => None,
             })
             .collect())
@@ -330,6 +376,8 @@ pub fn names(links: &[Link]) -> BTreeMap<u32, String> {
         .collect()
 }
 
+/// The kernel changed the table while dumping it: the dump may be inconsistent.
+const NLM_F_DUMP_INTR: u16 = 0x10;
 const RTM_NEWLINK: u16 = 16;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_LINK: u16 = 5;
@@ -358,6 +406,8 @@ fn link(payload: &[u8]) -> Option<Link> {
         ..Link::default()
     };
     for nla in NlasIterator::new(payload.get(16..)?) {
+        // A malformed attribute: the link is not read at all, an error
+        // (never a link silently left out).
         let nla = nla.ok()?;
         let value = nla.value();
         match nla.kind() {

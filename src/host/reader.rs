@@ -127,7 +127,10 @@ impl Reader {
                     priority: r.priority,
                     src: Some(r.from.map_or("all".to_string(), |n| n.addr().to_string())),
                     srclen: r.from.map(|n| n.prefix_len()),
-                    table: Some(netlink::table_name(r.table).unwrap_or_else(|| "main".to_string())),
+                    // A rule without a table (goto, nop) shows none.
+                    table: (r.table != 0).then(|| {
+                        netlink::table_name(r.table).unwrap_or_else(|| "main".to_string())
+                    }),
                 })
                 .collect()),
         }
