@@ -167,11 +167,7 @@ impl Kernel {
 
     /// Sends `request` and collects the answer's messages undecoded, as
     /// (type, payload).
-    fn exchange(
-        &mut self,
-        request: RouteNetlinkMessage,
-        dump: bool,
-    ) -> Result<Messages> {
+    fn exchange(&mut self, request: RouteNetlinkMessage, dump: bool) -> Result<Messages> {
         // A dump that another change to the same table crossed is marked
         // inconsistent by the kernel: asked again, as `ip` would be.
         for _ in 0..4 {
