@@ -252,9 +252,14 @@ fn taken(p: &Published, families: &[Family], host: &Host) -> Option<String> {
 
 /// Whether nat rule `line` redirects connections to `p`'s host port.
 fn forwards(line: &str, p: &Published) -> bool {
+    let port = p.host_port.to_string();
+    // Most rules of a busy host (kube-proxy's thousands) name no such
+    // port: a look for the text first, before the words.
+    if !line.contains(&format!("--dport {port}")) {
+        return false;
+    }
     let words: Vec<&str> = line.split_whitespace().collect();
     let has = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
-    let port = p.host_port.to_string();
     let proto = p.proto.to_string();
     let redirects = has("-j", "DNAT") || has("-j", "REDIRECT");
     // A rule for one destination address leaves the others alone.
