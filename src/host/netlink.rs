@@ -252,24 +252,21 @@ impl Kernel {
         let answer = self.exchange(RouteNetlinkMessage::GetLink(request), true)?;
         // Read by hand: decoding every attribute of every link (statistics,
         // per-family settings, bridge port state) costs more than the dump.
-        let mut links: Vec<Link> = answer
+        let read: Vec<(Link, Option<u32>)> = answer
             .iter()
             .filter(|(kind, _)| *kind == RTM_NEWLINK)
             .map(|(_, payload)| link(payload).context("cannot decode a link the kernel listed"))
             .collect::<Result<_>>()?;
-        let names: BTreeMap<u32, String> = links
+        let names: BTreeMap<u32, String> = read
             .iter()
-            .map(|l| (l.ifindex, l.ifname.clone()))
+            .map(|(l, _)| (l.ifindex, l.ifname.clone()))
             .collect();
-        for l in &mut links {
-            // `master` was read as an index: as `ip`, name it.
-            l.master = l
-                .master
-                .take()
-                .and_then(|i| i.parse().ok())
-                .and_then(|i: u32| names.get(&i).cloned());
-        }
-        Ok(links)
+        // The kernel names a master by its index: as `ip`, by its name.
+        let named = |(mut l, master): (Link, Option<u32>)| {
+            l.master = master.and_then(|i| names.get(&i).cloned());
+            l
+        };
+        Ok(read.into_iter().map(named).collect())
     }
 
     /// Every interface with its addresses (IPv4, then IPv6, as `ip addr`).
@@ -395,7 +392,9 @@ fn text_of(value: &[u8]) -> String {
 
 /// One RTM_NEWLINK payload: `struct ifinfomsg` (16 bytes: family, pad,
 /// type, index, flags, change) and the attributes nsnet reads.
-fn link(payload: &[u8]) -> Option<Link> {
+/// With the index of its master, if it has one.
+fn link(payload: &[u8]) -> Option<(Link, Option<u32>)> {
+    let mut master = None;
     let mut out = Link {
         ifindex: u32_of(payload.get(4..8)?)?,
         up: u32_of(payload.get(8..12)?)? & IFF_UP != 0,
@@ -408,8 +407,7 @@ fn link(payload: &[u8]) -> Option<Link> {
         let value = nla.value();
         match nla.kind() {
             IFLA_IFNAME => out.ifname = text_of(value),
-            // Named once every link is known; kept as text meanwhile.
-            IFLA_MASTER => out.master = u32_of(value).map(|i| i.to_string()),
+            IFLA_MASTER => master = u32_of(value),
             IFLA_LINK => out.link_index = u32_of(value),
             IFLA_LINK_NETNSID => out.link_netnsid = u32_of(value).map(|i| i as i32),
             IFLA_LINKINFO => {
@@ -427,7 +425,7 @@ fn link(payload: &[u8]) -> Option<Link> {
     if out.link_index == Some(out.ifindex) && out.link_netnsid.is_none() {
         out.link_index = None;
     }
-    Some(out)
+    Some((out, master))
 }
 
 fn address(m: &AddressMessage) -> Option<IpNet> {

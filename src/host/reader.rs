@@ -10,7 +10,6 @@ use crate::plan::cmd::Cmd;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Runs `ip` with `args` and deserialises the JSON it prints.
 pub fn ip_json<T: for<'de> Deserialize<'de>>(runner: &mut dyn Runner, args: &[&str]) -> Result<T> {
@@ -163,9 +162,4 @@ pub fn indexes(
     };
     let links: Vec<JsonIndex> = ip_json(runner, &args)?;
     Ok(links.into_iter().map(|l| (l.ifname, l.ifindex)).collect())
-}
-
-/// The file of named namespace `ns` under `roots`.
-pub fn netns_path(roots: &Roots, ns: &str) -> std::path::PathBuf {
-    Path::new(&roots.netns).join(ns)
 }
