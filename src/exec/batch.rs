@@ -11,6 +11,13 @@
 //!   every line that failed (used for undo, which tries everything).
 //! - `sysctl -w K1=V1 K2=V2` tries every key and names those it could not
 //!   set; after a failure, any of its keys may have been set.
+//! - `iptables-restore --noflush` (and `ip6tables-restore`, iptables 1.8.9
+//!   over nf_tables and legacy) commits each table at its `COMMIT`, one
+//!   kernel transaction each, in order, and stops at the first table that
+//!   fails, naming its line (`line L failed`, or `Error occurred at line:
+//!   L` when a line cannot be parsed): the tables before it took effect,
+//!   that one did not. It cannot go on past a failure, so undo never joins
+//!   restores.
 //!
 //! A batch line is split at blanks and cut at `#`; only commands whose words
 //! have neither (nor quotes) keep their meaning there. Names are validated
@@ -27,12 +34,18 @@ pub enum Key {
     Ip(Option<String>),
     /// `sysctl -w KEY=VALUE`.
     Sysctl,
+    /// `iptables-restore --noflush -w` or `ip6tables-restore …` (the tool):
+    /// whole tables, each ending in `COMMIT`.
+    Restore(Tool),
 }
 
 /// The batch `cmd` can join, if any.
 pub fn key(cmd: &Cmd) -> Option<Key> {
-    if cmd.stdin.is_some() {
-        return None;
+    if let Some(text) = &cmd.stdin {
+        let restore = matches!(cmd.tool, Tool::IptablesRestore | Tool::Ip6tablesRestore);
+        let tables = text.ends_with("COMMIT\n") && text.starts_with('*');
+        return (restore && tables && cmd.args == ["--noflush", "-w"])
+            .then_some(Key::Restore(cmd.tool));
     }
     match (cmd.tool, cmd.args.as_slice()) {
         (Tool::Ip, args) => {
@@ -59,10 +72,20 @@ fn line_safe(words: &[String]) -> bool {
     words.first().is_some_and(|w| !w.starts_with('-')) && words.iter().all(plain)
 }
 
+/// Whether undo commands with `key` may share a process: undo goes on past
+/// failures, which a restore cannot.
+pub fn joins_in_undo(key: &Key) -> bool {
+    !matches!(key, Key::Restore(_))
+}
+
 /// One command that runs `cmds`, which all have `key`, in order. With
 /// `force`, an `ip` batch goes on past failing lines.
 pub fn join(key: &Key, cmds: &[&Cmd], force: bool) -> Cmd {
     match key {
+        Key::Restore(tool) => {
+            let text: String = cmds.iter().filter_map(|c| c.stdin.as_deref()).collect();
+            Cmd::restore(*tool, text)
+        }
         Key::Ip(ns) => {
             let skip = if ns.is_some() { 2 } else { 0 };
             let mut text = String::new();
@@ -139,10 +162,19 @@ pub fn failure(key: &Key, cmds: &[&Cmd], error: RunError) -> Failure {
             .map(|i| blame(i, stderr.clone()))
             .into_iter()
             .collect(),
+        Key::Restore(_) => restore_line(&stderr)
+            .and_then(|(line, digits)| {
+                let (index, own) = line_of(cmds, line)?;
+                let said = format!("{}{own}{}", &stderr[..digits.start], &stderr[digits.end..]);
+                Some(blame(index, said.trim().to_string()))
+            })
+            .into_iter()
+            .collect(),
     };
     match (key, failed.first()) {
-        // ip stops at its first failing line; those before it took effect.
-        (Key::Ip(_), Some(&(first, _))) => Failure {
+        // ip stops at its first failing line, a restore at its first
+        // failing table; those before took effect.
+        (Key::Ip(_) | Key::Restore(_), Some(&(first, _))) => Failure {
             certain: first,
             possibly: first,
             failed,
@@ -178,6 +210,42 @@ fn failed_lines(stderr: &str) -> Vec<(usize, String)> {
         rest = &after[digits..];
     }
     found
+}
+
+/// The line a restore's error output names (`line L failed`, `Error
+/// occurred at line: L`), and where its digits are in `stderr`.
+fn restore_line(stderr: &str) -> Option<(usize, std::ops::Range<usize>)> {
+    for (mark, after) in [("line ", " failed"), ("Error occurred at line: ", "")] {
+        for (at, _) in stderr.match_indices(mark) {
+            let start = at + mark.len();
+            let digits = stderr[start..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
+            let end = start + digits;
+            if digits > 0
+                && stderr[end..].starts_with(after)
+                && let Ok(line) = stderr[start..end].parse()
+            {
+                return Some((line, start..end));
+            }
+        }
+    }
+    None
+}
+
+/// Which of `cmds`, whose inputs a restore read one after another, holds
+/// line `line` (1-based) of the whole, and which line of its own it is.
+fn line_of(cmds: &[&Cmd], line: usize) -> Option<(usize, usize)> {
+    let mut first = 1;
+    for (index, cmd) in cmds.iter().enumerate() {
+        let lines = cmd.stdin.as_deref().unwrap_or_default().lines().count();
+        if line < first + lines {
+            return Some((index, line + 1 - first));
+        }
+        first += lines;
+    }
+    None
 }
 
 /// Whether sysctl's error output names the key that `cmd` sets, in dotted,
@@ -225,6 +293,18 @@ pub fn emulate(
             } else {
                 Err(errors)
             };
+        }
+        (Tool::IptablesRestore | Tool::Ip6tablesRestore, Some(text))
+            if text.matches("COMMIT\n").count() > 1 =>
+        {
+            // One table at a time, stopping at the first that fails.
+            let mut first = 1;
+            for table in text.split_inclusive("COMMIT\n") {
+                single(&Cmd::restore(cmd.tool, table.to_string()))
+                    .map_err(|e| format!("{}: line {first} failed: {e}", cmd.tool.program()))?;
+                first += table.lines().count();
+            }
+            return Ok(());
         }
         _ => return single(cmd),
     };
@@ -276,8 +356,123 @@ mod tests {
                 Tool::IptablesRestore,
                 "*nat\nCOMMIT\n".into()
             )),
-            None
+            Some(Key::Restore(Tool::IptablesRestore))
         );
+        assert_eq!(
+            key(&Cmd::restore(
+                Tool::Ip6tablesRestore,
+                "*nat\nCOMMIT\n".into()
+            )),
+            Some(Key::Restore(Tool::Ip6tablesRestore))
+        );
+        // Not whole tables, or a restore that flushes: alone.
+        let partial = Cmd::restore(Tool::IptablesRestore, "*nat\n-A X -j Y\n".into());
+        assert_eq!(key(&partial), None);
+        let flushing = Cmd {
+            stdin: Some("*nat\nCOMMIT\n".into()),
+            ..Cmd::new(Tool::IptablesRestore, ["-w"])
+        };
+        assert_eq!(key(&flushing), None);
+        assert!(!joins_in_undo(&Key::Restore(Tool::IptablesRestore)));
+        assert!(joins_in_undo(&Key::Ip(None)));
+    }
+
+    fn restores() -> [Cmd; 3] {
+        let table = |t: &str| Cmd::restore(Tool::IptablesRestore, t.into());
+        [
+            table(
+                "*nat\n-A NSNET-DNAT -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2\nCOMMIT\n",
+            ),
+            table(
+                "*filter\n:NSNET-INPUT - [0:0]\n-A NSNET-INPUT -j DROP\n-I INPUT 1 -j NSNET-INPUT\nCOMMIT\n",
+            ),
+            table("*raw\n-A PREROUTING -j ACCEPT\nCOMMIT\n"),
+        ]
+    }
+
+    #[test]
+    fn restores_join_into_one_input_of_whole_tables() {
+        let cmds = restores();
+        let refs: Vec<&Cmd> = cmds.iter().collect();
+        let key = Key::Restore(Tool::IptablesRestore);
+        let joined = join(&key, &refs, false);
+        assert_eq!(joined.args, ["--noflush", "-w"]);
+        assert_eq!(
+            joined.stdin.as_deref().unwrap().matches("COMMIT\n").count(),
+            3
+        );
+        assert!(
+            joined
+                .stdin
+                .as_deref()
+                .unwrap()
+                .starts_with("*nat\n-A NSNET-DNAT")
+        );
+    }
+
+    #[test]
+    fn a_restore_failure_blames_the_table_of_its_line_in_that_tables_own_terms() {
+        let cmds = restores();
+        let refs: Vec<&Cmd> = cmds.iter().collect();
+        let key = Key::Restore(Tool::IptablesRestore);
+        // Line 6 of the whole is line 3 of the second table.
+        let f = failure(
+            &key,
+            &refs,
+            failed("iptables-restore: line 6 failed: No chain/target/match by that name."),
+        );
+        assert_eq!((f.certain, f.possibly, f.failed[0].0), (1, 1, 1));
+        assert!(
+            f.failed[0].1.to_string().ends_with(
+                "failed (in a batch): iptables-restore: line 3 failed: No chain/target/match by that name."
+            ),
+            "{}",
+            f.failed[0].1
+        );
+        // A line that cannot be parsed is named another way.
+        let f = failure(
+            &key,
+            &refs,
+            failed(
+                "iptables-restore v1.8.9 (nf_tables): Couldn't load target `NOPE' Error occurred at line: 10 Try `iptables-restore -h'",
+            ),
+        );
+        assert_eq!((f.certain, f.possibly, f.failed[0].0), (2, 2, 2));
+        assert!(
+            f.failed[0].1.to_string().contains("at line: 2 "),
+            "{}",
+            f.failed[0].1
+        );
+        // No line, or one past the input: every table in doubt.
+        for stderr in ["killed", "iptables-restore: line 40 failed"] {
+            let f = failure(&key, &refs, failed(stderr));
+            assert_eq!(
+                (f.certain, f.possibly, f.failed[0].0),
+                (0, 3, 0),
+                "{stderr}"
+            );
+        }
+    }
+
+    #[test]
+    fn restore_emulation_stops_at_the_first_failing_table() {
+        let cmds = restores();
+        let refs: Vec<&Cmd> = cmds.iter().collect();
+        let key = Key::Restore(Tool::IptablesRestore);
+        let mut seen = Vec::new();
+        let err = emulate(&join(&key, &refs, false), |c| {
+            seen.push(c.stdin.clone().unwrap());
+            match c.stdin.as_deref().unwrap().starts_with("*filter") {
+                true => Err("no".into()),
+                false => Ok(()),
+            }
+        })
+        .unwrap_err();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1], cmds[1].stdin.clone().unwrap());
+        assert_eq!(err, "iptables-restore: line 4 failed: no");
+        let f = failure(&key, &refs, failed(&err));
+        assert_eq!((f.certain, f.failed[0].0), (1, 1));
     }
 
     #[test]

@@ -309,7 +309,7 @@ pub fn rollback(
     while at < undos.len() {
         let (first, cmd) = undos[at];
         let strict = first < certain;
-        let key = batch::key(cmd);
+        let key = batch::key(cmd).filter(batch::joins_in_undo);
         let mut end = at + 1;
         while end < undos.len()
             && key.is_some()

@@ -299,12 +299,12 @@ impl RuleCache {
         };
         self.dirty = true;
         let noflush = cmd.args.iter().any(|a| a == "--noflush");
-        if !noflush || self.generation != before || after != before.wrapping_add(1) {
+        let known = self.generation == before;
+        self.generation = after;
+        if !noflush || !known || after == before {
             self.saved.clear();
-            self.generation = after;
             return;
         }
-        self.generation = after;
         let key = save.program().to_string();
         // Without this family's text the batch cannot be shown to be the
         // change the generation counted: nothing is kept.
@@ -313,18 +313,29 @@ impl RuleCache {
             return;
         };
         let mut saved = Saved::parse(text);
-        let before_batch = saved.clone();
-        match saved.restore(cmd.stdin.as_deref().unwrap_or("")) {
-            // A batch that changed nothing moves no generation: the one
-            // counted was someone else's.
-            Ok(()) if saved == before_batch => self.saved.clear(),
-            Ok(()) => {
-                self.saved.insert(key, saved.render());
-            }
-            Err(why) => {
+        // Each table is a transaction of its own; one that changes nothing
+        // moves no generation. The generation must have moved by exactly
+        // the tables that changed something, or someone else changed the
+        // ruleset too.
+        let mut changed: u32 = 0;
+        for table in cmd
+            .stdin
+            .as_deref()
+            .unwrap_or("")
+            .split_inclusive("COMMIT\n")
+        {
+            let before_table = saved.clone();
+            if let Err(why) = saved.restore(table) {
                 tracing::debug!("rule cache dropped: {why}");
                 self.saved.clear();
+                return;
             }
+            changed += u32::from(saved != before_table);
+        }
+        if after == before.wrapping_add(changed) {
+            self.saved.insert(key, saved.render());
+        } else {
+            self.saved.clear();
         }
     }
 
@@ -498,6 +509,22 @@ COMMIT
         };
         cache.restored(&flush, 30, 31);
         assert_eq!(cache.answer(&save, 31), None);
+        // Several tables in one restore: a transaction each, those that
+        // change something counted.
+        let two = Cmd::restore(
+            Tool::IptablesRestore,
+            "*nat\n:NSNET-POSTROUTING - [0:0]\n-A NSNET-POSTROUTING -s 10.0.0.0/24 -j MASQUERADE\nCOMMIT\n*filter\nCOMMIT\n*filter\n-A NSNET-FORWARD -o br1 -j ACCEPT\nCOMMIT\n".into(),
+        );
+        cache.learn(&save, 40, SAVED);
+        cache.restored(&two, 40, 42);
+        let text = cache.answer(&save, 42).unwrap();
+        assert!(text.contains("-A NSNET-FORWARD -o br1 -j ACCEPT"));
+        assert!(text.contains("-A NSNET-POSTROUTING -s 10.0.0.0/24 -j MASQUERADE"));
+        for moved_to in [41, 43] {
+            cache.learn(&save, 40, SAVED);
+            cache.restored(&two, 40, moved_to);
+            assert_eq!(cache.answer(&save, moved_to), None, "{moved_to}");
+        }
         // Nor with arguments (one table only).
         cache.learn(&save, 10, SAVED);
         let filter = Cmd::new(Tool::IptablesSave, ["-t", "filter"]);

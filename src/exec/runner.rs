@@ -164,8 +164,17 @@ impl System {
             tracing::debug!("cached: {cmd} (generation {generation})");
             return Ok(text);
         }
-        let out = self.run_real(cmd)?;
+        let out = self.run_real(cmd);
         let after = rulecache::generation();
+        // A restore of several tables that failed part-way committed those
+        // before the failing one: the cache cannot say which.
+        if out.is_err()
+            && (before.is_none() || after != before)
+            && let Some(cache) = self.rules.as_mut()
+        {
+            cache.forget();
+        }
+        let out = out?;
         if let Some(cache) = self.rules.as_mut() {
             match (before, after) {
                 (Some(b), Some(a))

@@ -229,3 +229,43 @@ fn a_single_command_runs_without_a_batch() {
          undid the 0 completed step(s), nothing was changed"
     );
 }
+
+/// Three tables, each a step restored by one process, undone one by one.
+fn restores() -> Plan {
+    use crate::plan::cmd::Tool;
+    let mut plan = Plan::default();
+    for table in ["nat", "filter", "raw"] {
+        let text = |verb: &str| format!("*{table}\n-{verb} X -j ACCEPT\nCOMMIT\n");
+        plan.push(
+            Step::new(Cmd::restore(Tool::IptablesRestore, text("A")), "")
+                .undo(Cmd::restore(Tool::IptablesRestore, text("D"))),
+        );
+    }
+    plan
+}
+
+#[test]
+fn tables_restore_in_one_process_and_a_failing_one_undoes_those_before_it() {
+    let mut rec = Recorder::default();
+    run(&restores(), &mut rec, &|| None).unwrap();
+    assert_eq!(rec.processes, 1);
+    assert_eq!(rec.calls.len(), 3);
+    // The filter table fails: nat took effect and is undone, alone; raw
+    // never ran.
+    let mut rec = Recorder::failing_on([2]);
+    let err = run(&restores(), &mut rec, &|| None).unwrap_err();
+    assert_eq!((err.step, err.undone), (2, 1));
+    assert_eq!(rec.calls.len(), 3);
+    assert!(rec.calls[2].contains("*nat\n-D X -j ACCEPT\nCOMMIT"));
+    assert!(
+        err.to_string().contains("line 1 failed: injected failure"),
+        "{err}"
+    );
+    // Undo never joins restores: each is tried even when one fails.
+    let mut rec = Recorder::failing_on([2]);
+    let plan = restores();
+    let mut applied = |_, _| Ok(());
+    let errors = rollback(&plan, 3, 3, &mut rec, &mut applied);
+    assert_eq!(rec.processes, 3);
+    assert_eq!(errors.len(), 1);
+}
