@@ -35,6 +35,7 @@ pub const PLAIN: Wants = Wants {
     firewall6: false,
     sockets: false,
     best_effort: false,
+    by_name: false,
 };
 pub const PIDS: Wants = Wants {
     pids: true,
@@ -129,6 +130,8 @@ fn apply_locked(
         firewall: wants.firewall || !had.is_empty(),
         firewall6: wants.firewall6 || had.contains(&Family::V6),
         best_effort: dry,
+        // A change reads the interfaces it touches, not every one.
+        by_name: true,
         ..wants
     };
     let mut host = host::observe(runner, wants)?;
@@ -139,11 +142,24 @@ fn apply_locked(
             "it names `{uplink}`, the interface of the host's default route, as an interface nsnet made"
         )));
     }
-    let mut change = build(&host, &state)?;
+    // An interface that could not be read was taken as absent: nothing
+    // built on that answer may run, and an error it led to is not the one
+    // to show.
+    let unread = |host: &host::Host| {
+        host.links.failure().map(|why| {
+            anyhow::anyhow!(
+                "cannot read the host's interfaces ({why}); nothing was changed: run the command again"
+            )
+        })
+    };
+    let mut change = build(&host, &state).map_err(|err| unread(&host).unwrap_or(err))?;
     if host.ipv6 && rules::families(&rules::rules(&change.state)).contains(&Family::V6) {
         host::read_firewall6(runner, &mut host, dry)?;
     }
     firewall::reconcile(&mut change, &state, &host)?;
+    if let Some(err) = unread(&host) {
+        return Err(err);
+    }
     notes(g, change.notes.iter());
     if dry {
         print!("{}", change.plan.script(g.explain));

@@ -237,7 +237,7 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
         let inside = host.inside.get(ns.as_str()).filter(|_| foreign);
         let ifname = port_ifname(args, ns, inside, &mut change.notes)?;
         let host_ifname = names::port(ns, &ifname);
-        if host.links.contains_key(host_ifname.as_str()) {
+        if host.links.contains(host_ifname.as_str()) {
             bail!(
                 "interface `{host_ifname}`, which nsnet would use for `{ns}`, already exists on the host (remove it, or rename the namespace)"
             );
@@ -333,7 +333,7 @@ pub fn owned(name: &IfName, bridge: &Bridge, host: &Host) -> Result<()> {
 /// the first free default one, its first address as the gateway.
 fn new_bridge(args: &Up, host: &Host, state: &State) -> Result<Bridge> {
     let name = args.bridge;
-    if host.links.contains_key(name.as_str()) {
+    if host.links.contains(name.as_str()) {
         bail!(
             "interface `{name}` exists and was not created by nsnet (choose another --bridge name)"
         );
@@ -454,7 +454,7 @@ pub fn down(
 ) -> Result<Change> {
     let mut change = Change::from(state);
     let Some(bridge) = state.bridges.get(name) else {
-        if host.links.contains_key(name.as_str()) {
+        if host.links.contains(name.as_str()) {
             bail!("bridge `{name}` was not created by nsnet, which removes only what it made");
         }
         return Ok(change);

@@ -66,7 +66,10 @@ fn hairpin_steps(
         ports.map(|p| (&p.host_ifname, p.ifindex)).collect();
     let on_a_bridge = |p: &&IfName| {
         let ours = host.link(p.as_str(), index.get(p).copied().flatten()) == Found::Ours;
-        ours && host.links[p.as_str()].master.is_some()
+        ours && host
+            .links
+            .get(p.as_str())
+            .is_some_and(|l| l.master.is_some())
     };
     for port in old.difference(&new).filter(on_a_bridge) {
         front.push(hairpin(port, false));
@@ -104,7 +107,7 @@ fn sysctl_steps(
         let Some(original) = after.saved.remove(key) else {
             continue;
         };
-        if host.sysctls.get(key).map(String::as_str) == Some(*value) {
+        if host.sysctls.is(key, value) {
             let why = format!(
                 "No nsnet network needs {key} any more: put back the value it had before nsnet."
             );
@@ -119,7 +122,7 @@ fn sysctl_steps(
         if accept_ra_of(key).is_some() && !host.sysctls.contains_key(key) {
             continue;
         }
-        let current = host.sysctls.get(key).cloned().unwrap_or_else(|| "0".into());
+        let current = host.sysctls.get(key).unwrap_or_else(|| "0".into());
         if current != *value {
             after
                 .saved
@@ -144,7 +147,7 @@ fn sysctl_steps(
 /// interface's on, and off again, off: one the host kept on alone is
 /// recorded to be turned on again afterwards.
 fn ra_keepers(before: &State, after: &mut State, host: &Host) {
-    if host.sysctls.get(FORWARDING6).map(String::as_str) == Some("1") {
+    if host.sysctls.is(FORWARDING6, "1") {
         return;
     }
     let ours: BTreeSet<&str> = before
@@ -154,17 +157,18 @@ fn ra_keepers(before: &State, after: &mut State, host: &Host) {
         .collect();
     let facing = host
         .links
+        .all()
         .iter()
         .filter(|(name, link)| may_face_a_router(name, link) && !ours.contains(name.as_str()));
     let mut saved = BTreeMap::new();
     for name in facing.map(|(name, _)| name.as_str()) {
-        if host.sysctls.get(&accept_ra(name)).map(String::as_str) == Some("1") {
+        if host.sysctls.is(&accept_ra(name), "1") {
             saved.insert(accept_ra(name), "1".to_string());
         }
     }
-    let names = host.links.keys().map(String::as_str);
+    let names = host.links.all().keys().map(String::as_str);
     for name in std::iter::once("default").chain(names) {
-        if host.sysctls.get(&forwarding6(name)).map(String::as_str) == Some("1") {
+        if host.sysctls.is(&forwarding6(name), "1") {
             saved.insert(forwarding6(name), "1".to_string());
         }
     }

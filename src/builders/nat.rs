@@ -51,7 +51,7 @@ pub fn up_via(
         if out == bridge {
             bail!(InputError::OutIsBridge(out.to_string()));
         }
-        if !host.links.contains_key(out.as_str()) {
+        if !host.links.contains(out.as_str()) {
             bail!("interface `{out}` does not exist on the host (see `ip link`)");
         }
     }

@@ -105,9 +105,8 @@ fn after(host: &Host, change: &mut Change) -> Host {
             let name = ifname.to_string();
             match end.ns() {
                 None => {
-                    _ = host
-                        .links
-                        .insert(name, Fake::link("veth", ifname.as_str(), None))
+                    host.links
+                        .insert(name, Fake::link("veth", ifname.as_str(), None));
                 }
                 Some(ns) => {
                     _ = host

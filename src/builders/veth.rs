@@ -217,7 +217,7 @@ fn host_end_free(
     subnet6: Option<Ipv6Net>,
     host: &Host,
 ) -> Result<()> {
-    if host.links.contains_key(ifname.as_str()) {
+    if host.links.contains(ifname.as_str()) {
         bail!(
             "interface `{ifname}` already exists on the host (remove it, or rename the namespace)"
         );

@@ -262,7 +262,7 @@ fn read_kernel(roots: &Roots, ns: Option<&str>) -> Result<Netns> {
         false => &[false],
     };
     for &v6 in families {
-        for r in kernel.routes(v6, &names)? {
+        for r in kernel.routes(v6, &|i| names.get(&i).cloned())? {
             let route = LiveRoute {
                 dst: r.dst_text(),
                 gateway: r.gateway,

@@ -12,11 +12,13 @@
 
 pub mod identity;
 pub mod iptables;
+pub mod links;
 pub mod live;
 pub mod netlink;
 pub mod reader;
 pub mod sockets;
 pub mod stamps;
+pub mod sysctls;
 
 #[cfg(test)]
 pub mod fixture;
@@ -25,11 +27,11 @@ mod tests;
 
 pub use identity::{NETNS_DIR, NsId, Roots, netns_of_name, netns_of_pid, own_netns};
 pub use iptables::Firewall;
+pub use links::Links;
+pub use sysctls::Sysctls;
 
 use crate::exec::runner::Runner;
-use crate::model::rules::{
-    FORWARDING, FORWARDING6, Family, accept_ra, forwarding6, route_localnet,
-};
+use crate::model::rules::Family;
 use crate::model::state::{Found, Namespace, NsStamp};
 use crate::model::validate::NsName;
 use anyhow::Result;
@@ -56,8 +58,8 @@ pub struct Host {
     pub routes6: Vec<Ipv6Net>,
     /// The host's own IPv6 addresses.
     pub local6: BTreeSet<Ipv6Addr>,
-    /// Interfaces in the host's namespace, by name.
-    pub links: BTreeMap<String, Link>,
+    /// Interfaces in the host's namespace, by name (all read, or each as asked).
+    pub links: Links,
     /// IPv4 destinations routed in any table, but the default route.
     pub routes: Vec<Route>,
     /// Processes running inside each named namespace (filled on request).
@@ -66,10 +68,8 @@ pub struct Host {
     pub firewall: Option<Firewall>,
     /// The ip6tables rules (filled on request, on a host with IPv6).
     pub firewall6: Option<Firewall>,
-    /// Forwarding in both families, each bridge's `route_localnet`, and
-    /// `accept_ra` and IPv6 `forwarding` of `default` and of each interface
-    /// that may face a router (see `may_face_a_router`), by key.
-    pub sysctls: BTreeMap<String, String>,
+    /// The sysctls nsnet may change, read as they are asked for.
+    pub sysctls: Sysctls,
     /// Listening TCP and bound UDP sockets of the host (filled on request).
     pub listeners: Vec<sockets::Listener>,
     /// What could not be read, in a best-effort observation.
@@ -106,6 +106,9 @@ pub struct Wants<'a> {
     pub best_effort: bool,
     /// The IPv4 `ip rule`s (one `ip rule show`).
     pub rules: bool,
+    /// Interfaces read one at a time, those a command asks about, rather
+    /// than all at once (from the kernel only; see `Links`).
+    pub by_name: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,8 +185,11 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
     let namespaces = roots.namespaces()?;
     let ns_stamps = roots.stamps(&namespaces);
     let mut reader = Reader::new(roots)?;
-    let links = read_links(runner, &mut reader)?;
-    let (routes, uplinks, tables) = read_routes(runner, &mut reader)?;
+    let links = match (wants.by_name, roots.kernel) {
+        (true, true) => Links::asking(netlink::Kernel::here()?),
+        _ => Links::from(read_links(runner, &mut reader)?),
+    };
+    let (routes, uplinks, tables) = read_routes(runner, &mut reader, &links)?;
     let (rules, rule_tables) = match wants.rules {
         true => read_rules(runner, &mut reader)?,
         false => (Vec::new(), BTreeSet::new()),
@@ -216,7 +222,7 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
             &mut warnings,
         )?),
     };
-    let sysctls = read_sysctls(roots, &links, ipv6);
+    let sysctls = Sysctls::under(roots);
     let listeners = match wants.sockets {
         true => roots.listeners(),
         false => Vec::new(),
@@ -279,8 +285,9 @@ fn read_links(runner: &mut dyn Runner, reader: &mut Reader) -> Result<BTreeMap<S
 fn read_routes(
     runner: &mut dyn Runner,
     reader: &mut Reader,
+    links: &Links,
 ) -> Result<(Vec<Route>, BTreeSet<String>, BTreeSet<u32>)> {
-    let routes = reader.routes(runner, false)?;
+    let routes = reader.routes(runner, false, &|index| links.name_of(index))?;
     let tables = tables_of(&routes);
     let uplinks = routes
         .iter()
@@ -354,7 +361,8 @@ fn read_routes6(
     runner: &mut dyn Runner,
     reader: &mut Reader,
 ) -> Result<(Vec<Ipv6Net>, BTreeSet<Ipv6Addr>, BTreeSet<u32>)> {
-    let routes = reader.routes(runner, true)?;
+    // Only destinations are needed: no interface is named.
+    let routes = reader.routes(runner, true, &|_| None)?;
     let tables = tables_of(&routes);
     let dst = |r: &JsonRoute| match r.dst.parse::<Ipv6Net>() {
         Ok(net) => Some(net),
@@ -404,31 +412,4 @@ pub fn read_firewall6(runner: &mut dyn Runner, host: &mut Host, best_effort: boo
 /// a bridge is no router the host should listen to).
 pub fn may_face_a_router(name: &str, link: &Link) -> bool {
     name != "lo" && link.kind.as_deref() != Some("bridge") && link.master.is_none()
-}
-
-/// Forwarding, each bridge's `route_localnet`, and with IPv6 the
-/// `accept_ra` and `forwarding` of `default` and of each interface that
-/// may face a router: those that can be read.
-fn read_sysctls(
-    roots: &Roots,
-    links: &BTreeMap<String, Link>,
-    ipv6: bool,
-) -> BTreeMap<String, String> {
-    let bridges = links
-        .iter()
-        .filter(|(_, link)| link.kind.as_deref() == Some("bridge"));
-    let mut keys: Vec<String> = std::iter::once(FORWARDING.to_string())
-        .chain(bridges.map(|(name, _)| route_localnet(name)))
-        .collect();
-    if ipv6 {
-        keys.push(FORWARDING6.to_string());
-        let facing = links.iter().filter(|(n, l)| may_face_a_router(n, l));
-        for name in std::iter::once("default").chain(facing.map(|(n, _)| n.as_str())) {
-            keys.push(accept_ra(name));
-            keys.push(forwarding6(name));
-        }
-    }
-    keys.into_iter()
-        .filter_map(|key| Some((key.clone(), roots.sysctl(&key)?)))
-        .collect()
 }

@@ -269,6 +269,38 @@ impl Kernel {
         Ok(read.into_iter().map(named).collect())
     }
 
+    /// One interface, by `name` or, without one, by index `index`: `None`
+    /// when there is none. Its master is given by index (see `link`).
+    pub fn link(&mut self, name: Option<&str>, index: u32) -> Result<Option<(Link, Option<u32>)>> {
+        // No interface has a longer name (IFNAMSIZ less its NUL); the
+        // kernel would refuse the request rather than find none.
+        if name.is_some_and(|n| n.is_empty() || n.len() > 15) {
+            return Ok(None);
+        }
+        let mut request = LinkMessage::default();
+        request.header.index = if name.is_some() { 0 } else { index };
+        if let Some(name) = name {
+            request
+                .attributes
+                .push(LinkAttribute::IfName(name.to_string()));
+        }
+        request
+            .attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let answer = match self.exchange(RouteNetlinkMessage::GetLink(request), false) {
+            Ok(answer) => answer,
+            Err(err) if os_error(&err) == Some(rustix::io::Errno::NODEV.raw_os_error()) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        let Some((_, payload)) = answer.iter().find(|(kind, _)| *kind == RTM_NEWLINK) else {
+            return Ok(None);
+        };
+        let read = link(payload).context("cannot decode a link the kernel listed")?;
+        Ok(Some(read))
+    }
+
     /// Every interface with its addresses (IPv4, then IPv6, as `ip addr`).
     pub fn links_and_addresses(&mut self) -> Result<Vec<Link>> {
         let mut links = self.links()?;
@@ -297,9 +329,13 @@ impl Kernel {
         Ok(links)
     }
 
-    /// Every route of one family, in every table; `names` of the
-    /// interfaces by index (from `links`).
-    pub fn routes(&mut self, v6: bool, names: &BTreeMap<u32, String>) -> Result<Vec<Route>> {
+    /// Every route of one family, in every table; `name_of` names the
+    /// interface of an index.
+    pub fn routes(
+        &mut self,
+        v6: bool,
+        name_of: &dyn Fn(u32) -> Option<String>,
+    ) -> Result<Vec<Route>> {
         let mut request = RouteMessage::default();
         request.header.address_family = match v6 {
             true => AddressFamily::Inet6,
@@ -317,7 +353,7 @@ impl Kernel {
                     if !r.header.flags.contains(RouteFlags::Cloned)
                         && r.header.address_family == family =>
                 {
-                    Some(route(&r, names))
+                    Some(route(&r, name_of))
                 }
                 _ => None,
             })
@@ -359,6 +395,13 @@ impl Kernel {
         });
         Ok(id.filter(|id| *id >= 0))
     }
+}
+
+/// The errno a netlink request was refused with, if that was the error.
+fn os_error(err: &anyhow::Error) -> Option<i32> {
+    err.root_cause()
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error)
 }
 
 /// The names of `links` by interface index.
@@ -450,14 +493,14 @@ fn ip(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-fn route(m: &RouteMessage, names: &BTreeMap<u32, String>) -> Route {
+fn route(m: &RouteMessage, name_of: &dyn Fn(u32) -> Option<String>) -> Route {
     let mut table = u32::from(m.header.table);
     let (mut dst, mut gateway, mut dev) = (None, None, None);
     for a in &m.attributes {
         match a {
             RouteAttribute::Destination(d) => dst = ip(d),
             RouteAttribute::Gateway(g) => gateway = ip(g),
-            RouteAttribute::Oif(i) => dev = names.get(i).cloned(),
+            RouteAttribute::Oif(i) => dev = name_of(*i),
             RouteAttribute::Table(t) => table = *t,
             _ => {}
         }

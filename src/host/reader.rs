@@ -51,21 +51,14 @@ pub struct JsonRule {
 
 /// A reader of the host's (nsnet's own namespace's) links, routes, rules.
 pub enum Reader {
-    Kernel {
-        kernel: Kernel,
-        /// Interface names by index, from the last `links`.
-        names: BTreeMap<u32, String>,
-    },
+    Kernel(Kernel),
     Ip,
 }
 
 impl Reader {
     pub fn new(roots: &Roots) -> Result<Reader> {
         Ok(match roots.kernel {
-            true => Reader::Kernel {
-                kernel: Kernel::here()?,
-                names: BTreeMap::new(),
-            },
+            true => Reader::Kernel(Kernel::here()?),
             false => Reader::Ip,
         })
     }
@@ -74,9 +67,8 @@ impl Reader {
     pub fn links(&mut self, runner: &mut dyn Runner) -> Result<Vec<JsonLink>> {
         match self {
             Reader::Ip => ip_json(runner, &["-j", "-d", "link", "show"]),
-            Reader::Kernel { kernel, names } => {
+            Reader::Kernel(kernel) => {
                 let links = kernel.links()?;
-                *names = netlink::names(&links);
                 Ok(links
                     .into_iter()
                     .map(|l| JsonLink {
@@ -90,28 +82,29 @@ impl Reader {
         }
     }
 
-    /// `ip -j -4 route show table all` (or `-6`).
-    pub fn routes(&mut self, runner: &mut dyn Runner, v6: bool) -> Result<Vec<JsonRoute>> {
+    /// `ip -j -4 route show table all` (or `-6`); `name_of` names the
+    /// interface of an index, as far as the caller needs.
+    pub fn routes(
+        &mut self,
+        runner: &mut dyn Runner,
+        v6: bool,
+        name_of: &dyn Fn(u32) -> Option<String>,
+    ) -> Result<Vec<JsonRoute>> {
         match self {
             Reader::Ip => {
                 let family = if v6 { "-6" } else { "-4" };
                 ip_json(runner, &["-j", family, "route", "show", "table", "all"])
             }
-            Reader::Kernel { kernel, names } => {
-                if names.is_empty() {
-                    *names = netlink::names(&kernel.links()?);
-                }
-                Ok(kernel
-                    .routes(v6, names)?
-                    .into_iter()
-                    .map(|r| JsonRoute {
-                        dst: r.dst_text(),
-                        table: r.table_name(),
-                        kind: r.kind_name(),
-                        dev: r.dev,
-                    })
-                    .collect())
-            }
+            Reader::Kernel(kernel) => Ok(kernel
+                .routes(v6, name_of)?
+                .into_iter()
+                .map(|r| JsonRoute {
+                    dst: r.dst_text(),
+                    table: r.table_name(),
+                    kind: r.kind_name(),
+                    dev: r.dev,
+                })
+                .collect()),
         }
     }
 
@@ -119,7 +112,7 @@ impl Reader {
     pub fn rules(&mut self, runner: &mut dyn Runner) -> Result<Vec<JsonRule>> {
         match self {
             Reader::Ip => ip_json(runner, &["-j", "-4", "rule", "show"]),
-            Reader::Kernel { kernel, .. } => Ok(kernel
+            Reader::Kernel(kernel) => Ok(kernel
                 .rules()?
                 .into_iter()
                 .map(|r| JsonRule {
@@ -134,6 +127,32 @@ impl Reader {
                 .collect()),
         }
     }
+}
+
+/// `indexes`, of interfaces `names` only (those that exist): from the
+/// kernel, one request each.
+pub fn indexes_of(
+    runner: &mut dyn Runner,
+    roots: &Roots,
+    ns: Option<&str>,
+    names: &[&str],
+) -> Result<BTreeMap<String, u32>> {
+    if !roots.kernel {
+        let mut all = indexes(runner, roots, ns)?;
+        all.retain(|name, _| names.contains(&name.as_str()));
+        return Ok(all);
+    }
+    let mut kernel = match ns {
+        Some(ns) => Kernel::inside(&roots.netns.join(ns))?,
+        None => Kernel::here()?,
+    };
+    let mut found = BTreeMap::new();
+    for name in names {
+        if let Some((link, _)) = kernel.link(Some(name), 0)? {
+            found.insert(link.ifname, link.ifindex);
+        }
+    }
+    Ok(found)
 }
 
 /// The interface indexes by name of namespace `ns` (`None`: the host):

@@ -6,7 +6,7 @@
 
 use super::Host;
 use super::identity::Roots;
-use super::reader::indexes;
+use super::reader::{indexes, indexes_of};
 use crate::exec::runner::Runner;
 use crate::model::state::{Identities, NsStamp, State};
 use crate::model::validate::NsName;
@@ -42,8 +42,11 @@ pub fn read(runner: &mut dyn Runner, roots: &Roots, state: &State) -> Result<Rea
             read.namespaces.insert(name.to_string(), stamp);
         }
     }
-    let places: BTreeSet<Option<String>> = links.iter().map(|(ns, _)| ns.clone()).collect();
-    for ns in places {
+    let mut places: BTreeMap<Option<String>, Vec<&str>> = BTreeMap::new();
+    for (ns, ifname) in &links {
+        places.entry(ns.clone()).or_default().push(ifname.as_str());
+    }
+    for (ns, names) in places {
         // A namespace that is gone has no links to read.
         if ns
             .as_deref()
@@ -51,7 +54,7 @@ pub fn read(runner: &mut dyn Runner, roots: &Roots, state: &State) -> Result<Rea
         {
             continue;
         }
-        for (ifname, index) in indexes(runner, roots, ns.as_deref())? {
+        for (ifname, index) in indexes_of(runner, roots, ns.as_deref(), &names)? {
             read.links.insert((ns.clone(), ifname), index);
         }
     }

@@ -380,12 +380,13 @@ fn subnet_checks(host: &Host, state: &State, out: &mut Vec<Finding>) {
 
 fn bridge_checks(host: &Host, f: &Facts, out: &mut Vec<Finding>) {
     let mut ports_total = 0;
-    for (name, link) in &host.links {
+    for (name, link) in host.links.all() {
         if link.kind.as_deref() != Some("bridge") {
             continue;
         }
         let ports = host
             .links
+            .all()
             .values()
             .filter(|l| l.master.as_deref() == Some(name))
             .count();

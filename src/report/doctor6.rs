@@ -95,7 +95,7 @@ fn tools(f: &Facts, backend4: Option<&str>, dual: bool, out: &mut Vec<Finding>) 
 /// address) expires. nsnet sets 2 on the interfaces it finds when it turns
 /// forwarding on; one that appears later, or was set back, is reported.
 fn router_advertisements(host: &Host, state: &State, out: &mut Vec<Finding>) {
-    let forwarding = host.sysctls.get(FORWARDING6).map(String::as_str) == Some("1");
+    let forwarding = host.sysctls.is(FORWARDING6, "1");
     let kept: Vec<&str> = state.saved.keys().filter_map(|k| accept_ra_of(k)).collect();
     if !forwarding {
         out.push(finding(
@@ -108,10 +108,11 @@ fn router_advertisements(host: &Host, state: &State, out: &mut Vec<Finding>) {
     }
     let deaf: Vec<&str> = host
         .links
+        .all()
         .iter()
         .filter(|(name, link)| may_face_a_router(name, link))
         .map(|(name, _)| name.as_str())
-        .filter(|name| host.sysctls.get(&accept_ra(name)).map(String::as_str) == Some("1"))
+        .filter(|name| host.sysctls.is(&accept_ra(name), "1"))
         .collect();
     for name in &deaf {
         out.push(finding(

@@ -278,7 +278,7 @@ impl Model {
             firewall6: Some(Firewall::default()),
             ipv6: true,
             local6: self.local6.clone(),
-            sysctls: self.sysctls.clone(),
+            sysctls: self.sysctls.clone().into(),
             ..Host::default()
         };
         for ns in &self.netns {

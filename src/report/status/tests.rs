@@ -17,6 +17,7 @@ const STATUS_WANTS: Wants = Wants {
     firewall6: true,
     sockets: false,
     best_effort: true,
+    by_name: false,
 };
 
 /// The status of capture `name`, as `nsnet status` would build it.
