@@ -50,7 +50,7 @@ fn busy_host(sb: &Sandbox) {
     // a routing table and its rule, a chain of rules.
     sb.ok(
         "ip netns add other && ip link add ox type veth peer name oy netns other && \
-         ip link add lan0 type bridge && ip addr add 192.168.77.1/24 dev lan0 && ip link set lan0 up && \
+         ip link add lan0 type bridge && ip link property add dev lan0 altname lanalt && ip addr add 192.168.77.1/24 dev lan0 && ip link set lan0 up && \
          ip route add 10.77.0.0/16 via 192.168.77.2 table 55 && ip rule add from 10.77.0.0/16 table 55 pref 500 && \
          iptables -N OTHER && iptables -A OTHER -s 172.16.0.0/12 -j ACCEPT && iptables -A FORWARD -j OTHER",
     );
@@ -75,6 +75,9 @@ fn netlink_and_ip_read_the_same_host() {
         &["bridge", "down", "green", "--dry-run"],
         &["publish", "del", "red", "8080", "--dry-run"],
         &["netns", "del", "pink", "--dry-run"],
+        // The kernel finds an interface by an alternative name too; nsnet
+        // and iptables know it by its name only.
+        &["nat", "up", "--out", "lanalt", "--dry-run"],
     ] {
         let kernel = sb.nsnet(args).env("NO_COLOR", "1").output().unwrap();
         let ip = sb

@@ -155,19 +155,20 @@ fn ra_keepers(before: &State, after: &mut State, host: &Host) {
         .chain(after.links())
         .map(IfName::as_str)
         .collect();
-    let facing = host
+    let facing: Vec<&str> = host
         .links
         .all()
         .iter()
-        .filter(|(name, link)| may_face_a_router(name, link) && !ours.contains(name.as_str()));
+        .filter(|(name, link)| may_face_a_router(name, link))
+        .map(|(name, _)| name.as_str())
+        .collect();
     let mut saved = BTreeMap::new();
-    for name in facing.map(|(name, _)| name.as_str()) {
+    for name in facing.iter().filter(|n| !ours.contains(*n)) {
         if host.sysctls.is(&accept_ra(name), "1") {
             saved.insert(accept_ra(name), "1".to_string());
         }
     }
-    let names = host.links.all().keys().map(String::as_str);
-    for name in std::iter::once("default").chain(names) {
+    for name in std::iter::once("default").chain(facing) {
         if host.sysctls.is(&forwarding6(name), "1") {
             saved.insert(forwarding6(name), "1".to_string());
         }

@@ -14,7 +14,8 @@
 //! - `iptables-restore --noflush` (and `ip6tables-restore`, iptables 1.8.9
 //!   over nf_tables and legacy) commits each table at its `COMMIT`, one
 //!   kernel transaction each, in order, and stops at the first table that
-//!   fails, naming its line (`line L failed`, or `Error occurred at line:
+//!   fails, naming its line (`line L failed`, `line L: TYPE failed` when
+//!   the kernel refuses the table at `COMMIT`, or `Error occurred at line:
 //!   L` when a line cannot be parsed): the tables before it took effect,
 //!   that one did not. It cannot go on past a failure, so undo never joins
 //!   restores.
@@ -212,10 +213,18 @@ fn failed_lines(stderr: &str) -> Vec<(usize, String)> {
     found
 }
 
-/// The line a restore's error output names (`line L failed`, `Error
-/// occurred at line: L`), and where its digits are in `stderr`.
+/// The line a restore's error output names (see below),
+/// and where its digits are in `stderr`.
 fn restore_line(stderr: &str) -> Option<(usize, std::ops::Range<usize>)> {
-    for (mark, after) in [("line ", " failed"), ("Error occurred at line: ", "")] {
+    // `line L failed` (a rule refused), `line L: TYPE failed (...)` (the
+    // kernel refused the table at COMMIT), `Error occurred at line: L` (a
+    // line that cannot be parsed).
+    let marks = [
+        ("line ", " failed"),
+        ("line ", ": "),
+        ("Error occurred at line: ", ""),
+    ];
+    for (mark, after) in marks {
         for (at, _) in stderr.match_indices(mark) {
             let start = at + mark.len();
             let digits = stderr[start..]
@@ -237,6 +246,9 @@ fn restore_line(stderr: &str) -> Option<(usize, std::ops::Range<usize>)> {
 /// Which of `cmds`, whose inputs a restore read one after another, holds
 /// line `line` (1-based) of the whole, and which line of its own it is.
 fn line_of(cmds: &[&Cmd], line: usize) -> Option<(usize, usize)> {
+    if line == 0 {
+        return None;
+    }
     let mut first = 1;
     for (index, cmd) in cmds.iter().enumerate() {
         let lines = cmd.stdin.as_deref().unwrap_or_default().lines().count();
@@ -443,8 +455,29 @@ mod tests {
             "{}",
             f.failed[0].1
         );
-        // No line, or one past the input: every table in doubt.
-        for stderr in ["killed", "iptables-restore: line 40 failed"] {
+        // The kernel refused a table at its COMMIT (a chain still jumped to).
+        let f = failure(
+            &key,
+            &refs,
+            failed(
+                "iptables-restore v1.8.9 (nf_tables): line 5: CHAIN_DEL failed (Device or resource busy): chain NSNET-INPUT",
+            ),
+        );
+        assert_eq!((f.certain, f.possibly, f.failed[0].0), (1, 1, 1));
+        assert!(
+            f.failed[0]
+                .1
+                .to_string()
+                .contains("line 2: CHAIN_DEL failed"),
+            "{}",
+            f.failed[0].1
+        );
+        // No line, or one outside the input: every table in doubt.
+        for stderr in [
+            "killed",
+            "iptables-restore: line 40 failed",
+            "iptables-restore: line 0 failed",
+        ] {
             let f = failure(&key, &refs, failed(stderr));
             assert_eq!(
                 (f.certain, f.possibly, f.failed[0].0),

@@ -20,8 +20,10 @@ pub struct Links {
     all: OnceCell<BTreeMap<String, Link>>,
     /// Interfaces asked about one at a time: `None`, there is none.
     named: RefCell<BTreeMap<String, Option<Link>>>,
-    /// Interface names by index, for masters.
+    /// Interface names by index, for masters, asked one at a time.
     names: RefCell<BTreeMap<u32, Option<String>>>,
+    /// Names by index of every interface, once `all` is read.
+    indexed: OnceCell<BTreeMap<u32, String>>,
     /// Where requests go; `None`: `all` is the whole answer.
     kernel: Option<Rc<RefCell<Kernel>>>,
     /// The first request that failed.
@@ -59,6 +61,7 @@ impl From<BTreeMap<String, Link>> for Links {
             all: OnceCell::from(all),
             named: RefCell::default(),
             names: RefCell::default(),
+            indexed: OnceCell::new(),
             kernel: None,
             failed: Rc::default(),
         }
@@ -139,6 +142,8 @@ impl Links {
 
     fn whole(&mut self) -> &mut BTreeMap<String, Link> {
         self.all();
+        // Names by index are worked out again from what is set here.
+        self.indexed = OnceCell::new();
         self.all.get_mut().expect("read above")
     }
 
@@ -165,15 +170,14 @@ impl Links {
 
     /// The name of interface `index`.
     pub fn name_of(&self, index: u32) -> Option<String> {
+        if let Some(all) = self.all.get() {
+            let indexed = self
+                .indexed
+                .get_or_init(|| all.iter().map(|(n, l)| (l.ifindex, n.clone())).collect());
+            return indexed.get(&index).cloned();
+        }
         if let Some(known) = self.names.borrow().get(&index) {
             return known.clone();
-        }
-        if let Some(all) = self.all.get() {
-            let mut names = self.names.borrow_mut();
-            if names.is_empty() {
-                names.extend(all.iter().map(|(n, l)| (l.ifindex, Some(n.clone()))));
-            }
-            return names.get(&index).cloned().flatten();
         }
         let kernel = self.kernel.as_ref()?;
         let read = kernel.borrow_mut().link(None, index);

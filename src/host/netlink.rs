@@ -295,9 +295,15 @@ impl Kernel {
             Err(err) => return Err(err),
         };
         let Some((_, payload)) = answer.iter().find(|(kind, _)| *kind == RTM_NEWLINK) else {
-            return Ok(None);
+            bail!("the kernel answered a request for one interface with none");
         };
         let read = link(payload).context("cannot decode a link the kernel listed")?;
+        // The kernel also finds an interface by one of its alternative
+        // names; a list of every interface (and `ip`, iptables) knows it
+        // by its name only.
+        if name.is_some_and(|n| n != read.0.ifname) {
+            return Ok(None);
+        }
         Ok(Some(read))
     }
 
