@@ -51,7 +51,7 @@ fn busy_host(sb: &Sandbox) {
     sb.ok(
         "ip netns add other && ip link add ox type veth peer name oy netns other && \
          ip link add lan0 type bridge && ip link property add dev lan0 altname lanalt && ip addr add 192.168.77.1/24 dev lan0 && ip link set lan0 up && \
-         ip route add 10.77.0.0/16 via 192.168.77.2 table 55 && ip rule add from 10.77.0.0/16 table 55 pref 500 && \
+         ip route add 10.77.0.0/16 via 192.168.77.2 table 55 && ip -6 route add fd77::/64 dev lan0 table 100 && ip rule add from 10.77.0.0/16 table 55 pref 500 && \
          iptables -N OTHER && iptables -A OTHER -s 172.16.0.0/12 -j ACCEPT && iptables -A FORWARD -j OTHER",
     );
 }
@@ -78,6 +78,29 @@ fn netlink_and_ip_read_the_same_host() {
         // The kernel finds an interface by an alternative name too; nsnet
         // and iptables know it by its name only.
         &["nat", "up", "--out", "lanalt", "--dry-run"],
+        // IPv6 routes, read when asked: a routed prefix is not taken, a
+        // table in use by IPv6 routes only is not either.
+        &[
+            "bridge",
+            "up",
+            "z1",
+            "--bridge",
+            "br3",
+            "--subnet",
+            "fd77::/64",
+            "--dry-run",
+        ],
+        &[
+            "nat",
+            "up",
+            "--bridge",
+            "br2",
+            "--out",
+            "lan0",
+            "--via",
+            "192.168.77.2",
+            "--dry-run",
+        ],
     ] {
         let kernel = sb.nsnet(args).env("NO_COLOR", "1").output().unwrap();
         let ip = sb

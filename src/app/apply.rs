@@ -142,13 +142,13 @@ fn apply_locked(
             "it names `{uplink}`, the interface of the host's default route, as an interface nsnet made"
         )));
     }
-    // An interface that could not be read was taken as absent: nothing
+    // An interface or route that could not be read was taken as absent: nothing
     // built on that answer may run, and an error it led to is not the one
     // to show.
     let unread = |host: &host::Host| {
-        host.links.failure().map(|why| {
+        host.unread().map(|why| {
             anyhow::anyhow!(
-                "cannot read the host's interfaces ({why}); nothing was changed: run the command again"
+                "cannot read the host's interfaces or routes ({why}); nothing was changed: run the command again"
             )
         })
     };

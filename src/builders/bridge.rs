@@ -591,7 +591,14 @@ fn check_free6(subnet: Ipv6Net, host: &Host, state: &State) -> Result<(), InputE
         .values()
         .filter_map(|b| b.ipv6.map(|n| n.subnet));
     let cables = state.cables.iter().filter_map(|c| c.subnet6);
-    let taken = host.routes6.iter().copied().chain(bridges).chain(cables);
+    let taken = host
+        .routes6
+        .get()
+        .dests
+        .iter()
+        .copied()
+        .chain(bridges)
+        .chain(cables);
     validate::free_of(subnet.into(), taken.map(IpNet::V6))
 }
 

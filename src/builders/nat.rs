@@ -108,9 +108,8 @@ fn via(
             .filter_map(|(_, b)| b.nat.as_ref()?.via)
             .any(|v| f(&v))
     };
-    let used = |t: u32| {
-        host.tables.contains(&t) || host.rule_tables.contains(&t) || ours(&|v| v.table == t)
-    };
+    let used =
+        |t: u32| host.has_table(t) || host.rule_tables.contains(&t) || ours(&|v| v.table == t);
     let table = match table {
         Some(t) if t == 0 || (253..=255).contains(&t) || used(t) => bail!(
             "routing table {t} is in use (the kernel's own, or holding routes): choose another --table, or leave it out"

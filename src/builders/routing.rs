@@ -137,7 +137,7 @@ pub fn steps(
                 "Drop the subnet's rule for the main table.",
             ));
         }
-        if host.tables.contains(&via.table) {
+        if host.has_table(via.table) {
             front.push(teardown(
                 route("del", r),
                 &setup[..1],

@@ -223,7 +223,7 @@ fn host_end_free(
         );
     }
     let routes = host.routes.iter().map(|r| IpNet::V4(r.dst));
-    let routes = routes.chain(host.routes6.iter().map(|r| IpNet::V6(*r)));
+    let routes = routes.chain(host.routes6.get().dests.iter().map(|r| IpNet::V6(*r)));
     let wanted = subnet
         .map(IpNet::V4)
         .into_iter()

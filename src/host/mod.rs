@@ -16,6 +16,7 @@ pub mod links;
 pub mod live;
 pub mod netlink;
 pub mod reader;
+pub mod routes6;
 pub mod sockets;
 pub mod stamps;
 pub mod sysctls;
@@ -28,6 +29,7 @@ mod tests;
 pub use identity::{NETNS_DIR, NsId, Roots, netns_of_name, netns_of_pid, own_netns};
 pub use iptables::Firewall;
 pub use links::Links;
+pub use routes6::{Routes6, V6};
 pub use sysctls::Sysctls;
 
 use crate::exec::runner::Runner;
@@ -35,10 +37,9 @@ use crate::model::rules::Family;
 use crate::model::state::{Found, Namespace, NsStamp};
 use crate::model::validate::NsName;
 use anyhow::Result;
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::Ipv4Net;
 use reader::{JsonLink, JsonRoute, Reader};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv6Addr;
 
 /// What the host looks like right now, as far as builders need to know.
 #[derive(Clone, Debug, Default)]
@@ -54,10 +55,9 @@ pub struct Host {
     pub uplinks: BTreeSet<String>,
     /// Whether the kernel has IPv6 (not booted with `ipv6.disable=1`).
     pub ipv6: bool,
-    /// IPv6 destinations routed in any table, but default routes.
-    pub routes6: Vec<Ipv6Net>,
-    /// The host's own IPv6 addresses.
-    pub local6: BTreeSet<Ipv6Addr>,
+    /// IPv6 routes: destinations, the host's own addresses, tables (read
+    /// when first asked, by a command that changes the host).
+    pub routes6: Routes6,
     /// Interfaces in the host's namespace, by name (all read, or each as asked).
     pub links: Links,
     /// IPv4 destinations routed in any table, but the default route.
@@ -79,7 +79,8 @@ pub struct Host {
     pub inside: BTreeMap<String, live::Netns>,
     /// /etc/netns and the `resolv.conf` files in it.
     pub etc_netns: identity::EtcNetns,
-    /// Routing tables other than main that hold routes (either family).
+    /// Routing tables other than main that hold IPv4 routes (see
+    /// `has_table` for either family).
     pub tables: BTreeSet<u32>,
     /// The tables IPv4 rules look up (when the rules are read).
     pub rule_tables: BTreeSet<u32>,
@@ -128,6 +129,17 @@ pub struct Route {
 }
 
 impl Host {
+    /// Whether routing table `table` holds routes of either family.
+    pub fn has_table(&self, table: u32) -> bool {
+        self.tables.contains(&table) || self.routes6.get().tables.contains(&table)
+    }
+
+    /// Why part of the host could not be read when a builder asked, if it
+    /// could not: a plan built on that answer must not run.
+    pub fn unread(&self) -> Option<String> {
+        self.links.failure().or_else(|| self.routes6.failure())
+    }
+
     pub fn has_ns(&self, name: &str) -> bool {
         self.namespaces.contains(name)
     }
@@ -138,7 +150,7 @@ impl Host {
             std::net::IpAddr::V4(a) => {
                 a.is_loopback() || self.routes.iter().any(|r| r.local && r.dst.contains(&a))
             }
-            std::net::IpAddr::V6(a) => a.is_loopback() || self.local6.contains(&a),
+            std::net::IpAddr::V6(a) => a.is_loopback() || self.routes6.get().local.contains(&a),
         }
     }
 
@@ -195,9 +207,11 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         false => (Vec::new(), BTreeSet::new()),
     };
     let ipv6 = roots.ipv6();
-    let (routes6, local6, tables6) = match ipv6 {
-        true => read_routes6(runner, &mut reader)?,
-        false => (Vec::new(), BTreeSet::new(), BTreeSet::new()),
+    let routes6 = match (ipv6, wants.by_name && roots.kernel) {
+        (false, _) => Routes6::default(),
+        (true, true) => Routes6::asking(),
+        // Only destinations are needed: no interface is named.
+        (true, false) => Routes6::from(V6::of(&reader.routes(runner, true, &|_| None)?)),
     };
     let pids = match wants.pids {
         true => roots.pids_by_namespace(&namespaces),
@@ -239,7 +253,7 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         );
     }
     Ok(Host {
-        tables: tables.into_iter().chain(tables6).collect(),
+        tables,
         rule_tables,
         rules,
         inside,
@@ -251,7 +265,6 @@ pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Resul
         uplinks,
         ipv6,
         routes6,
-        local6,
         links,
         routes,
         pids,
@@ -352,28 +365,6 @@ fn read_rules(runner: &mut dyn Runner, reader: &mut Reader) -> Result<(Rules, BT
         })
         .collect();
     Ok((rules, tables))
-}
-
-/// The host's IPv6 destinations in every table but default routes
-/// (multicast and link-local ones included: nothing nsnet may take), and
-/// its own IPv6 addresses (the `local` routes).
-fn read_routes6(
-    runner: &mut dyn Runner,
-    reader: &mut Reader,
-) -> Result<(Vec<Ipv6Net>, BTreeSet<Ipv6Addr>, BTreeSet<u32>)> {
-    // Only destinations are needed: no interface is named.
-    let routes = reader.routes(runner, true, &|_| None)?;
-    let tables = tables_of(&routes);
-    let dst = |r: &JsonRoute| match r.dst.parse::<Ipv6Net>() {
-        Ok(net) => Some(net),
-        Err(_) => Ipv6Net::new(r.dst.parse().ok()?, 128).ok(),
-    };
-    let local = routes
-        .iter()
-        .filter(|r| r.kind.as_deref() == Some("local"))
-        .filter_map(|r| r.dst.parse().ok())
-        .collect();
-    Ok((routes.iter().filter_map(dst).collect(), local, tables))
 }
 
 /// The rules of `family`; in a best-effort read, rules that cannot be read

@@ -41,6 +41,16 @@ pub struct JsonRoute {
     pub kind: Option<String>,
 }
 
+/// A route from the kernel as `ip -j` prints it.
+pub fn json_route(r: netlink::Route) -> JsonRoute {
+    JsonRoute {
+        dst: r.dst_text(),
+        table: r.table_name(),
+        kind: r.kind_name(),
+        dev: r.dev,
+    }
+}
+
 #[derive(Deserialize)]
 pub struct JsonRule {
     pub priority: u32,
@@ -98,12 +108,7 @@ impl Reader {
             Reader::Kernel(kernel) => Ok(kernel
                 .routes(v6, name_of)?
                 .into_iter()
-                .map(|r| JsonRoute {
-                    dst: r.dst_text(),
-                    table: r.table_name(),
-                    kind: r.kind_name(),
-                    dev: r.dev,
-                })
+                .map(json_route)
                 .collect()),
         }
     }

@@ -277,7 +277,10 @@ impl Model {
             firewall: Some(Firewall::default()),
             firewall6: Some(Firewall::default()),
             ipv6: true,
-            local6: self.local6.clone(),
+            routes6: crate::host::Routes6::from(crate::host::V6 {
+                local: self.local6.clone(),
+                ..Default::default()
+            }),
             sysctls: self.sysctls.clone().into(),
             ..Host::default()
         };
