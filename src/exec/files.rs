@@ -142,7 +142,17 @@ pub fn read(path: &Path) -> Result<Option<String>, FileError> {
 /// through), written, fsynced, renamed over `path`; then the directory is
 /// fsynced, so the rename survives a crash.
 pub fn replace(path: &Path, text: &str) -> Result<(), FileError> {
-    write_new(path, text)
+    write_new(path, |file| file.write_all(text.as_bytes()))
+}
+
+/// `replace`, with `value` as JSON written straight into the new file:
+/// a plan of thousands of steps is never held as text in memory too.
+pub fn replace_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), FileError> {
+    write_new(path, |file| {
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut out, value).map_err(std::io::Error::other)?;
+        out.flush()
+    })
 }
 
 /// Rewrites `path` in place, without fsync, for a note that matters only
@@ -161,7 +171,10 @@ pub fn note(path: &Path, text: &str) -> Result<(), FileError> {
         .map_err(|e| FileError::Io("write", shown(path), e))
 }
 
-fn write_new(path: &Path, text: &str) -> Result<(), FileError> {
+fn write_new(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), FileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -176,8 +189,7 @@ fn write_new(path: &Path, text: &str) -> Result<(), FileError> {
         .custom_flags(libc_flags())
         .open(&tmp)
         .map_err(|e| io("create", e))?;
-    let written = file
-        .write_all(text.as_bytes())
+    let written = write(&mut file)
         .and_then(|()| file.sync_all())
         .and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {

@@ -39,10 +39,17 @@ pub struct Unrecovered {
     pub errors: Vec<RunError>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Entry {
     plan: Plan,
     state_after: State,
+}
+
+/// `Entry` as it is written: borrowed, not a copy of the plan.
+#[derive(Serialize)]
+struct EntryOf<'a> {
+    plan: &'a Plan,
+    state_after: &'a State,
 }
 
 /// The journal files of a state directory.
@@ -63,13 +70,9 @@ impl Journal {
 
     /// Records `plan` and the record it leads to, before its first step.
     pub fn begin(&self, plan: &Plan, state_after: &State) -> Result<()> {
-        let entry = Entry {
-            plan: plan.clone(),
-            state_after: state_after.clone(),
-        };
-        let text = serde_json::to_string(&entry).expect("a plan serializes");
-        let written =
-            files::replace(&self.applied, "0").and_then(|()| files::replace(&self.plan, &text));
+        let entry = EntryOf { plan, state_after };
+        let written = files::replace(&self.applied, "0")
+            .and_then(|()| files::replace_json(&self.plan, &entry));
         if written.is_err() {
             self.end();
         }
