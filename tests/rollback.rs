@@ -54,6 +54,30 @@ fn a_failure_while_growing_a_bridge_keeps_what_was_there() {
     assert!(sb.pings(Some("red"), "10.200.0.1"), "red still works");
 }
 
+/// The nat and filter tables go to one `iptables-restore`, a transaction
+/// each: when the kernel refuses the second at its COMMIT (a chain still
+/// jumped to by a rule added by hand), the first has taken effect and is
+/// undone, and only it.
+#[test]
+fn a_table_the_kernel_refuses_undoes_the_table_restored_before_it() {
+    let sb = sandbox!();
+    sb.nsnet(["bridge", "up", "red"]).assert().success();
+    sb.nsnet(["publish", "add", "red", "8080:80"])
+        .assert()
+        .success();
+    sb.ok("iptables -A INPUT -p udp -j NSNET-INPUT");
+    let before = sb.snapshot();
+    sb.nsnet(["publish", "del", "red", "8080"])
+        .assert()
+        .code(1)
+        .stderr(
+            contains("CHAIN_DEL failed")
+                .and(contains("(in a batch)"))
+                .and(contains("nothing was changed")),
+        );
+    assert_same(&before, &sb.snapshot());
+}
+
 #[test]
 fn veth_add_rolls_back_the_namespace_it_created() {
     let sb = sandbox!();

@@ -427,51 +427,38 @@ mod tests {
         let cmds = restores();
         let refs: Vec<&Cmd> = cmds.iter().collect();
         let key = Key::Restore(Tool::IptablesRestore);
-        // Line 6 of the whole is line 3 of the second table.
-        let f = failure(
-            &key,
-            &refs,
-            failed("iptables-restore: line 6 failed: No chain/target/match by that name."),
-        );
-        assert_eq!((f.certain, f.possibly, f.failed[0].0), (1, 1, 1));
-        assert!(
-            f.failed[0].1.to_string().ends_with(
-                "failed (in a batch): iptables-restore: line 3 failed: No chain/target/match by that name."
+        // (error output, the table blamed, what the message says of it)
+        let cases = [
+            // A rule refused: line 6 of the whole is line 3 of the second
+            // table.
+            (
+                "iptables-restore: line 6 failed: No chain/target/match by that name.",
+                1,
+                "failed (in a batch): iptables-restore: line 3 failed: No chain/target/match by that name.",
             ),
-            "{}",
-            f.failed[0].1
-        );
-        // A line that cannot be parsed is named another way.
-        let f = failure(
-            &key,
-            &refs,
-            failed(
+            // A line that cannot be parsed is named another way.
+            (
                 "iptables-restore v1.8.9 (nf_tables): Couldn't load target `NOPE' Error occurred at line: 10 Try `iptables-restore -h'",
+                2,
+                "at line: 2 ",
             ),
-        );
-        assert_eq!((f.certain, f.possibly, f.failed[0].0), (2, 2, 2));
-        assert!(
-            f.failed[0].1.to_string().contains("at line: 2 "),
-            "{}",
-            f.failed[0].1
-        );
-        // The kernel refused a table at its COMMIT (a chain still jumped to).
-        let f = failure(
-            &key,
-            &refs,
-            failed(
+            // The kernel refused a table at its COMMIT (a chain still
+            // jumped to).
+            (
                 "iptables-restore v1.8.9 (nf_tables): line 5: CHAIN_DEL failed (Device or resource busy): chain NSNET-INPUT",
+                1,
+                "line 2: CHAIN_DEL failed",
             ),
-        );
-        assert_eq!((f.certain, f.possibly, f.failed[0].0), (1, 1, 1));
-        assert!(
-            f.failed[0]
-                .1
-                .to_string()
-                .contains("line 2: CHAIN_DEL failed"),
-            "{}",
-            f.failed[0].1
-        );
+        ];
+        for (stderr, table, said) in cases {
+            let f = failure(&key, &refs, failed(stderr));
+            assert_eq!(
+                (f.certain, f.possibly, f.failed[0].0),
+                (table, table, table)
+            );
+            let message = f.failed[0].1.to_string();
+            assert!(message.contains(said), "{message}");
+        }
         // No line, or one outside the input: every table in doubt.
         for stderr in [
             "killed",

@@ -27,7 +27,7 @@ pub struct Links {
     /// Where requests go; `None`: `all` is the whole answer.
     kernel: Option<Rc<RefCell<Kernel>>>,
     /// The first request that failed.
-    failed: Rc<RefCell<Option<String>>>,
+    failed: RefCell<Option<String>>,
 }
 
 /// A link as the kernel describes it, as builders see it, by name.
@@ -63,7 +63,7 @@ impl From<BTreeMap<String, Link>> for Links {
             names: RefCell::default(),
             indexed: OnceCell::new(),
             kernel: None,
-            failed: Rc::default(),
+            failed: RefCell::default(),
         }
     }
 }
