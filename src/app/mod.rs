@@ -4,6 +4,7 @@
 //! errors (`usage`), man pages and completions (`manual`), the lab (`lab`).
 
 pub mod apply;
+pub mod cni;
 pub mod commands;
 pub mod lab;
 pub mod manual;

@@ -270,6 +270,7 @@ pub fn up(args: &Up, host: &Host, state: &State) -> Result<Change> {
             address6,
             default_route,
             ifindex: None,
+            runtime: None,
         };
         change.plan.extend(port_steps(name, &bridge, &port));
         bridge.ports.push(port);
@@ -366,6 +367,7 @@ fn new_bridge(args: &Up, host: &Host, state: &State) -> Result<Bridge> {
         published: Vec::new(),
         policy: Default::default(),
         ifindex: None,
+        network: None,
     })
 }
 

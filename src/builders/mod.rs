@@ -2,6 +2,7 @@
 //! nsnet's record to a `Change`: the plan to run and the record as it will be
 //! once the plan has run. Nothing here touches the system.
 
+pub mod attach;
 pub mod bridge;
 pub mod dns;
 pub mod firewall;

@@ -245,18 +245,37 @@ fn doomed(
 /// ones only lose their name), then the bridges; `reconcile` then removes
 /// the rules and puts back the sysctls. One release for all, so that every
 /// namespace takes its ports with it.
+///
+/// A container runtime's attachments (CNI) are the runtime's: they stay,
+/// with their bridges, NAT and published ports, until the runtime removes
+/// them (DEL or GC), and `down` says so.
 pub fn down(force: bool, host: &Host, state: &State) -> Result<Change> {
     let mut change = Change::from(state);
     let ports: Vec<(IfName, Port)> = state
         .bridges
         .iter()
         .flat_map(|(name, b)| b.ports.iter().map(move |p| (name.clone(), p.clone())))
+        .filter(|(_, p)| p.runtime.is_none())
         .collect();
     let cables = state.cables.clone();
     let all: Vec<NsName> = state.namespaces.keys().cloned().collect();
     release(&mut change, host, &ports, &cables, &all, force)?;
-    for name in state.bridges.keys() {
-        bridge::remove(&mut change, host, name);
+    for (name, bridge) in &state.bridges {
+        let kept: Vec<&str> = (bridge.ports.iter())
+            .filter_map(|p| p.runtime.as_ref())
+            .map(|a| a.container.as_str())
+            .collect();
+        if kept.is_empty() {
+            bridge::remove(&mut change, host, name);
+            continue;
+        }
+        let network = (bridge.ports.iter())
+            .find_map(|p| p.runtime.as_ref())
+            .map_or("", |a| a.network.as_str());
+        change.notes.push(format!(
+            "bridge `{name}` is left to the container runtime that uses it: {} container(s) of CNI network `{network}` are on it (the runtime's DEL, e.g. `podman rm`, removes them, and the bridge with the last)",
+            kept.len()
+        ));
     }
     Ok(change)
 }

@@ -41,6 +41,8 @@ pub struct Link {
     pub link_index: Option<u32>,
     pub link_netnsid: Option<i32>,
     pub up: bool,
+    /// Its hardware address, as `ip` prints it (`02:00:5e:00:53:01`).
+    pub mac: Option<String>,
     /// Its addresses, in the kernel's order; filled by `addresses`.
     pub addresses: Vec<IpNet>,
 }
@@ -421,6 +423,7 @@ pub fn names(links: &[Link]) -> BTreeMap<u32, String> {
 /// The kernel changed the table while dumping it: the dump may be inconsistent.
 const NLM_F_DUMP_INTR: u16 = 0x10;
 const RTM_NEWLINK: u16 = 16;
+const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
@@ -431,6 +434,12 @@ const IFF_UP: u32 = 1;
 
 fn u32_of(value: &[u8]) -> Option<u32> {
     Some(u32::from_ne_bytes(value.get(..4)?.try_into().ok()?))
+}
+
+/// A hardware address in `ip`'s form: lower-case hex bytes joined by `:`.
+fn mac_of(value: &[u8]) -> String {
+    let bytes: Vec<String> = value.iter().map(|b| format!("{b:02x}")).collect();
+    bytes.join(":")
 }
 
 /// A NUL-terminated attribute string.
@@ -456,6 +465,7 @@ fn link(payload: &[u8]) -> Option<(Link, Option<u32>)> {
         let value = nla.value();
         match nla.kind() {
             IFLA_IFNAME => out.ifname = text_of(value),
+            IFLA_ADDRESS => out.mac = Some(mac_of(value)),
             IFLA_MASTER => master = u32_of(value),
             IFLA_LINK => out.link_index = u32_of(value),
             IFLA_LINK_NETNSID => out.link_netnsid = u32_of(value).map(|i| i as i32),

@@ -189,6 +189,11 @@ pub struct Bridge {
     /// The bridge's interface index on the host (see `Port::ifindex`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifindex: Option<u32>,
+    /// The CNI network whose first ADD made the bridge: it goes with that
+    /// network's last attachment (DEL or GC), and `nsnet down` leaves it
+    /// to the runtime while the runtime has containers on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// A bridge's firewall policy: destinations its namespaces cannot open
@@ -329,6 +334,21 @@ pub struct Port {
     /// someone else has another one. `None` until the plan has run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifindex: Option<u32>,
+    /// Set for a container a runtime plugged in through CNI: the port is the
+    /// runtime's, made by its ADD and removed by its DEL or GC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Attachment>,
+}
+
+/// What a runtime attached through CNI: container `container` on network
+/// `network`, its namespace at `netns` (the port's `ns` names it in
+/// /run/netns). The port's `ifname` completes the CNI attachment key
+/// (container id, interface).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub network: String,
+    pub container: String,
+    pub netns: String,
 }
 
 /// A veth pair straight between two ends (`veth add`).

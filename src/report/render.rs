@@ -57,6 +57,14 @@ fn bridge_text(out: &mut String, b: &BridgeStatus) {
             "  {:<16} {:<6} {:<15} host end {}{v6}",
             p.namespace, p.ifname, p.address, p.host_ifname
         );
+        if let Some(a) = &p.runtime {
+            let short = a.container.get(..12).unwrap_or(&a.container);
+            let _ = writeln!(
+                out,
+                "  {:<16} container {short} of CNI network {}: the runtime's, removed by its DEL",
+                "", a.network
+            );
+        }
     }
     for a in &b.policy.allow {
         let _ = writeln!(out, "  firewall allow {a}");

@@ -8,6 +8,8 @@
 //! interface (see README), and so are those of `netns list` and `publish list`.
 
 mod drift;
+
+pub use drift::firewall_drift;
 #[cfg(test)]
 mod tests;
 
@@ -15,7 +17,7 @@ use crate::host::Host;
 use crate::host::live::{Iface, LiveRoute, Netns, Peer, World};
 use crate::model::ports::Proto;
 use crate::model::rules::Family;
-use crate::model::state::{Bridge, Cable, Found, Net6, Policy, Port, State};
+use crate::model::state::{Attachment, Bridge, Cable, Found, Net6, Policy, Port, State};
 use crate::model::validate::{IfName, NsName};
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
@@ -68,6 +70,9 @@ pub struct PortView {
     pub address: Ipv4Addr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address6: Option<Ipv6Addr>,
+    /// The container runtime's attachment, for a port made through CNI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Attachment>,
 }
 
 /// The ports of bridge `br`.
@@ -78,6 +83,7 @@ pub fn ports(br: &Bridge) -> Vec<PortView> {
         host_ifname: p.host_ifname.clone(),
         address: p.address,
         address6: p.address6,
+        runtime: p.runtime.clone(),
     };
     br.ports.iter().map(view).collect()
 }

@@ -152,6 +152,13 @@ fn cables(state: &State, world: &World, host: &Host, out: &mut Vec<String>) {
     }
 }
 
+/// The firewall rules and sysctls the record needs that the host lacks.
+pub fn firewall_drift(state: &State, host: &Host) -> Vec<String> {
+    let mut out = Vec::new();
+    rule_drift(state, host, &mut out);
+    out
+}
+
 /// Rules and sysctls the record needs that the host does not have.
 fn rule_drift(state: &State, host: &Host, out: &mut Vec<String>) {
     for rule in rules::rules(state) {
