@@ -5,11 +5,14 @@
 # traffic (util-linux, iputils-ping, netcat-openbsd, socat), and what building
 # needs: a C compiler with the C library's headers and start files (Debian's
 # gcc only *recommends* libc6-dev, and --no-install-recommends skips it, so it
-# is named here). Installs Rust with rustup only if there is no cargo at all.
+# is named here), and a real container runtime for the CNI tests: podman
+# with the reference CNI plugins, and a static busybox for the containers'
+# root file system (no image registry needed). Installs Rust with rustup only if there is no cargo at all.
 # Run as root.
 set -euo pipefail
 
-packages=(iproute2 iptables nftables iputils-ping netcat-openbsd socat util-linux procps kmod ca-certificates curl gcc libc6-dev)
+packages=(iproute2 iptables nftables iputils-ping netcat-openbsd socat util-linux procps kmod ca-certificates curl gcc libc6-dev
+    podman containernetworking-plugins busybox-static)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

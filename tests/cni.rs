@@ -580,3 +580,94 @@ fn a_previous_result_in_a_chain_is_passed_through() {
     assert_eq!(r["ips"][1]["interface"], 3);
     assert_eq!(r["dns"]["nameservers"][0], "192.0.2.53");
 }
+
+/// Runs reference plugin `plugin` (/usr/lib/cni) as a runtime would.
+fn reference(sb: &Sandbox, plugin: &str, command: &str, ns: &str, stdin: &Value) -> Answer {
+    let mut cmd = sb.command(&format!("/usr/lib/cni/{plugin}"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", "chained")
+        .env("CNI_NETNS", path(ns))
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_PATH", "/usr/lib/cni");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("/usr/lib/cni/{plugin} (containernetworking-plugins): {e}"));
+    let text = stdin.to_string();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Answer {
+        code: out.status.code().unwrap_or(-1),
+        out: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn chained_before_the_reference_portmap_and_tuning() {
+    let mut sb = sandbox!();
+    sb.outside();
+    let before = sb.snapshot();
+    // nsnet's own port handling off: it declares no portMappings capability,
+    // so the runtime gives the mappings to portmap only.
+    let mut net = conf("1.0.0");
+    net.as_object_mut().unwrap().remove("capabilities");
+    let r = add(&sb, &net, "chained", "chain2");
+    let portmap = |prev: &Value| {
+        json!({
+            "cniVersion": "1.0.0", "name": "pods", "type": "portmap",
+            "capabilities": {"portMappings": true},
+            "runtimeConfig": {"portMappings": [{"hostPort": 9090, "containerPort": 80, "protocol": "tcp"}]},
+            "prevResult": prev,
+        })
+    };
+    let tuning = |prev: &Value| {
+        json!({
+            "cniVersion": "1.0.0", "name": "pods", "type": "tuning",
+            "sysctl": {"net.ipv4.conf.eth0.arp_announce": "2"},
+            "prevResult": prev,
+        })
+    };
+    let p = reference(&sb, "portmap", "ADD", "chain2", &portmap(&r));
+    assert_eq!(p.code, 0, "portmap ADD: {}{}", p.out, p.err);
+    assert_eq!(p.out["ips"], r["ips"], "portmap passes nsnet's result on");
+    let t = reference(&sb, "tuning", "ADD", "chain2", &tuning(&p.out));
+    assert_eq!(t.code, 0, "tuning ADD: {}{}", t.out, t.err);
+    assert_eq!(
+        sb.ok("ip netns exec chain2 sysctl -n net.ipv4.conf.eth0.arp_announce")
+            .trim(),
+        "2"
+    );
+    // portmap's DNAT reaches the container on nsnet's bridge.
+    sb.serve("chain2", "tcp", 80);
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 9090, true),
+        "chain2 from 172.31.0.2"
+    );
+    sb.stop_background();
+    // DEL in reverse, each with the final result.
+    let last = t.out.clone();
+    for (plugin, stdin) in [("tuning", tuning(&last)), ("portmap", portmap(&last))] {
+        let d = reference(&sb, plugin, "DEL", "chain2", &stdin);
+        assert_eq!(d.code, 0, "{plugin} DEL: {}{}", d.out, d.err);
+    }
+    del(&sb, &net, "chained", "chain2", &last);
+    sb.ok("ip netns del chain2");
+    // portmap leaves its chains (CNI-HOSTPORT-*) and so the nat table
+    // behind: not nsnet's. With nsnet's rules gone from it, the table goes
+    // by hand, and everything else is as before.
+    let nat = sb.ok("iptables-save -t nat");
+    assert!(!nat.contains("NSNET"), "{nat}");
+    sb.ok("nft delete table ip nat");
+    let after = sb.snapshot();
+    assert_same(&before, &after);
+}

@@ -157,7 +157,11 @@ pub fn add(net: &Network, c: &Container, host: &Host, state: &State) -> Result<C
             mappings,
             host_ip: *host_ip,
             bridge: Some(net.bridge),
-            force: false,
+            // The runtime reserves its host ports itself (podman's conmon
+            // listens on them once the container starts, and holds them
+            // across `podman network reload`'s DEL and ADD); a port another
+            // nsnet namespace publishes is still refused.
+            force: true,
             allow: None,
         };
         change = change.then(|s| publish::add(&add, host, s))?;
