@@ -167,6 +167,9 @@ fn containers_reach_each_other_the_outside_and_a_published_port_then_leave_nothi
     let status = sb.nsnet(["status"]).output().unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("container c1 of CNI network pods"), "{text}");
+    let graph = sb.nsnet(["graph"]).output().unwrap();
+    let graph = String::from_utf8_lossy(&graph.stdout);
+    assert!(graph.contains("ctr1 (container c1, CNI pods)"), "{graph}");
     // DEL, twice each; the runtime then deletes its namespaces.
     del(&sb, &web, "c1", "ctr1", &r1);
     del(&sb, &web, "c1", "ctr1", &r1);

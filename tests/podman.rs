@@ -25,20 +25,21 @@ const CONFLIST: &str = r#"{
   ]
 }"#;
 
-/// Covers what podman writes with tmpfs, installs nsnet where podman looks
-/// for plugins and a busybox root file system, inside the throwaway host.
+/// Covers what podman writes with tmpfs, copies nsnet where podman looks
+/// for plugins (copied, not linked: the build may be under /tmp, which is
+/// covered next) and a busybox root file system, inside the throwaway host.
 fn podman_host(sb: &Sandbox) {
     let nsnet = env!("CARGO_BIN_EXE_nsnet");
     sb.ok(&format!(
         "set -e
         mount -t tmpfs podman-run /run
         mkdir -p /run/netns /run/nsnet /run/lock /run/cni-bin /run/rootfs
+        cp {nsnet} /run/cni-bin/nsnet
         mount -t tmpfs podman-lib /var/lib
         mkdir -p /var/lib/containers /var/lib/cni
         for d in /etc/cni/net.d /var/tmp /tmp; do mkdir -p $d && mount -t tmpfs podman-tmp $d; done
         umount -R /sys/fs/cgroup 2>/dev/null || true
         mount -t cgroup2 none /sys/fs/cgroup
-        ln -s {nsnet} /run/cni-bin/nsnet
         printf '[engine]\\nevents_logger = \"file\"\\ncgroup_manager = \"cgroupfs\"\\n[network]\\nnetwork_backend = \"cni\"\\ncni_plugin_dirs = [\"/run/cni-bin\", \"/usr/lib/cni\"]\\n' > /run/containers.conf
         cd /run/rootfs && mkdir -p bin proc sys dev etc tmp run var www
         cp /bin/busybox bin/ && for a in $(bin/busybox --list); do [ $a = busybox ] || ln -sf busybox bin/$a; done
@@ -79,8 +80,8 @@ fn podman_containers_talk_publish_and_leave_the_host_as_before() {
     );
     let ip = ip.trim();
     assert_eq!(ip, "10.88.0.2");
-    let status =
-        String::from_utf8_lossy(&sb.nsnet(["status"]).output().unwrap().stdout).into_owned();
+    // The build's own binary may be under /tmp, now covered: its copy.
+    let status = sb.ok("/run/cni-bin/nsnet status");
     assert!(status.contains("of CNI network pods"), "{status}");
     // From another machine and from the host, through the published port.
     // (Debian's static busybox wget crashes outside a container: socat.)

@@ -149,7 +149,19 @@ impl Node {
     fn label(&self, s: &Status) -> String {
         match self {
             Node::Host => "host".into(),
-            Node::Ns(name) => name.clone(),
+            Node::Ns(name) => {
+                // A runtime's container (CNI): its id and network.
+                let runtime = (s.bridges.iter().flat_map(|b| &b.ports))
+                    .filter(|p| p.namespace.as_str() == name)
+                    .find_map(|p| p.runtime.as_ref());
+                match runtime {
+                    Some(a) => {
+                        let short = a.container.get(..12).unwrap_or(&a.container);
+                        format!("{name} (container {short}, CNI {})", a.network)
+                    }
+                    None => name.clone(),
+                }
+            }
             Node::Bridge(name) => match s.bridges.iter().find(|b| &b.name == name) {
                 Some(b) => {
                     let prefix = b.subnet.prefix_len();

@@ -250,7 +250,17 @@ fn del(net: &Network, t: &Target) -> Result<(), Failure> {
 }
 
 fn gc(net: &Network) -> Result<(), Failure> {
-    let valid: Vec<(String, String)> = (net.valid.iter().flatten())
+    // Without the list, every attachment would look stale: refused.
+    let Some(valid) = &net.valid else {
+        return Err(Failure::new(
+            Code::InvalidConfig,
+            format!(
+                "GC of network `{}` lists no `cni.dev/valid-attachments`: nsnet removes nothing without it",
+                net.name
+            ),
+        ));
+    };
+    let valid: Vec<(String, String)> = (valid.iter())
         .map(|k| (k.container.clone(), k.ifname.clone()))
         .collect();
     let listed = |p: &Port| {

@@ -130,6 +130,11 @@ fn bad_requests_get_the_spec_codes() {
         ),
         (&ADD, NET, Code::Env),
         (&[("CNI_COMMAND", "GC")], NET, Code::Version),
+        (
+            &[("CNI_COMMAND", "GC")],
+            r#"{"cniVersion":"1.1.0","name":"pods","bridge":"b"}"#,
+            Code::InvalidConfig,
+        ),
         (&[("CNI_COMMAND", "STATUS")], NET, Code::Version),
         (
             &[
