@@ -93,18 +93,20 @@ fn apply_locked(
 ) -> Result<Option<State>> {
     let dry = g.dry_run || g.explain;
     let journal = Journal::at(&Store::dir());
+    let mut state = store.load()?;
     if !dry {
         runner.children = Some(journal.child_path());
-        let old = store.load()?;
-        let recovered = journal.recover(runner, &old);
+        let recovered = journal.recover(runner, &state);
         runner.children = None;
         if let Some(recovered) = recovered? {
             notes(g, std::iter::once(&recovered.message));
-            restamp(runner, store, &old, &recovered.plan)?;
+            restamp(runner, store, &state, &recovered.plan)?;
+            // The recovery may have saved a record of its own.
+            state = store.load()?;
         }
     }
-    let state = store.load()?;
-    let had = rules::families(&rules::rules(&state));
+    let state = state;
+    let had = rules::families(&state);
     // Only namespaces nsnet did not make need reading inside: its own hold
     // what the record says.
     let mut foreign: Vec<NsName> = wants
@@ -153,7 +155,7 @@ fn apply_locked(
         })
     };
     let mut change = build(&host, &state).map_err(|err| unread(&host).unwrap_or(err))?;
-    if host.ipv6 && rules::families(&rules::rules(&change.state)).contains(&Family::V6) {
+    if host.ipv6 && rules::families(&change.state).contains(&Family::V6) {
         host::read_firewall6(runner, &mut host, dry)?;
     }
     firewall::reconcile(&mut change, &state, &host)?;

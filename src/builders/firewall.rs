@@ -24,6 +24,7 @@
 use super::Change;
 use super::tables::rule_steps;
 use crate::host::{Host, may_face_a_router};
+use crate::model::delta;
 use crate::model::rules::{
     FORWARDING, FORWARDING6, accept_ra, accept_ra_of, forwarding6, forwarding6_of, hairpins,
     sysctls,
@@ -59,11 +60,19 @@ fn hairpin_steps(
     front: &mut Vec<Step>,
     back: &mut Vec<Step>,
 ) {
-    let (old, new) = (hairpins(before), hairpins(after));
+    let (off, on) = delta::hairpins(before, after);
+    #[cfg(debug_assertions)]
+    {
+        let (old, new) = (hairpins(before), hairpins(after));
+        let whole = (&old - &new, &new - &old);
+        assert_eq!((off.clone(), on.clone()), whole, "hairpin delta strays");
+    }
     // Only nsnet's own veth, still on a bridge: not one made again by hand.
     let ports = before.bridges.values().flat_map(|b| &b.ports);
-    let index: BTreeMap<&IfName, Option<u32>> =
-        ports.map(|p| (&p.host_ifname, p.ifindex)).collect();
+    let index: BTreeMap<&IfName, Option<u32>> = ports
+        .filter(|p| off.contains(&p.host_ifname))
+        .map(|p| (&p.host_ifname, p.ifindex))
+        .collect();
     let on_a_bridge = |p: &&IfName| {
         let ours = host.link(p.as_str(), index.get(p).copied().flatten()) == Found::Ours;
         ours && host
@@ -71,10 +80,10 @@ fn hairpin_steps(
             .get(p.as_str())
             .is_some_and(|l| l.master.is_some())
     };
-    for port in old.difference(&new).filter(on_a_bridge) {
+    for port in off.iter().filter(on_a_bridge) {
         front.push(hairpin(port, false));
     }
-    for port in new.difference(&old) {
+    for port in &on {
         back.push(hairpin(port, true));
     }
 }

@@ -14,8 +14,9 @@
 //!   rule, and nsnet never writes into it.
 
 use crate::host::{Firewall, Host};
+use crate::model::delta;
 use crate::model::policy::{self, POLICY, SEQUENCE, USER};
-use crate::model::rules::{Family, Rule, rules};
+use crate::model::rules::{ChainKey, Family, Rule};
 use crate::model::state::State;
 use crate::plan::Step;
 use crate::plan::cmd::Cmd;
@@ -30,8 +31,32 @@ fn target(r: &Rule) -> Option<&str> {
         .filter(|t| t.starts_with("NSNET-"))
 }
 
+/// What the record after a change has in one family's chains: whether a
+/// chain of nsnet's is still in use once the change is made.
+struct Used<'a> {
+    family: Family,
+    /// The chains its rules are in, in every family (jumps aside).
+    chains: &'a BTreeSet<ChainKey>,
+    /// Its jumps from built-in chains, in this family.
+    jumps: &'a BTreeSet<&'a Rule>,
+}
+
+impl Used<'_> {
+    /// Whether a rule is in chain `chain` of `table`, or jumps to it.
+    fn holds(&self, table: &str, chain: &str) -> bool {
+        self.chains
+            .iter()
+            .any(|&(f, t, c)| f == self.family && t == table && c == chain)
+            || self
+                .jumps
+                .iter()
+                .any(|r| r.table == table && target(r) == Some(chain))
+    }
+}
+
 /// Removals (in `front`) and additions (in `back`) of rules, in each family
-/// whose rules change, or whose ruleset strays from the record's.
+/// whose rules change, or whose ruleset strays from the record's. Only the
+/// rules of what the change touches are derived (see `model::delta`).
 pub fn rule_steps(
     before: &State,
     after: &State,
@@ -39,10 +64,19 @@ pub fn rule_steps(
     front: &mut Vec<Step>,
     back: &mut Vec<Step>,
 ) -> Result<()> {
-    let (old, new) = (rules(before), rules(after));
+    let delta = delta::delta(before, after);
+    #[cfg(debug_assertions)]
+    assert_eq!(
+        delta,
+        delta::by_whole_records(before, after),
+        "the scoped difference of the rules strays from the whole one"
+    );
     for family in Family::BOTH {
-        let old: BTreeSet<&Rule> = old.iter().filter(|r| r.family == family).collect();
-        let new: BTreeSet<&Rule> = new.iter().filter(|r| r.family == family).collect();
+        let (gone, added, jumps) = (
+            of(&delta.gone, family),
+            of(&delta.added, family),
+            of(&delta.jumps, family),
+        );
         let (old_policy, new_policy) =
             (policy::chain(before, family), policy::chain(after, family));
         let fw = match family {
@@ -50,7 +84,7 @@ pub fn rule_steps(
             Family::V6 => host.firewall6.as_ref(),
         };
         let Some(fw) = fw else {
-            if old == new && old_policy == new_policy {
+            if gone.is_empty() && added.is_empty() && old_policy == new_policy {
                 continue;
             }
             bail!(
@@ -58,21 +92,34 @@ pub fn rule_steps(
                 family.tool_name()
             );
         };
-        let misplaced = misplaced(&new, fw);
+        let misplaced = misplaced(&jumps, fw);
         let present = |r: &Rule| fw.rules.contains(&(r.table.to_string(), r.saved_line()));
         let user_rules = !fw.chain("filter", USER).is_empty();
         // The user's chain stays, with its jump, while it holds rules.
         let keep = |r: &Rule| user_rules && target(r) == Some(USER);
-        let adds: Vec<&Rule> = new
+        // A misplaced jump is taken out and put back: out only if it was
+        // there before this change (it is in the record before and after).
+        let adds: Vec<&Rule> = added
             .iter()
             .copied()
-            .filter(|r| (!old.contains(r) && !present(r)) || misplaced.contains(r))
+            .filter(|r| !present(r))
+            .chain(misplaced.iter().copied())
+            .collect::<BTreeSet<&Rule>>()
+            .into_iter()
             .collect();
-        let dels: Vec<&Rule> = old
+        let dels: Vec<&Rule> = gone
             .iter()
             .copied()
-            .filter(|r| (!new.contains(r) && present(r) && !keep(r)) || misplaced.contains(r))
+            .filter(|r| present(r) && !keep(r))
+            .chain(misplaced.iter().copied().filter(|r| !added.contains(r)))
+            .collect::<BTreeSet<&Rule>>()
+            .into_iter()
             .collect();
+        let used = Used {
+            family,
+            chains: &delta.used,
+            jumps: &jumps,
+        };
         let live: Vec<&str> = fw.chain("filter", POLICY);
         let wanted: Vec<String> = new_policy.iter().map(Rule::saved_line).collect();
         let mut policy = match wanted == live {
@@ -82,7 +129,7 @@ pub fn rule_steps(
         for table in ["raw", "nat", "filter"] {
             let adds: Vec<&Rule> = adds.iter().copied().filter(|r| r.table == table).collect();
             let dels: Vec<&Rule> = dels.iter().copied().filter(|r| r.table == table).collect();
-            front.extend(removal(family, table, &dels, &new, fw));
+            front.extend(removal(family, table, &dels, &used, fw));
             // NSNET-POLICY goes after its jump, and comes before it.
             if table == "filter" && new_policy.is_empty() {
                 front.extend(policy.take());
@@ -94,6 +141,11 @@ pub fn rule_steps(
         }
     }
     Ok(())
+}
+
+/// The rules of `set` in `family`.
+fn of(set: &BTreeSet<Rule>, family: Family) -> BTreeSet<&Rule> {
+    set.iter().filter(|r| r.family == family).collect()
 }
 
 /// nsnet's jumps from FORWARD that sit after one that must come later: they
@@ -244,17 +296,14 @@ fn removal(
     family: Family,
     table: &str,
     dels: &[&Rule],
-    new: &BTreeSet<&Rule>,
+    used: &Used,
     fw: &Firewall,
 ) -> Option<Step> {
     if dels.is_empty() {
         return None;
     }
     let gone: BTreeSet<String> = dels.iter().map(|r| r.saved_line()).collect();
-    let unused = |c: &str| {
-        !new.iter()
-            .any(|r| r.table == table && (r.chain == c || target(r) == Some(c)))
-    };
+    let unused = |c: &str| !used.holds(table, c);
     let chains: BTreeSet<&str> = dels
         .iter()
         .flat_map(|r| [Some(r.chain), target(r)])

@@ -675,7 +675,9 @@ ip -n red -6 route add default via fd00:1::1
 fn replaced_by_hand() -> (Host, State) {
     let mut first = up(&Host::default(), &State::default(), &["red", "blue"], None).unwrap();
     let mut host = after(&Host::default(), &mut first);
-    host.ns_stamps.get_mut("red").unwrap().born += 1;
+    let mut red = host.ns_stamps.get("red").unwrap();
+    red.born += 1;
+    host.ns_stamps.insert("red".into(), red);
     host.links.get_mut("nsnet0").unwrap().ifindex += 1;
     host.links.remove("nv-red");
     (host, first.state)

@@ -104,15 +104,6 @@ impl Roots {
         })
     }
 
-    /// The stamps of the named namespaces in `names`, those that can be read.
-    pub fn stamps<'a>(
-        &self,
-        names: impl IntoIterator<Item = &'a String>,
-    ) -> BTreeMap<String, NsStamp> {
-        let stamp = |n: &String| Some((n.clone(), self.stamp_of_name(n)?));
-        names.into_iter().filter_map(stamp).collect()
-    }
-
     /// The identity of the network namespace of process `pid`; an error when
     /// there is no such process (any more).
     pub fn netns_of_pid(&self, pid: u32) -> std::io::Result<NsId> {

@@ -15,6 +15,7 @@ pub mod iptables;
 pub mod links;
 pub mod live;
 pub mod netlink;
+pub mod nsstamps;
 pub mod reader;
 pub mod routes6;
 pub mod sockets;
@@ -29,12 +30,13 @@ mod tests;
 pub use identity::{NETNS_DIR, NsId, Roots, netns_of_name, netns_of_pid, own_netns};
 pub use iptables::Firewall;
 pub use links::Links;
+pub use nsstamps::NsStamps;
 pub use routes6::{Routes6, V6};
 pub use sysctls::Sysctls;
 
 use crate::exec::runner::Runner;
 use crate::model::rules::Family;
-use crate::model::state::{Found, Namespace, NsStamp};
+use crate::model::state::{Found, Namespace};
 use crate::model::validate::NsName;
 use anyhow::Result;
 use ipnet::Ipv4Net;
@@ -46,8 +48,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Host {
     /// Named network namespaces.
     pub namespaces: BTreeSet<String>,
-    /// Their stamps (see `NsStamp`), those that could be read.
-    pub ns_stamps: BTreeMap<String, NsStamp>,
+    /// Their stamps (see `NsStamp`), each read as it is asked for.
+    pub ns_stamps: NsStamps,
     /// Interface indexes of links inside named namespaces that the record
     /// names (the namespace ends of cables), by (namespace, interface).
     pub ns_links: BTreeMap<(String, String), u32>,
@@ -158,7 +160,7 @@ impl Host {
     pub fn namespace(&self, name: &NsName, entry: &Namespace) -> Found {
         let live = self
             .has_ns(name.as_str())
-            .then(|| self.ns_stamps.get(name.as_str()).copied());
+            .then(|| self.ns_stamps.get(name.as_str()));
         Found::of(live, Some(entry.stamp))
     }
 
@@ -195,7 +197,7 @@ pub fn observe(runner: &mut dyn Runner, wants: Wants) -> Result<Host> {
 /// `observe`, with the filesystem read under `roots`.
 pub fn observe_in(runner: &mut dyn Runner, roots: &Roots, wants: Wants) -> Result<Host> {
     let namespaces = roots.namespaces()?;
-    let ns_stamps = roots.stamps(&namespaces);
+    let ns_stamps = NsStamps::under(roots);
     let mut reader = Reader::new(roots)?;
     let links = match (wants.by_name, roots.kernel) {
         (true, true) => Links::asking(netlink::Kernel::here()?),

@@ -4,6 +4,7 @@
 //! (`rules`), and its firewall policy and the user's chain (`policy`). Pure
 //! data and pure functions: nothing here reads the host or runs a tool.
 
+pub mod delta;
 pub mod names;
 pub mod policy;
 pub mod ports;

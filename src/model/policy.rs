@@ -14,11 +14,10 @@
 //! Replies (RELATED, ESTABLISHED) leave NSNET-POLICY at once: a policy
 //! stops connections being opened, never their answers.
 
-use crate::model::rules::{Family, Rule, comment};
+use crate::model::rules::{Family, Rule, Sink, comment};
 use crate::model::state::{Bridge, State};
 use crate::model::validate::IfName;
 use ipnet::IpNet;
-use std::collections::BTreeSet;
 
 /// The user's chain.
 pub const USER: &str = "NSNET-USER";
@@ -142,7 +141,7 @@ pub fn chain(state: &State, family: Family) -> Vec<Rule> {
 
 /// The accepts an `allow` of another nsnet bridge's subnet needs in
 /// NSNET-FORWARD: the connections one way, their replies the other.
-pub fn allowed_bridges(state: &State, family: Family, rules: &mut BTreeSet<Rule>) {
+pub(crate) fn allowed_bridges(state: &State, family: Family, out: &mut impl Sink) {
     let bridges = bridges(state, family);
     for (name, bridge, _) in &bridges {
         let tag = comment(&format!("nsnet:firewall:{name}"));
@@ -151,13 +150,12 @@ pub fn allowed_bridges(state: &State, family: Family, rules: &mut BTreeSet<Rule>
                 .iter()
                 .filter(|(o, _, sub)| o != name && (net.contains(sub) || sub.contains(net)));
             for (other, _, _) in to {
-                let there = format!("{}-i {name} -o {other} {tag} -j ACCEPT", dest(net));
-                let back = format!(
-                    "-i {other} -o {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"
-                );
-                for spec in [there, back] {
-                    rules.insert(Rule::new(family, "filter", "NSNET-FORWARD", spec));
-                }
+                out.rule(family, "filter", "NSNET-FORWARD", || {
+                    format!("{}-i {name} -o {other} {tag} -j ACCEPT", dest(net))
+                });
+                out.rule(family, "filter", "NSNET-FORWARD", || {
+                    format!("-i {other} -o {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT")
+                });
             }
         }
     }

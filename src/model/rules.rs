@@ -11,6 +11,7 @@ use crate::model::policy;
 use crate::model::state::{Bridge, Nat, Port, Published, State};
 use crate::model::validate::{IfName, NsName};
 use crate::plan::cmd::Tool;
+use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -190,21 +191,98 @@ pub(crate) fn comment(text: &str) -> String {
     }
 }
 
+/// Where derived rules go: a set of whole rules, or `Chains`, which keeps
+/// only the chain each would be in and never writes its text. The text of
+/// a rule is asked for only by a sink that keeps it.
+pub(crate) trait Sink {
+    fn rule(
+        &mut self,
+        family: Family,
+        table: &'static str,
+        chain: &'static str,
+        spec: impl FnOnce() -> String,
+    );
+}
+
+impl Sink for BTreeSet<Rule> {
+    fn rule(
+        &mut self,
+        family: Family,
+        table: &'static str,
+        chain: &'static str,
+        spec: impl FnOnce() -> String,
+    ) {
+        self.insert(Rule::new(family, table, chain, spec()));
+    }
+}
+
+/// A chain of one family and table, as (family, table, chain).
+pub type ChainKey = (Family, &'static str, &'static str);
+
+/// The chains rules are in, without the rules.
+#[derive(Default)]
+pub(crate) struct Chains(pub BTreeSet<ChainKey>);
+
+impl Sink for Chains {
+    fn rule(
+        &mut self,
+        family: Family,
+        table: &'static str,
+        chain: &'static str,
+        _spec: impl FnOnce() -> String,
+    ) {
+        self.0.insert((family, table, chain));
+    }
+}
+
 /// Every rule the record calls for, in both families, but those of the
 /// ordered chain NSNET-POLICY (see `policy::chain`); its jump is here. With
 /// nsnet's accepts in FORWARD comes the jump to the user's NSNET-USER.
 pub fn rules(state: &State) -> BTreeSet<Rule> {
     let mut rules = BTreeSet::new();
+    derive(state, &mut rules);
+    let used = rules.iter().map(|r| (r.family, r.table, r.chain)).collect();
+    rules.extend(jumps(state, &used));
+    rules
+}
+
+/// Every rule the record calls for but the jumps from built-in chains:
+/// each bridge's own, each of its published ports', and those between
+/// bridges a policy lets reach each other.
+pub(crate) fn derive(state: &State, out: &mut impl Sink) {
     for (name, bridge) in &state.bridges {
-        bridge_rules(name, bridge, &mut rules);
+        let units = units(bridge);
+        bridge_rules(name, bridge, &units, out);
+        for unit in &units {
+            unit_rules(name, unit, out);
+        }
     }
+    across(state, out);
+}
+
+/// The rules between bridges: the accepts an `allow` of another nsnet
+/// bridge's subnet needs, in each family.
+pub(crate) fn across(state: &State, out: &mut impl Sink) {
     for family in Family::BOTH {
-        policy::allowed_bridges(state, family, &mut rules);
-        let forwards = rules
-            .iter()
-            .any(|r| r.family == family && r.chain == FORWARD);
-        let to = |target: &str| format!("{} -j {target}", comment("nsnet"));
-        if forwards {
+        policy::allowed_bridges(state, family, out);
+    }
+}
+
+/// The chains the record's rules (jumps aside) are in.
+pub(crate) fn chains(state: &State) -> BTreeSet<ChainKey> {
+    let mut chains = Chains::default();
+    derive(state, &mut chains);
+    chains.0
+}
+
+/// The jumps from built-in chains to nsnet's that rules in the chains
+/// `used` need: one to each chain in use, and in FORWARD, with nsnet's
+/// accepts, the user's NSNET-USER, and NSNET-POLICY while it has rules.
+pub(crate) fn jumps(state: &State, used: &BTreeSet<ChainKey>) -> BTreeSet<Rule> {
+    let mut rules = BTreeSet::new();
+    let to = |target: &str| format!("{} -j {target}", comment("nsnet"));
+    for family in Family::BOTH {
+        if used.contains(&(family, "filter", FORWARD)) {
             rules.insert(Rule::new(family, "filter", "FORWARD", to(policy::USER)));
         }
         if !policy::chain(state, family).is_empty() {
@@ -219,8 +297,6 @@ pub fn rules(state: &State) -> BTreeSet<Rule> {
         ("nat", "POSTROUTING", POSTROUTING, ""),
         ("raw", "PREROUTING", RAW, ""),
     ];
-    let used: BTreeSet<(Family, &str, &str)> =
-        rules.iter().map(|r| (r.family, r.table, r.chain)).collect();
     for family in Family::BOTH {
         for (table, from, to, matches) in jumps {
             if used.contains(&(family, table, to)) {
@@ -233,8 +309,8 @@ pub fn rules(state: &State) -> BTreeSet<Rule> {
 }
 
 /// The families whose rulesets the record has rules in.
-pub fn families(rules: &BTreeSet<Rule>) -> BTreeSet<Family> {
-    rules.iter().map(|r| r.family).collect()
+pub fn families(state: &State) -> BTreeSet<Family> {
+    chains(state).into_iter().map(|(f, _, _)| f).collect()
 }
 
 /// A bridge's subnet in one family, as iptables prints it.
@@ -243,7 +319,9 @@ struct Net {
     subnet: String,
 }
 
-fn bridge_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
+/// A bridge's own rules in each family: all but those of each published
+/// port (`units`, the bridge's).
+pub(crate) fn bridge_rules(name: &IfName, bridge: &Bridge, units: &[Unit], out: &mut impl Sink) {
     let mut nets = vec![Net {
         family: Family::V4,
         subnet: bridge.subnet.to_string(),
@@ -256,164 +334,191 @@ fn bridge_rules(name: &IfName, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
     }
     let tag = comment(&format!("nsnet:{name}"));
     for net in &nets {
-        let mut add = |table, chain, spec| {
-            rules.insert(Rule::new(net.family, table, chain, spec));
-        };
+        let family = net.family;
         // Traffic between the bridge's own namespaces: where br_netfilter
         // passes bridged frames through iptables and FORWARD drops (every
         // Docker host), it would be dropped without this.
-        add(
-            "filter",
-            FORWARD,
-            format!("-i {name} -o {name} {tag} -j ACCEPT"),
-        );
+        out.rule(family, "filter", FORWARD, || {
+            format!("-i {name} -o {name} {tag} -j ACCEPT")
+        });
         if bridge.nat.is_some() || !bridge.published.is_empty() {
-            for spec in [
-                format!("-o {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"),
-                format!("-i {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"),
-            ] {
-                add("filter", FORWARD, spec);
+            for dir in ["-o", "-i"] {
+                out.rule(family, "filter", FORWARD, || {
+                    format!(
+                        "{dir} {name} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"
+                    )
+                });
             }
         }
         if let Some(nat) = &bridge.nat {
-            nat_rules(name, net, nat, rules);
+            nat_rules(name, net, nat, out);
         }
-        if !bridge.published.is_empty() {
-            publish_rules(name, net, bridge, rules);
-        }
+        publish_rules(name, net, units, out);
     }
 }
 
 /// Outbound NAT: the subnet masqueraded on its way out, and let through.
-fn nat_rules(name: &IfName, net: &Net, nat: &Nat, rules: &mut BTreeSet<Rule>) {
+fn nat_rules(name: &IfName, net: &Net, nat: &Nat, out: &mut impl Sink) {
     let tag = comment(&format!("nsnet:nat:{name}"));
-    let out = match &nat.out {
+    let to = match &nat.out {
         Some(out) => format!("-o {out}"),
         None => format!("! -o {name}"),
     };
     let subnet = &net.subnet;
-    rules.insert(Rule::new(
-        net.family,
-        "nat",
-        POSTROUTING,
-        format!("-s {subnet} {out} {tag} -j MASQUERADE"),
-    ));
-    rules.insert(Rule::new(
-        net.family,
-        "filter",
-        FORWARD,
-        format!("-i {name} {out} {tag} -j ACCEPT"),
-    ));
+    out.rule(net.family, "nat", POSTROUTING, || {
+        format!("-s {subnet} {to} {tag} -j MASQUERADE")
+    });
+    out.rule(net.family, "filter", FORWARD, || {
+        format!("-i {name} {to} {tag} -j ACCEPT")
+    });
 }
 
-/// What every published port of the bridge shares (hairpin, and for IPv4
-/// ports on loopback the masquerade and the CVE-2020-8558 guard), then
-/// each one's.
-fn publish_rules(name: &IfName, net: &Net, bridge: &Bridge, rules: &mut BTreeSet<Rule>) {
-    let (family, subnet) = (net.family, &net.subnet);
-    let tag = comment(&format!("nsnet:publish:{name}"));
+/// One published port in one family, with the address of its namespace's
+/// port on the bridge: what its own rules are derived from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Unit<'a> {
+    pub family: Family,
+    pub published: &'a Published,
+    pub addr: IpAddr,
+}
+
+/// The bridge's published ports in each family they are served in, each
+/// with its namespace's address (the first port of the namespace on the
+/// bridge): one unit of rules each.
+pub(crate) fn units(bridge: &Bridge) -> Vec<Unit<'_>> {
     let mut ports: BTreeMap<&NsName, &Port> = BTreeMap::new();
     for port in &bridge.ports {
         ports.entry(&port.ns).or_insert(port);
     }
-    let serving: Vec<(&Published, IpAddr)> = bridge
-        .published
-        .iter()
-        .filter(|p| p.serves(family))
-        .filter_map(|p| {
-            let port = ports.get(&p.ns)?;
+    let mut units = Vec::new();
+    for family in Family::BOTH {
+        if family == Family::V6 && bridge.ipv6.is_none() {
+            continue;
+        }
+        for p in bridge.published.iter().filter(|p| p.serves(family)) {
+            let Some(port) = ports.get(&p.ns) else {
+                continue;
+            };
             let addr = match family {
                 Family::V4 => IpAddr::V4(port.address),
-                Family::V6 => IpAddr::V6(port.address6?),
+                Family::V6 => match port.address6 {
+                    Some(a) => IpAddr::V6(a),
+                    None => continue,
+                },
             };
-            Some((p, addr))
-        })
-        .collect();
-    if serving.is_empty() {
+            units.push(Unit {
+                family,
+                published: p,
+                addr,
+            });
+        }
+    }
+    units
+}
+
+/// What every published port of the bridge in one family shares: hairpin,
+/// and for IPv4 ports on loopback the masquerade and the CVE-2020-8558
+/// guard. Each port's own rules are `unit_rules`.
+fn publish_rules(name: &IfName, net: &Net, units: &[Unit], out: &mut impl Sink) {
+    let (family, subnet) = (net.family, &net.subnet);
+    let mut serving = units.iter().filter(|u| u.family == family).peekable();
+    if serving.peek().is_none() {
         return;
     }
+    let tag = comment(&format!("nsnet:publish:{name}"));
     // Hairpin: a namespace reaching a port published by itself or by a
     // neighbour, through a host address, is answered through the host.
-    let hairpin = format!("-s {subnet} -o {name} -m conntrack --ctstate DNAT {tag} -j MASQUERADE");
-    rules.insert(Rule::new(family, "nat", POSTROUTING, hairpin));
-    if family == Family::V4 && serving.iter().any(|(p, _)| p.from_loopback()) {
-        let from_lo = format!("-s 127.0.0.0/8 -o {name} {tag} -j MASQUERADE");
-        rules.insert(Rule::new(family, "nat", POSTROUTING, from_lo));
+    out.rule(family, "nat", POSTROUTING, || {
+        format!("-s {subnet} -o {name} -m conntrack --ctstate DNAT {tag} -j MASQUERADE")
+    });
+    if family == Family::V4 && serving.any(|u| u.published.from_loopback()) {
+        out.rule(family, "nat", POSTROUTING, || {
+            format!("-s 127.0.0.0/8 -o {name} {tag} -j MASQUERADE")
+        });
         // route_localnet lets 127.0.0.0/8 through the bridge: drop what a
         // namespace sends to the host's 127.0.0.0/8 (CVE-2020-8558).
-        let guard = format!(
-            "! -s 127.0.0.0/8 -d 127.0.0.0/8 -i {name} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT {tag} -j DROP"
-        );
-        rules.insert(Rule::new(family, "filter", INPUT, guard));
-    }
-    for (p, addr) in serving {
-        published_rules(name, p, addr, rules);
+        out.rule(family, "filter", INPUT, || {
+            format!(
+                "! -s 127.0.0.0/8 -d 127.0.0.0/8 -i {name} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT {tag} -j DROP"
+            )
+        });
     }
 }
 
 /// One published port in one family: DNAT to the namespace's address, the
 /// accept for the DNATed connection, and for an IPv4 port on loopback, the
-/// drop of LAN packets sent to 127.0.0.1.
-fn published_rules(name: &IfName, p: &Published, addr: IpAddr, rules: &mut BTreeSet<Rule>) {
-    let family = Family::of(addr);
-    let tag = comment(&format!(
-        "nsnet:publish:{}:{}/{}",
-        p.ns, p.host_port, p.proto
-    ));
-    let (host, to, len) = match addr {
-        IpAddr::V4(a) => (
-            p.host_ip
-                .map(|ip| format!("-d {ip}/32 "))
-                .unwrap_or_default(),
-            format!("{a}:{}", p.port),
-            32,
-        ),
+/// drop of LAN packets sent to 127.0.0.1. Every rule carries the port's own
+/// tag (namespace, host port, protocol), so no two ports' rules are alike.
+pub(crate) fn unit_rules(name: &IfName, unit: &Unit, out: &mut impl Sink) {
+    let (p, addr, family) = (unit.published, unit.addr, unit.family);
+    // Each part is written out only when a rule's text is asked for.
+    let tag = || {
+        comment(&format!(
+            "nsnet:publish:{}:{}/{}",
+            p.ns, p.host_port, p.proto
+        ))
+    };
+    let host = || match (addr, p.host_ip) {
+        (IpAddr::V4(_), Some(ip)) => format!("-d {ip}/32 "),
+        (IpAddr::V4(_), None) => String::new(),
+        (IpAddr::V6(_), Some(ip)) => format!("-d {ip}/128 "),
         // The kernel cannot route a packet from ::1 out of an interface
         // (IPv6 has no route_localnet): DNATed, a connection to [::1] would
         // hang. Left out, it is refused at once, or served by the host.
-        IpAddr::V6(a) => (
-            p.host_ip
-                .map(|ip| format!("-d {ip}/128 "))
-                .unwrap_or_else(|| "! -d ::1/128 ".into()),
-            format!("[{a}]:{}", p.port),
-            128,
-        ),
+        (IpAddr::V6(_), None) => "! -d ::1/128 ".into(),
+    };
+    let to = || match addr {
+        IpAddr::V4(a) => format!("{a}:{}", p.port),
+        IpAddr::V6(a) => format!("[{a}]:{}", p.port),
+    };
+    let len = match addr {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
     };
     let proto = p.proto;
     // With `--allow`, only connections from those sources are sent on: the
     // others reach the host itself (refused, unless a host program listens
     // there), on every path, as the host's own connections pass through
     // nat OUTPUT, never FORWARD.
-    let sources = match p.sources(family) {
-        None => vec![String::new()],
+    let sources: Vec<Option<IpNet>> = match p.sources(family) {
+        None => vec![None],
         // A /0 is every source of the family: no `-s` (iptables-save prints
         // none for it, so a rule written with one would never be found).
-        Some(nets) if nets.iter().any(|n| n.prefix_len() == 0) => vec![String::new()],
-        Some(nets) => nets.iter().map(|n| format!("-s {n} ")).collect(),
+        Some(nets) if nets.iter().any(|n| n.prefix_len() == 0) => vec![None],
+        Some(nets) => nets.into_iter().map(Some).collect(),
     };
     for source in sources {
-        let dnat = format!(
-            "{source}{host}-p {proto} -m {proto} --dport {} {tag} -j DNAT --to-destination {to}",
-            p.host_port
-        );
-        rules.insert(Rule::new(family, "nat", DNAT, dnat));
+        out.rule(family, "nat", DNAT, || {
+            let source = source.map(|n| format!("-s {n} ")).unwrap_or_default();
+            format!(
+                "{source}{}-p {proto} -m {proto} --dport {} {} -j DNAT --to-destination {}",
+                host(),
+                p.host_port,
+                tag(),
+                to()
+            )
+        });
     }
-    let accept = format!(
-        "-d {addr}/{len} -o {name} -p {proto} -m {proto} --dport {} -m conntrack --ctstate DNAT {tag} -j ACCEPT",
-        p.port
-    );
-    rules.insert(Rule::new(family, "filter", FORWARD, accept));
+    out.rule(family, "filter", FORWARD, || {
+        format!(
+            "-d {addr}/{len} -o {name} -p {proto} -m {proto} --dport {} -m conntrack --ctstate DNAT {} -j ACCEPT",
+            p.port,
+            tag()
+        )
+    });
     if let Some(ip) = p
         .host_ip
         .filter(|ip| ip.is_loopback() && family == Family::V4)
     {
         // Only the host itself may reach a port published on loopback: a
         // LAN peer could send to 127.0.0.1 by the host's MAC address.
-        let drop = format!(
-            "-d {ip}/32 ! -i lo -p {proto} -m {proto} --dport {} {tag} -j DROP",
-            p.host_port
-        );
-        rules.insert(Rule::new(family, "raw", RAW, drop));
+        out.rule(family, "raw", RAW, || {
+            format!(
+                "-d {ip}/32 ! -i lo -p {proto} -m {proto} --dport {} {} -j DROP",
+                p.host_port,
+                tag()
+            )
+        });
     }
 }
 
@@ -449,16 +554,16 @@ pub fn sysctls(state: &State) -> BTreeMap<String, &'static str> {
 /// out of the port it came in by, which a bridge allows only in hairpin
 /// mode (in both families).
 pub fn hairpins(state: &State) -> BTreeSet<IfName> {
-    let mut ports = BTreeSet::new();
-    for bridge in state.bridges.values() {
-        let serving: BTreeSet<&NsName> = bridge.published.iter().map(|p| &p.ns).collect();
-        ports.extend(
-            bridge
-                .ports
-                .iter()
-                .filter(|port| serving.contains(&port.ns))
-                .map(|port| port.host_ifname.clone()),
-        );
-    }
+    let ports = state.bridges.values().flat_map(bridge_hairpins);
+    ports.cloned().collect()
+}
+
+/// The ports of one bridge that need hairpin mode (see `hairpins`).
+pub fn bridge_hairpins(bridge: &Bridge) -> BTreeSet<&IfName> {
+    let serving: BTreeSet<&NsName> = bridge.published.iter().map(|p| &p.ns).collect();
+    let ports = bridge.ports.iter();
     ports
+        .filter(|port| serving.contains(&port.ns))
+        .map(|port| &port.host_ifname)
+        .collect()
 }

@@ -256,7 +256,7 @@ pub struct Via {
 }
 
 /// A port of a namespace reachable through a port of the host.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Published {
     pub ns: NsName,
     /// Only this host address; `None`: every address of the host, in each
