@@ -6,110 +6,11 @@
 
 mod common;
 
+use common::cni::{Answer, add, add_existing, call, call_with, conf, del, path, with_ports};
 use common::{Sandbox, assert_same};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::Stdio;
-
-/// A network configuration on bridge `cni0`, 10.88.0.0/24, with NAT.
-fn conf(version: &str) -> Value {
-    json!({
-        "cniVersion": version,
-        "name": "pods",
-        "type": "nsnet",
-        "bridge": "cni0",
-        "subnet": "10.88.0.0/24",
-        "nat": true,
-        "capabilities": {"portMappings": true},
-    })
-}
-
-/// What one plugin call gave: exit status, stdout as JSON (Null if none),
-/// stderr.
-struct Answer {
-    code: i32,
-    out: Value,
-    err: String,
-}
-
-/// Runs nsnet as a plugin in the throwaway host: `command`, the attachment
-/// (container id, netns path, interface; empty strings are left unset) and
-/// `stdin`.
-fn call(sb: &Sandbox, command: &str, att: (&str, &str, &str), stdin: &Value) -> Answer {
-    call_with(sb, command, att, stdin, &[])
-}
-
-fn call_with(
-    sb: &Sandbox,
-    command: &str,
-    (id, netns, ifname): (&str, &str, &str),
-    stdin: &Value,
-    env: &[(&str, &str)],
-) -> Answer {
-    let mut cmd = sb.command(env!("CARGO_BIN_EXE_nsnet"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("CNI_COMMAND", command)
-        .env("CNI_PATH", "/usr/lib/cni");
-    for (key, value) in [
-        ("CNI_CONTAINERID", id),
-        ("CNI_NETNS", netns),
-        ("CNI_IFNAME", ifname),
-    ] {
-        if !value.is_empty() {
-            cmd.env(key, value);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let text = stdin.to_string();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    Answer {
-        code: out.status.code().unwrap_or(-1),
-        out: serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn path(ns: &str) -> String {
-    format!("/run/netns/{ns}")
-}
-
-/// ADD of container `id` in namespace `ns` (made first, as a runtime does),
-/// which must succeed; returns the result.
-fn add(sb: &Sandbox, conf: &Value, id: &str, ns: &str) -> Value {
-    sb.ok(&format!("ip netns add {ns}"));
-    let a = call(sb, "ADD", (id, &path(ns), "eth0"), conf);
-    assert_eq!(a.code, 0, "ADD {id}: {}{}", a.out, a.err);
-    a.out
-}
-
-/// DEL as a runtime sends it: the ADD's result as `prevResult`.
-fn del(sb: &Sandbox, conf: &Value, id: &str, ns: &str, result: &Value) {
-    let mut stdin = conf.clone();
-    stdin["prevResult"] = result.clone();
-    let a = call(sb, "DEL", (id, &path(ns), "eth0"), &stdin);
-    assert_eq!(a.code, 0, "DEL {id}: {}{}", a.out, a.err);
-    assert_eq!(a.out, Value::Null, "DEL prints nothing");
-}
-
-fn with_ports(conf: &Value, ports: Value) -> Value {
-    let mut c = conf.clone();
-    c["runtimeConfig"] = json!({ "portMappings": ports });
-    c
-}
 
 #[test]
 fn containers_reach_each_other_the_outside_and_a_published_port_then_leave_nothing() {
@@ -467,13 +368,6 @@ fn a_fault_at_any_step_of_add_or_del_leaves_the_host_exact() {
     }
 }
 
-/// ADD into a namespace that already exists.
-fn add_existing(sb: &Sandbox, conf: &Value, id: &str, ns: &str) -> Value {
-    let a = call(sb, "ADD", (id, &path(ns), "eth0"), conf);
-    assert_eq!(a.code, 0, "ADD {id}: {}{}", a.out, a.err);
-    a.out
-}
-
 #[test]
 fn hostile_requests_are_refused_with_the_spec_code_and_change_nothing() {
     let sb = sandbox!();
@@ -482,12 +376,13 @@ fn hostile_requests_are_refused_with_the_spec_code_and_change_nothing() {
     let net = conf("1.0.0");
     type Case<'a> = (&'a str, (&'a str, String, &'a str), Value, u64);
     let cases: Vec<Case> = vec![
-        // The container already has an interface of that name.
+        // The container already has an interface of that name: refused
+        // before anything runs.
         (
             "existing ifname",
             ("h1", path("h1"), "eth0"),
             net.clone(),
-            100,
+            7,
         ),
         (
             "not a namespace",

@@ -51,6 +51,14 @@ pub const PUBLISH: Wants = Wants {
     ..PLAIN
 };
 
+/// Part of the host could not be read when a builder asked: nothing was
+/// built on the answer, and the same command may well succeed again.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot read the host's interfaces or routes ({0}); nothing was changed: run the command again"
+)]
+pub struct Unread(pub String);
+
 /// Builds a change, reconciles the host settings it implies, and prints or
 /// executes it. Returns the new record after a real run, `None` after a dry
 /// run. The firewall is read when `wants` says so or the record has rules. A
@@ -147,13 +155,7 @@ fn apply_locked(
     // An interface or route that could not be read was taken as absent: nothing
     // built on that answer may run, and an error it led to is not the one
     // to show.
-    let unread = |host: &host::Host| {
-        host.unread().map(|why| {
-            anyhow::anyhow!(
-                "cannot read the host's interfaces or routes ({why}); nothing was changed: run the command again"
-            )
-        })
-    };
+    let unread = |host: &host::Host| host.unread().map(|why| anyhow::Error::new(Unread(why)));
     let mut change = build(&host, &state).map_err(|err| unread(&host).unwrap_or(err))?;
     if host.ipv6 && rules::families(&change.state).contains(&Family::V6) {
         host::read_firewall6(runner, &mut host, dry)?;
@@ -270,9 +272,7 @@ fn run_plan(
         },
         interrupted: &interrupted,
         applied: &mut applied,
-        fail_at: std::env::var("NSNET_FAIL_AT")
-            .ok()
-            .and_then(|k| k.parse().ok()),
+        fail_at: fail_at(std::env::var("NSNET_FAIL_AT").ok().as_deref()),
         kill_at: std::env::var("NSNET_KILL_AT")
             .ok()
             .and_then(|k| k.parse().ok()),
@@ -284,6 +284,20 @@ fn run_plan(
         return Err(err.into());
     }
     Ok(())
+}
+
+/// The step `NSNET_FAIL_AT` makes fail in this plan: `K`, step K of every
+/// plan; `K@P`, step K of the P-th plan this process runs (a CNI DEL runs
+/// two: the attachment's, then the removal of unused bridges).
+fn fail_at(var: Option<&str>) -> Option<usize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PLANS: AtomicUsize = AtomicUsize::new(0);
+    let this = PLANS.fetch_add(1, Ordering::Relaxed) + 1;
+    let (step, plan) = match var?.split_once('@') {
+        Some((k, p)) => (k.parse().ok()?, Some(p.parse::<usize>().ok()?)),
+        None => (var?.parse().ok()?, None),
+    };
+    plan.is_none_or(|p| p == this).then_some(step)
 }
 
 /// `--step`: shows step `k` of `n` (why, then the command) on stderr and

@@ -15,6 +15,7 @@ use crate::model::validate::{IfName, NsAddress, NsName};
 use anyhow::{Result, bail};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use thiserror::Error;
 
 /// A CNI network, as its configuration describes it.
 pub struct Network<'a> {
@@ -32,6 +33,18 @@ pub struct Network<'a> {
     pub ports: &'a [(Option<IpAddr>, Mapping)],
 }
 
+/// Why an ADD is refused before anything runs, for the runtime to tell
+/// apart from a step that failed.
+#[derive(Debug, Error)]
+pub enum Refused {
+    /// The configuration asks for what nsnet cannot do with what it has.
+    #[error("{0}")]
+    Config(String),
+    /// The container's namespace is not the one the runtime named.
+    #[error("{0}")]
+    Namespace(String),
+}
+
 /// The container an ADD plugs in.
 pub struct Container<'a> {
     pub id: &'a str,
@@ -39,6 +52,9 @@ pub struct Container<'a> {
     /// Its namespace's name in /run/netns, and the path the runtime gave.
     pub ns: &'a NsName,
     pub netns: &'a str,
+    /// The namespace's identity (device, inode) when the runtime asked:
+    /// the one to plug into, and no other of the same name.
+    pub identity: Option<(u64, u64)>,
     /// Addresses the runtime asks to keep (`IP=` of CNI_ARGS).
     pub addresses: &'a [IpAddr],
 }
@@ -68,15 +84,26 @@ pub fn add(net: &Network, c: &Container, host: &Host, state: &State) -> Result<C
             c.ifname
         );
     }
+    // The runtime made the namespace: gone (deleted while this ADD waited
+    // for the lock) or made again, it is no container's any more.
+    let live = host.ns_stamps.get(c.ns.as_str()).map(|s| (s.dev, s.ino));
+    if !host.has_ns(c.ns.as_str()) || live.is_none() || c.identity.is_some_and(|i| live != Some(i))
+    {
+        return Err(Refused::Namespace(format!(
+            "the container's namespace `{}` is gone or was made again since the runtime named it: nothing was made",
+            c.netns
+        ))
+        .into());
+    }
     let existing = state.bridges.get(net.bridge);
     if let Some(other) = existing.and_then(|b| b.network.as_deref())
         && other != net.name
     {
-        bail!(
+        return Err(Refused::Config(format!(
             "bridge `{}` serves CNI network `{other}`: give network `{}` a bridge of its own",
-            net.bridge,
-            net.name
-        );
+            net.bridge, net.name
+        ))
+        .into());
     }
     let namespaces = [c.ns.clone()];
     let addresses: Vec<NsAddress> = c
@@ -114,11 +141,11 @@ pub fn add(net: &Network, c: &Container, host: &Host, state: &State) -> Result<C
         .iter_mut()
         .find(|p| &p.ns == c.ns && &p.ifname == c.ifname && p.ifindex.is_none())
     else {
-        bail!(
+        return Err(Refused::Config(format!(
             "namespace `{}` is already on bridge `{}`: a container joins a network once",
-            c.ns,
-            net.bridge
-        );
+            c.ns, net.bridge
+        ))
+        .into());
     };
     port.runtime = Some(Attachment {
         network: net.name.to_string(),
@@ -152,17 +179,23 @@ pub fn add(net: &Network, c: &Container, host: &Host, state: &State) -> Result<C
         }
     }
     for (host_ip, mappings) in &by_address {
+        // `0.0.0.0` or `::` is every address of that family, and only
+        // of that one: sources of the family alone, on every address.
+        let every: Vec<IpNet> = (host_ip.filter(IpAddr::is_unspecified))
+            .and_then(|ip| IpNet::new(ip, 0).ok())
+            .into_iter()
+            .collect();
         let add = publish::Add {
             ns: c.ns,
             mappings,
-            host_ip: *host_ip,
+            host_ip: host_ip.filter(|ip| !ip.is_unspecified()),
             bridge: Some(net.bridge),
             // The runtime reserves its host ports itself (podman's conmon
             // listens on them once the container starts, and holds them
             // across `podman network reload`'s DEL and ADD); a port another
             // nsnet namespace publishes is still refused.
             force: true,
-            allow: None,
+            allow: (!every.is_empty()).then_some(&every[..]),
         };
         change = change.then(|s| publish::add(&add, host, s))?;
     }
@@ -171,6 +204,8 @@ pub fn add(net: &Network, c: &Container, host: &Host, state: &State) -> Result<C
 
 /// DEL: unplugs attachment (`container`, `ifname`) if nsnet has it; with
 /// nothing to do (a second DEL, or a DEL after a failed ADD) it succeeds.
+/// The attachment is the one of `network`, or, if that network has none
+/// (it was renamed since the ADD), the container's interface on any.
 pub fn del(
     network: &str,
     container: &str,
@@ -178,11 +213,19 @@ pub fn del(
     host: &Host,
     state: &State,
 ) -> Result<Change> {
-    let ports: Vec<(IfName, Port)> = find(state, container, ifname)
-        .map(|(b, p)| (b.clone(), p.clone()))
-        .into_iter()
-        .collect();
-    unplug(network, &ports, host, state)
+    let of = |net: Option<&str>| {
+        state.bridges.iter().find_map(|(name, b)| {
+            let p = b.ports.iter().find(|p| {
+                &p.ifname == ifname
+                    && p.runtime.as_ref().is_some_and(|a| {
+                        a.container == container && net.is_none_or(|n| a.network == n)
+                    })
+            })?;
+            Some((name.clone(), p.clone()))
+        })
+    };
+    let ports: Vec<(IfName, Port)> = of(Some(network)).or_else(|| of(None)).into_iter().collect();
+    unplug(&ports, host, state)
 }
 
 /// GC: unplugs every attachment of `network` the runtime does not list in
@@ -202,16 +245,23 @@ pub fn gc(network: &str, valid: &[(String, String)], host: &Host, state: &State)
         })
         .map(|(name, p)| (name.clone(), p.clone()))
         .collect();
-    unplug(network, &ports, host, state)
+    unplug(&ports, host, state)
 }
 
-/// Unplugs `ports`, then removes the bridges `network` made that have no
-/// port left.
-fn unplug(network: &str, ports: &[(IfName, Port)], host: &Host, state: &State) -> Result<Change> {
+/// Unplugs `ports`: their cables, addresses, published ports and rules.
+fn unplug(ports: &[(IfName, Port)], host: &Host, state: &State) -> Result<Change> {
     let mut change = Change::from(state);
     release(&mut change, host, ports, &[], &[], true)?;
-    let empty: Vec<IfName> = (change.state.bridges.iter())
-        .filter(|(_, b)| b.network.as_deref() == Some(network) && b.ports.is_empty())
+    Ok(change)
+}
+
+/// Removes every bridge a CNI network made that has no port left, with its
+/// NAT and rules: after the last DEL of its network, or after an earlier
+/// removal that the host refused.
+pub fn retire(host: &Host, state: &State) -> Result<Change> {
+    let mut change = Change::from(state);
+    let empty: Vec<IfName> = (state.bridges.iter())
+        .filter(|(_, b)| b.network.is_some() && b.ports.is_empty())
         .map(|(name, _)| name.clone())
         .collect();
     for name in &empty {

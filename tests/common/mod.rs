@@ -5,6 +5,7 @@
 //! sandbox ends its processes and, with them, everything made inside.
 #![allow(dead_code)]
 
+pub mod cni;
 pub mod snapshot;
 
 /// The second tutorial's bridge: `v-net-0` on 192.168.15.0/24 with the host

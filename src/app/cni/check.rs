@@ -40,9 +40,12 @@ pub fn check(net: &Network, t: &Target) -> Result<(), Failure> {
         Some(Ok(first)) => Err(Failure {
             code: Code::Drifted,
             msg: first.clone(),
-            details: (problems.iter().flatten().cloned())
-                .collect::<Vec<_>>()
-                .join("; "),
+            details: match problems.len() {
+                1 => String::new(),
+                _ => (problems.iter().flatten().cloned())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
         }),
     }
 }
@@ -145,7 +148,14 @@ fn problems(
         ..PLAIN
     };
     let host = host::observe(&mut System::cached(), wants)?;
-    for drift in crate::report::status::firewall_drift(state, &host) {
+    // This attachment's network only: its bridge's rules and settings, and
+    // the jumps to nsnet's chains, not another network's drift.
+    let own = State {
+        bridges: std::iter::once((bridge.clone(), entry.clone())).collect(),
+        saved: state.saved.clone(),
+        ..State::default()
+    };
+    for drift in crate::report::status::firewall_drift(&own, &host) {
         out.push(format!(
             "nsnet's firewall drifted: {drift} (`nsnet status` shows all)"
         ));

@@ -10,7 +10,7 @@ mod check;
 pub mod reply;
 pub mod request;
 
-use super::apply::{FIREWALL, PUBLISH, apply};
+use super::apply::{FIREWALL, PUBLISH, Unread, apply};
 use crate::builders::attach;
 use crate::cli::Global;
 use crate::exec::runner::System;
@@ -21,7 +21,7 @@ use crate::model::state::{Port, State};
 use crate::model::validate::InputError;
 use ipnet::IpNet;
 use reply::{Attached, Code, Failure, Iface};
-use request::{Command, Network, Target, at_least};
+use request::{Command, Leave, Network, Target, at_least};
 use serde_json::Value;
 use std::io::Read;
 use std::net::IpAddr;
@@ -76,29 +76,38 @@ fn serve(stdin: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Val
         let version = asked.unwrap_or_else(|| request::VERSIONS[4].to_string());
         return Ok(Some(reply::versions(&version)));
     }
-    let net = request::network(stdin)?;
     let least = match command {
         Command::Gc | Command::Status => "1.1.0",
         Command::Check => "0.4.0",
         _ => "0.3.0",
     };
-    if !at_least(&net.version, least) {
-        return Err(Failure::new(
+    let new_enough = |version: &str, name: &str| match at_least(version, least) {
+        true => Ok(()),
+        false => Err(Failure::new(
             Code::Version,
             format!(
-                "{command:?} needs cniVersion {least} or later; network `{}` says {}",
-                net.name, net.version
+                "{command:?} needs cniVersion {least} or later; network `{name}` says {version}"
             ),
-        ));
+        )),
+    };
+    // DEL and GC take the configuration as it is, reading only what they
+    // need: they must work with one that could not ADD.
+    if matches!(command, Command::Del | Command::Gc) {
+        let leave = request::leave(stdin)?;
+        new_enough(&leave.version, &leave.name)?;
+        return match request::target(command, var)? {
+            Some(t) => del(&leave.name, &t).map(|()| None),
+            None => gc(&leave).map(|()| None),
+        };
     }
+    let net = request::network(stdin)?;
+    new_enough(&net.version, &net.name)?;
     let target = request::target(command, var)?;
     match (command, target) {
         (Command::Add, Some(t)) => add(&net, &t).map(Some),
-        (Command::Del, Some(t)) => del(&net, &t).map(|()| None),
         (Command::Check, Some(t)) => check::check(&net, &t).map(|()| None),
-        (Command::Gc, _) => gc(&net).map(|()| None),
         (Command::Status, _) => status(&net).map(|()| None),
-        _ => unreachable!("request::target gives ADD, DEL and CHECK a target"),
+        _ => unreachable!("request::target gives ADD and CHECK a target"),
     }
 }
 
@@ -114,29 +123,74 @@ fn global() -> Global {
     }
 }
 
-/// An error of the pipeline as the runtime sees it: bad input is an
-/// invalid configuration, a signal means try again, anything else a
-/// failure (rolled back).
+/// An error of the pipeline as the runtime sees it: bad input, or a
+/// configuration at odds with what nsnet has, is an invalid configuration;
+/// a namespace gone under the request a bad environment; a signal means
+/// try again; anything else a failure (rolled back). `msg` is one line in
+/// the configuration's terms; the whole chain, if longer, is `details`.
 fn failure(err: anyhow::Error) -> Failure {
     if let Some(f) = err.chain().find_map(|e| e.downcast_ref::<Failure>()) {
         return Failure::new(f.code, f.msg.clone());
     }
-    let code = if err.chain().any(|e| e.is::<InputError>()) {
+    let refused = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<attach::Refused>());
+    let code = if let Some(refused) = refused {
+        match refused {
+            attach::Refused::Config(_) => Code::InvalidConfig,
+            attach::Refused::Namespace(_) => Code::Env,
+        }
+    } else if err.chain().any(|e| e.is::<InputError>()) {
         Code::InvalidConfig
     } else if err.chain().any(|e| {
-        e.downcast_ref::<ExecError>()
-            .is_some_and(|x| matches!(x.cause, Cause::Interrupted(_)))
+        // The host half read, or a signal: the same request may well work.
+        e.is::<Unread>()
+            || e.downcast_ref::<ExecError>()
+                .is_some_and(|x| matches!(x.cause, Cause::Interrupted(_)))
     }) {
         Code::TryAgain
     } else {
         Code::Failed
     };
-    let (msg, whole) = (err.to_string(), format!("{err:#}"));
+    let whole = in_config_terms(&format!("{err:#}"));
+    let msg = in_config_terms(&err.to_string());
+    let line = msg.lines().next().unwrap_or_default().to_string();
     Failure {
         code,
-        details: if whole == msg { String::new() } else { whole },
-        msg,
+        details: if whole == line { String::new() } else { whole },
+        msg: line,
     }
+}
+
+/// A message of nsnet's commands as a runtime's user reads it: the command
+/// line's options named by the configuration keys and variables that stand
+/// for them. Commands quoted in backticks (advice to run at a terminal)
+/// stay as they are.
+fn in_config_terms(msg: &str) -> String {
+    const TERMS: [(&str, &str); 6] = [
+        ("--subnet", "`subnet`"),
+        ("--gateway", "`gateway`"),
+        ("--bridge", "`bridge`"),
+        ("--host-ip", "the port mapping's `hostIP`"),
+        ("--address", "CNI_ARGS `IP=`"),
+        ("--ifname", "CNI_IFNAME"),
+    ];
+    let mut out = String::new();
+    for (i, part) in msg.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 {
+            out.push_str(part);
+            continue;
+        }
+        let mut text = part.to_string();
+        for (flag, key) in TERMS {
+            text = text.replace(flag, key);
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn network<'a>(net: &'a Network) -> attach::Network<'a> {
@@ -164,6 +218,7 @@ fn add(net: &Network, t: &Target) -> Result<Value, Failure> {
         ifname: &t.ifname,
         ns,
         netns,
+        identity: t.identity,
         addresses: &t.addresses,
     };
     let wants = Wants {
@@ -171,9 +226,19 @@ fn add(net: &Network, t: &Target) -> Result<Value, Failure> {
         ..PUBLISH
     };
     let mut runner = System::cached();
-    let build = |h: &_, s: &State| attach::add(&network(net), &container, h, s);
+    // What the builder refuses never ran: the configuration is at odds with
+    // what nsnet has (a bridge's gateway, a host port another holds).
+    let refused = std::cell::Cell::new(false);
+    let build = |h: &_, s: &State| {
+        let change = attach::add(&network(net), &container, h, s);
+        refused.set(change.is_err());
+        change
+    };
     let state = apply(&global(), &mut runner, wants, build)
-        .map_err(failure)?
+        .map_err(|err| match refused.get() {
+            true => failure(err).refused(),
+            false => failure(err),
+        })?
         .expect("a real run returns the record");
     let attached = attached(&state, t, netns).map_err(|err| Failure {
         code: Code::Failed,
@@ -235,47 +300,102 @@ fn attached(state: &State, t: &Target, netns: &str) -> anyhow::Result<Attached> 
     })
 }
 
-fn del(net: &Network, t: &Target) -> Result<(), Failure> {
+/// DEL: the attachment goes in one plan; then, in another, the bridges
+/// its network no longer needs (see `retire`).
+fn del(network: &str, t: &Target) -> Result<(), Failure> {
     let dying = |p: &Port| {
         p.runtime
             .as_ref()
             .is_some_and(|a| a.container == t.container)
             && p.ifname == t.ifname
     };
-    settle(&dying);
-    let mut runner = System::cached();
-    let build = |h: &_, s: &State| attach::del(&net.name, &t.container, &t.ifname, h, s);
-    apply(&global(), &mut runner, FIREWALL, build).map_err(failure)?;
+    let build = |h: &_, s: &State| attach::del(network, &t.container, &t.ifname, h, s);
+    unplug(&dying, &build)?;
+    retire();
     Ok(())
 }
 
-fn gc(net: &Network) -> Result<(), Failure> {
+/// GC: every attachment of the network the runtime does not list goes in
+/// one plan; then the bridges no network needs any more (see `retire`).
+fn gc(leave: &Leave) -> Result<(), Failure> {
     // Without the list, every attachment would look stale: refused.
-    let Some(valid) = &net.valid else {
+    let Some(valid) = &leave.valid else {
         return Err(Failure::new(
             Code::InvalidConfig,
             format!(
                 "GC of network `{}` lists no `cni.dev/valid-attachments`: nsnet removes nothing without it",
-                net.name
+                leave.name
             ),
         ));
     };
     let valid: Vec<(String, String)> = (valid.iter())
         .map(|k| (k.container.clone(), k.ifname.clone()))
         .collect();
-    let listed = |p: &Port| {
+    let stale = |p: &Port| {
         p.runtime.as_ref().is_some_and(|a| {
-            a.network == net.name
+            a.network == leave.name
                 && !valid
                     .iter()
                     .any(|(c, i)| *c == a.container && i == p.ifname.as_str())
         })
     };
-    settle(&listed);
-    let mut runner = System::cached();
-    let build = |h: &_, s: &State| attach::gc(&net.name, &valid, h, s);
-    apply(&global(), &mut runner, FIREWALL, build).map_err(failure)?;
+    let build = |h: &_, s: &State| attach::gc(&leave.name, &valid, h, s);
+    unplug(&stale, &build)?;
+    retire();
     Ok(())
+}
+
+/// Runs a DEL's or GC's plan (`build`) for the ports `which` picks. The
+/// runtime may delete a container's namespace just before or while the
+/// plan runs, and the kernel then removes its veth a moment later, under
+/// the plan's feet: the plan is rolled back and tried once more once the
+/// kernel is done.
+fn unplug(
+    which: &dyn Fn(&Port) -> bool,
+    build: &dyn Fn(&crate::host::Host, &State) -> anyhow::Result<crate::builders::Change>,
+) -> Result<(), Failure> {
+    let run = || {
+        settle(which);
+        apply(&global(), &mut System::cached(), FIREWALL, build)
+    };
+    match run() {
+        Ok(_) => Ok(()),
+        Err(_) if vanishing(which) => run().map(|_| ()).map_err(failure),
+        Err(err) => Err(failure(err)),
+    }
+}
+
+/// Whether a port `which` picks has lost its namespace: its veth goes, or
+/// went, with the namespace.
+fn vanishing(which: &dyn Fn(&Port) -> bool) -> bool {
+    let Ok(state) = crate::exec::store::Store::read_only().load() else {
+        return false;
+    };
+    (state.bridges.values().flat_map(|b| &b.ports))
+        .any(|p| which(p) && !Path::new("/run/netns").join(p.ns.as_str()).exists())
+}
+
+/// Removes the bridges of CNI networks that have no attachment left, with
+/// their NAT and rules. Best effort: the attachment is gone already, and a
+/// DEL must not fail for what another container shared; what the host
+/// refuses now stays in the record, and goes with a later DEL or GC.
+fn retire() {
+    let idle = |s: &State| {
+        s.bridges
+            .values()
+            .any(|b| b.network.is_some() && b.ports.is_empty())
+    };
+    if !crate::exec::store::Store::read_only()
+        .load()
+        .is_ok_and(|s| idle(&s))
+    {
+        return;
+    }
+    let mut runner = System::cached();
+    let build = |h: &_, s: &State| attach::retire(h, s);
+    if let Err(err) = apply(&global(), &mut runner, FIREWALL, build) {
+        eprintln!("nsnet: warning: an unused bridge stays for now: {err:#}");
+    }
 }
 
 /// Waits (up to two seconds) for the host ends of the ports `which` picks

@@ -52,6 +52,19 @@ impl Failure {
         }
     }
 
+    /// The same failure, of a plan that never ran because its builder
+    /// refused the request: an invalid configuration, unless it is already
+    /// something more precise than a failure.
+    pub fn refused(self) -> Failure {
+        match self.code {
+            Code::Failed => Failure {
+                code: Code::InvalidConfig,
+                ..self
+            },
+            _ => self,
+        }
+    }
+
     /// The error JSON, in `version`.
     pub fn json(&self, version: &str) -> Value {
         let mut out = json!({

@@ -56,6 +56,9 @@ pub struct Target {
     pub netns: Option<String>,
     /// The name of that namespace in /run/netns.
     pub ns: Option<NsName>,
+    /// The namespace's identity (device and inode of its file) when the
+    /// request came: the namespace a plan may plug into.
+    pub identity: Option<(u64, u64)>,
     /// `IP=` of `CNI_ARGS`: the addresses to keep (`podman network reload`).
     pub addresses: Vec<IpAddr>,
 }
@@ -68,30 +71,69 @@ struct Raw {
     name: Option<String>,
     bridge: Option<String>,
     subnet: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     subnets: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     gateway: OneOrMore,
     #[serde(alias = "ipMasq")]
     nat: Option<bool>,
     default_route: Option<bool>,
     #[serde(default)]
     dns: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     deny: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     allow: Vec<String>,
     #[serde(default)]
     runtime_config: Option<RuntimeConfig>,
     #[serde(default)]
     prev_result: Option<Value>,
-    #[serde(rename = "cni.dev/valid-attachments")]
-    valid: Option<Vec<Key>>,
-    /// The key's name in the 1.1.0 text, before the errata.
-    #[serde(rename = "cni.dev/attachments")]
-    valid_before_errata: Option<Vec<Key>>,
+    #[serde(flatten)]
+    listed: Listed,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
+}
+
+/// GC's list of the attachments the runtime still has. A runtime with no
+/// container left on the network sends `null` (CRI-O's ocicni does): an
+/// empty list, not a missing one.
+#[derive(Debug, Default, Deserialize)]
+struct Listed {
+    #[serde(
+        default,
+        rename = "cni.dev/valid-attachments",
+        deserialize_with = "present"
+    )]
+    valid: Option<Vec<Key>>,
+    /// The key's name in the 1.1.0 text, before the errata.
+    #[serde(default, rename = "cni.dev/attachments", deserialize_with = "present")]
+    valid_before_errata: Option<Vec<Key>>,
+}
+
+impl Listed {
+    fn valid(self) -> Option<Vec<Key>> {
+        self.valid.or(self.valid_before_errata)
+    }
+}
+
+/// A value that may be `null`, read as its default: Go runtimes write an
+/// empty list as `null` (containerd's `"portMappings": null` for a pod
+/// without host ports).
+fn null_is_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A key that is there, even as `null` (an empty list); absent is `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
 /// Keys a runtime adds or the spec defines that nsnet reads nothing from.
@@ -116,7 +158,7 @@ enum OneOrMore {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RuntimeConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     port_mappings: Vec<RawMapping>,
 }
 
@@ -186,6 +228,20 @@ pub fn at_least(version: &str, least: &str) -> bool {
     rank(version) >= rank(least)
 }
 
+/// An error for a version nsnet does not speak.
+fn known_version(version: &str) -> Result<(), Failure> {
+    if VERSIONS.contains(&version) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        Code::Version,
+        format!(
+            "nsnet does not speak CNI version `{version}` (it speaks {})",
+            VERSIONS.join(", ")
+        ),
+    ))
+}
+
 fn invalid(msg: impl Into<String>) -> Failure {
     Failure::new(Code::InvalidConfig, msg)
 }
@@ -201,15 +257,7 @@ pub fn network(stdin: &str) -> Result<Network, Failure> {
     let version = raw
         .cni_version
         .ok_or_else(|| invalid("the network configuration has no `cniVersion`"))?;
-    if !VERSIONS.contains(&version.as_str()) {
-        return Err(Failure::new(
-            Code::Version,
-            format!(
-                "nsnet does not speak CNI version `{version}` (it speaks {})",
-                VERSIONS.join(", ")
-            ),
-        ));
-    }
+    known_version(&version)?;
     let name = raw
         .name
         .ok_or_else(|| invalid("the network configuration has no `name`"))?;
@@ -249,6 +297,13 @@ pub fn network(stdin: &str) -> Result<Network, Failure> {
         .map_err(|e| invalid(format!("network `{name}`: {e}")))?;
     let (subnet, subnet6) =
         validate::by_family(&subnets).map_err(|e| invalid(format!("network `{name}`: {e}")))?;
+    // An nsnet bridge always has IPv4: an IPv6 subnet alone would be
+    // joined by a /24 nobody asked for.
+    if let (None, Some(v6)) = (subnet, subnet6) {
+        return Err(invalid(format!(
+            "network `{name}` has only the IPv6 subnet {v6}: nsnet bridges are IPv4 or dual stack; give `subnets` an IPv4 subnet too"
+        )));
+    }
     let gateways: Vec<String> = match raw.gateway {
         OneOrMore::None => Vec::new(),
         OneOrMore::One(g) => vec![g],
@@ -293,7 +348,50 @@ pub fn network(stdin: &str) -> Result<Network, Failure> {
         allow,
         ports,
         prev_result: raw.prev_result,
-        valid: raw.valid.or(raw.valid_before_errata),
+        valid: raw.listed.valid(),
+    })
+}
+
+/// What DEL and GC need of the configuration: its version and network
+/// name, and GC's list. Nothing else is checked: a DEL must succeed with
+/// the configuration as it is now, even one that would not ADD (containerd
+/// DELs after every failed ADD, with the file as it is on disk then), and
+/// a DEL that fails leaves the runtime unable to remove its container.
+#[derive(Debug)]
+pub struct Leave {
+    pub version: String,
+    pub name: String,
+    /// GC: the attachments to keep.
+    pub valid: Option<Vec<Key>>,
+}
+
+/// Reads the configuration of a DEL or GC (see `Leave`).
+pub fn leave(stdin: &str) -> Result<Leave, Failure> {
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(rename = "cniVersion")]
+        version: Option<String>,
+        name: Option<String>,
+        #[serde(flatten)]
+        listed: Listed,
+    }
+    let raw: Raw = serde_json::from_str(stdin).map_err(|e| {
+        Failure::new(
+            Code::Decode,
+            format!("cannot read the network configuration on stdin: {e}"),
+        )
+    })?;
+    let version = raw
+        .version
+        .ok_or_else(|| invalid("the network configuration has no `cniVersion`"))?;
+    known_version(&version)?;
+    let name = raw
+        .name
+        .ok_or_else(|| invalid("the network configuration has no `name`"))?;
+    Ok(Leave {
+        version,
+        name,
+        valid: raw.listed.valid(),
     })
 }
 
@@ -321,9 +419,8 @@ fn mapping(name: &str, m: &RawMapping) -> Result<(Option<IpAddr>, Mapping), Fail
     };
     let host_ip = match m.host_ip.as_deref() {
         None | Some("") => None,
+        // `0.0.0.0` (`::`): every address of that family only.
         Some(ip) => match ip.parse::<IpAddr>() {
-            // Every address of the family: nsnet publishes on all.
-            Ok(ip) if ip.is_unspecified() => None,
             Ok(ip) => Some(ip),
             Err(_) => {
                 return Err(invalid(format!(
@@ -362,14 +459,20 @@ pub fn target(
     let ifname = need("CNI_IFNAME")?;
     let ifname =
         IfName::parse("CNI_IFNAME", &ifname).map_err(|e| Failure::new(Code::Env, e.to_string()))?;
-    let netns = match command {
-        Command::Del => var("CNI_NETNS").filter(|v| !v.is_empty()),
-        _ => Some(need("CNI_NETNS")?),
-    };
-    let ns = match &netns {
-        Some(path) => Some(ns_name(path)?),
-        None => None,
-    };
+    // DEL reads neither the namespace nor CNI_ARGS: it must succeed with the
+    // namespace gone (or never in /run/netns), whatever the runtime passes.
+    if command == Command::Del {
+        return Ok(Some(Target {
+            container,
+            ifname,
+            netns: var("CNI_NETNS").filter(|v| !v.is_empty()),
+            ns: None,
+            identity: None,
+            addresses: Vec::new(),
+        }));
+    }
+    let netns = need("CNI_NETNS")?;
+    let (ns, identity) = ns_name(&netns)?;
     let mut addresses = Vec::new();
     for pair in var("CNI_ARGS").unwrap_or_default().split(';') {
         if let Some(("IP", value)) = pair.split_once('=') {
@@ -388,15 +491,16 @@ pub fn target(
     Ok(Some(Target {
         container,
         ifname,
-        netns,
-        ns,
+        netns: Some(netns),
+        ns: Some(ns),
+        identity: Some(identity),
         addresses,
     }))
 }
 
 /// The name in /run/netns of the namespace at `path`: runtimes name theirs
 /// there (podman's `/run/netns/netns-UUID`, CRI's `/var/run/netns/cni-UUID`).
-fn ns_name(path: &str) -> Result<NsName, Failure> {
+fn ns_name(path: &str) -> Result<(NsName, (u64, u64)), Failure> {
     let bad = |why: String| Failure::new(Code::Env, format!("CNI_NETNS `{path}` {why}"));
     let p = std::path::Path::new(path);
     let name = p
@@ -404,10 +508,13 @@ fn ns_name(path: &str) -> Result<NsName, Failure> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| bad("names no file".into()))?;
     let named = std::path::Path::new("/run/netns").join(name);
-    let same = match (rustix::fs::stat(p), rustix::fs::stat(&named)) {
-        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+    let (same, identity) = match (rustix::fs::stat(p), rustix::fs::stat(&named)) {
+        (Ok(a), Ok(b)) => (
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            (b.st_dev, b.st_ino),
+        ),
         (Err(e), _) => return Err(bad(format!("cannot be read ({e})"))),
-        _ => false,
+        _ => (false, (0, 0)),
     };
     if !same {
         return Err(bad(
@@ -419,8 +526,10 @@ fn ns_name(path: &str) -> Result<NsName, Failure> {
     if !is_netns {
         return Err(bad("is not a network namespace".into()));
     }
-    name.parse()
-        .map_err(|e: validate::InputError| bad(e.to_string()))
+    let name = name
+        .parse()
+        .map_err(|e: validate::InputError| bad(e.to_string()))?;
+    Ok((name, identity))
 }
 
 /// `statfs`'s type of nsfs, the file system of namespace files.

@@ -153,6 +153,88 @@ fn bad_requests_get_the_spec_codes() {
 }
 
 #[test]
+fn null_lists_of_go_runtimes_are_empty_ones() {
+    use super::request::{leave, network};
+    let net = network(
+        r#"{"cniVersion":"1.0.0","name":"pods","bridge":"b","subnets":null,"deny":null,"allow":null,
+            "gateway":null,"runtimeConfig":{"portMappings":null}}"#,
+    )
+    .unwrap();
+    assert!(net.ports.is_empty() && net.deny.is_empty() && net.allow.is_empty());
+    assert_eq!((net.subnet, net.gateway), (None, None));
+    // GC: `null` is a list with nothing in it (CRI-O's, for a network with
+    // no pod left); absent is no list at all.
+    let gc = |extra: &str| {
+        leave(&format!(r#"{{"cniVersion":"1.1.0","name":"pods"{extra}}}"#))
+            .unwrap()
+            .valid
+    };
+    assert_eq!(gc(r#","cni.dev/valid-attachments":null"#), Some(Vec::new()));
+    assert_eq!(gc(r#","cni.dev/attachments":null"#), Some(Vec::new()));
+    assert_eq!(gc(""), None);
+}
+
+#[test]
+fn del_reads_only_the_version_and_name_and_never_the_namespace() {
+    // Keys nsnet does not know, values it would refuse on ADD, a namespace
+    // path that is none and CNI_ARGS it cannot read: none of it is looked
+    // at for a DEL.
+    let leave = super::request::leave(
+        r#"{"cniVersion":"1.0.0","name":"pods","bridge":"far-too-long-a-name","mtu":1400,
+            "runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"protocol":"sctp"}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (leave.version.as_str(), leave.name.as_str()),
+        ("1.0.0", "pods")
+    );
+    let env = |key: &str| match key {
+        "CNI_CONTAINERID" => Some("c1".to_string()),
+        "CNI_IFNAME" => Some("eth0".to_string()),
+        "CNI_NETNS" => Some("/etc/hostname".to_string()),
+        "CNI_ARGS" => Some("IP=not-an-address".to_string()),
+        _ => None,
+    };
+    let t = super::request::target(super::request::Command::Del, &env)
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.ns, None);
+    // Still: no version, or none nsnet speaks, is refused.
+    assert_eq!(
+        code(&[("CNI_COMMAND", "DEL")], r#"{"name":"pods"}"#),
+        Code::InvalidConfig
+    );
+    assert_eq!(
+        code(
+            &[("CNI_COMMAND", "DEL")],
+            r#"{"cniVersion":"9.0.0","name":"pods"}"#
+        ),
+        Code::Version
+    );
+}
+
+#[test]
+fn an_ipv6_subnet_alone_is_refused() {
+    let (c, msg) = ask(
+        &ADD,
+        r#"{"cniVersion":"1.0.0","name":"pods","bridge":"b","subnet":"fd00:1::/64"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(c, Code::InvalidConfig);
+    assert!(msg.contains("IPv4"), "{msg}");
+}
+
+#[test]
+fn messages_name_configuration_keys_not_command_line_options() {
+    assert_eq!(
+        super::in_config_terms(
+            "leave out --gateway, or `nsnet bridge down --bridge cni0` first (choose another --bridge)"
+        ),
+        "leave out `gateway`, or `nsnet bridge down --bridge cni0` first (choose another `bridge`)"
+    );
+}
+
+#[test]
 fn an_unknown_field_is_named_in_the_message() {
     let (_, msg) = ask(
         &ADD,
