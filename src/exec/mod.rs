@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod files;
+pub mod inproc;
 pub mod journal;
 pub mod orphan;
 pub mod rulecache;

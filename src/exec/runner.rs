@@ -1,12 +1,13 @@
 //! Runners: the code that runs the tools plans and readings need (`netns exec`
 //! and `lab` are the exceptions: they replace nsnet with the user's command,
-//! so its exit status and signals are the user's). `System` runs the real tools,
+//! so its exit status and signals are the user's). `System` runs the real tools
+//! (and sends the one request of a hairpin setting itself: see `inproc`),
 //! found by absolute path in trusted system directories and started with an
 //! argument vector and a scrubbed environment; `Recorder` writes down what it
 //! was asked to run and can be told to fail, for tests of plans and rollback.
 
-use crate::exec::orphan;
 use crate::exec::rulecache::{self, RuleCache};
+use crate::exec::{inproc, orphan};
 use crate::plan::cmd::{Cmd, Tool};
 use std::collections::HashMap;
 use std::io::Write;
@@ -128,6 +129,10 @@ fn die_with(parent: rustix::process::Pid) -> std::io::Result<()> {
 
 impl Runner for System {
     fn run(&mut self, cmd: &Cmd) -> Result<String, RunError> {
+        if let Some((dev, on)) = inproc::hairpin_of(cmd) {
+            tracing::debug!("in-process: {cmd}");
+            return inproc::hairpin(cmd, dev, on);
+        }
         if self.rules.is_some() && RuleCache::concerns(cmd) && self.over_nf_tables(cmd.tool) {
             return self.run_cached(cmd);
         }

@@ -10,7 +10,7 @@
 use anyhow::{Context, Result, bail};
 use ipnet::IpNet;
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NetlinkBuffer,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NetlinkBuffer,
     NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -172,8 +172,9 @@ impl Kernel {
     fn exchange(&mut self, request: RouteNetlinkMessage, dump: bool) -> Result<Messages> {
         // A dump that another change to the same table crossed is marked
         // inconsistent by the kernel: asked again, as `ip` would be.
+        let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
         for _ in 0..4 {
-            if let Some(answer) = self.exchange_once(request.clone(), dump)? {
+            if let Some(answer) = self.exchange_once(request.clone(), flags)? {
                 return Ok(answer);
             }
         }
@@ -187,11 +188,12 @@ impl Kernel {
     fn exchange_once(
         &mut self,
         request: RouteNetlinkMessage,
-        dump: bool,
+        flags: u16,
     ) -> Result<Option<Messages>> {
+        let dump = flags & NLM_F_DUMP != 0;
         self.seq += 1;
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
+        header.flags = flags;
         header.sequence_number = self.seq;
         let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(request));
         packet.finalize();
@@ -242,6 +244,14 @@ impl Kernel {
                 offset += (length + 3) & !3;
             }
         }
+    }
+
+    /// Sends a change (`request`) and waits for the kernel to acknowledge
+    /// it: an error carries the kernel's errno (see `os_error`). Only the
+    /// executor's runner changes anything through this.
+    pub fn change(&mut self, request: RouteNetlinkMessage) -> Result<()> {
+        self.exchange_once(request, NLM_F_REQUEST | NLM_F_ACK)?;
+        Ok(())
     }
 
     /// Every interface, with its addresses.
@@ -406,7 +416,7 @@ impl Kernel {
 }
 
 /// The errno a netlink request was refused with, if that was the error.
-fn os_error(err: &anyhow::Error) -> Option<i32> {
+pub fn os_error(err: &anyhow::Error) -> Option<i32> {
     err.root_cause()
         .downcast_ref::<std::io::Error>()
         .and_then(std::io::Error::raw_os_error)
