@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::assert_same;
 use common::cni::{Answer, add, call, call_with, conf, del, path, with_ports};
+use common::{Sandbox, assert_same};
 use serde_json::{Value, json};
 
 /// A second network, `other` on bridge `cni1`, 10.89.0.0/24, with NAT.
@@ -258,6 +258,108 @@ fn a_fault_while_removing_the_unused_bridge_leaves_it_whole_for_the_next_del() {
         k += 1;
     }
     assert!(steps >= 2, "{steps}");
+}
+
+/// A container as ctr and nerdctl give it: a process in a network
+/// namespace of its own, named nowhere. Returns its pid.
+fn container(sb: &mut Sandbox) -> u32 {
+    let pid = sb.spawn("exec unshare --net sleep 60");
+    sb.wait_exec(pid, "sleep");
+    pid
+}
+
+#[test]
+fn a_process_namespace_named_nowhere_is_named_after_the_container_and_let_go() {
+    let mut sb = sandbox!();
+    let before = sb.snapshot();
+    let (a, b) = (conf("1.0.0"), other("1.0.0"));
+    let pid = container(&mut sb);
+    let netns = format!("/proc/{pid}/ns/net");
+    // ctr's ADD: /proc/PID/ns/net, the container id `NAMESPACE-ID`.
+    let ra = call(&sb, "ADD", ("default-web", &netns, "eth0"), &a);
+    ok(&ra, "ADD eth0");
+    assert_eq!(ra.out["interfaces"][2]["sandbox"], netns.as_str());
+    assert_eq!(sb.ok("ip netns list").trim(), "cni-default-web (id: 0)");
+    // A second interface of the same container on another network.
+    ok(
+        &call(&sb, "ADD", ("default-web", &netns, "eth1"), &b),
+        "ADD eth1",
+    );
+    let inside = sb.ok(&format!("nsenter --net={netns} ip -br addr"));
+    assert!(
+        inside.contains("10.88.0.2/24") && inside.contains("10.89.0.2/24"),
+        "{inside}"
+    );
+    assert!(sb.pings(None, "10.88.0.2"));
+    assert!(sb.pings(Some("cni-default-web"), "10.89.0.1"));
+    // ctr's DEL: no namespace, the result of the ADD.
+    let mut stdin = a.clone();
+    stdin["prevResult"] = ra.out.clone();
+    ok(
+        &call(&sb, "DEL", ("default-web", "", "eth0"), &stdin),
+        "DEL eth0",
+    );
+    assert!(
+        !sb.ok("ip netns list").is_empty(),
+        "eth1 still uses the name"
+    );
+    ok(
+        &call(&sb, "DEL", ("default-web", "", "eth1"), &b),
+        "DEL eth1",
+    );
+    // The name goes; the process keeps its namespace, as it had it.
+    assert_eq!(sb.ok("ip netns list"), "");
+    let left = sb.ok(&format!("nsenter --net={netns} ip -br link"));
+    assert_eq!(left.lines().count(), 1, "{left}");
+    sb.stop_background();
+    assert_same(&before, &sb.snapshot());
+}
+
+/// Ends the container: once its process has exited (a zombie of the test
+/// until reaped), it holds no namespace.
+fn end(sb: &Sandbox, pid: u32) {
+    sb.ok(&format!(
+        "kill {pid}; while readlink /proc/{pid}/ns/net >/dev/null 2>&1; do sleep 0.05; done"
+    ));
+}
+
+#[test]
+fn a_container_gone_without_a_del_is_unplugged_by_the_next_request() {
+    let mut sb = sandbox!();
+    let before = sb.snapshot();
+    let net = conf("1.0.0");
+    // `ctr run -d --cni`: ADD, then the container ends and no DEL ever comes.
+    let pid = container(&mut sb);
+    ok(
+        &call(
+            &sb,
+            "ADD",
+            ("default-d1", &format!("/proc/{pid}/ns/net"), "eth0"),
+            &net,
+        ),
+        "ADD",
+    );
+    end(&sb, pid);
+    // nsnet's name alone holds the namespace, and with it the veth.
+    assert!(!sb.ok("ip netns list").is_empty());
+    // The same id again (ctr reuses it): the dead attachment goes first.
+    let pid = container(&mut sb);
+    let again = call(
+        &sb,
+        "ADD",
+        ("default-d1", &format!("/proc/{pid}/ns/net"), "eth0"),
+        &net,
+    );
+    ok(&again, "ADD again");
+    assert_eq!(again.out["ips"][0]["address"], "10.88.0.2/24");
+    end(&sb, pid);
+    // Any later request unplugs it, the bridge with it.
+    ok(
+        &call(&sb, "DEL", ("unrelated", "", "eth0"), &net),
+        "a later DEL",
+    );
+    sb.stop_background();
+    assert_same(&before, &sb.snapshot());
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub fn netns(cx: &mut Ctx, cmd: &NetnsCmd) -> Result<ExitCode> {
                 host_ns: host::own_netns(),
                 name_ns: host::netns_of_name(name.as_str()),
             };
-            apply(g, r, PLAIN, |h, s| netns::attach(name, *pid, ids, h, s))?;
+            apply(g, r, PLAIN, |h, s| netns::attach(name, *pid, &ids, h, s))?;
         }
         NetnsCmd::Detach { name } => {
             apply(g, r, PLAIN, |h, s| netns::detach(name, h, s))?;

@@ -7,7 +7,7 @@
 
 use super::policy::{self, Edit};
 use super::release::release;
-use super::{Change, bridge, nat, publish};
+use super::{Change, bridge, nat, netns, publish};
 use crate::host::Host;
 use crate::model::ports::Mapping;
 use crate::model::state::{Attachment, Port, State};
@@ -55,6 +55,9 @@ pub struct Container<'a> {
     /// The namespace's identity (device, inode) when the runtime asked:
     /// the one to plug into, and no other of the same name.
     pub identity: Option<(u64, u64)>,
+    /// A namespace named nowhere (`/proc/PID/ns/net`): the process, and
+    /// the identities `netns attach` checks, to name it `ns` first.
+    pub adopt: Option<(u32, netns::AttachIds)>,
     /// Addresses the runtime asks to keep (`IP=` of CNI_ARGS).
     pub addresses: &'a [IpAddr],
 }
@@ -85,10 +88,15 @@ pub fn add(net: &Network, c: &Container, host: &Host, state: &State) -> Result<C
         );
     }
     // The runtime made the namespace: gone (deleted while this ADD waited
-    // for the lock) or made again, it is no container's any more.
-    let live = host.ns_stamps.get(c.ns.as_str()).map(|s| (s.dev, s.ino));
-    if !host.has_ns(c.ns.as_str()) || live.is_none() || c.identity.is_some_and(|i| live != Some(i))
-    {
+    // for the lock) or made again, it is no container's any more. One named
+    // nowhere must still be the process's the runtime gave.
+    let live = match &c.adopt {
+        Some((_, ids)) => ids.pid_ns.as_ref().ok().copied(),
+        None => (host.ns_stamps.get(c.ns.as_str()))
+            .filter(|_| host.has_ns(c.ns.as_str()))
+            .map(|s| (s.dev, s.ino)),
+    };
+    if live.is_none() || c.identity.is_some_and(|i| live != Some(i)) {
         return Err(Refused::Namespace(format!(
             "the container's namespace `{}` is gone or was made again since the runtime named it: nothing was made",
             c.netns
@@ -127,7 +135,20 @@ pub fn add(net: &Network, c: &Container, host: &Host, state: &State) -> Result<C
         addresses: &addresses,
         default_route: net.default_route,
     };
-    let mut change = bridge::up(&up, host, state)?;
+    // A namespace named nowhere is named first, after the container; the
+    // name goes with its last port, leaving the process its namespace.
+    let mut change = match &c.adopt {
+        Some((pid, ids)) => {
+            let mut change = netns::attach(c.ns, *pid, ids, host, state)
+                .map_err(|e| Refused::Config(format!("{e:#}")))?;
+            if let Some(entry) = change.state.namespaces.get_mut(c.ns) {
+                entry.explicit = false;
+            }
+            change
+        }
+        None => Change::from(state),
+    };
+    change = change.then(|s| bridge::up(&up, host, s))?;
     let entry = change
         .state
         .bridges

@@ -45,6 +45,9 @@ pub fn ensure(change: &mut Change, host: &Host, ns: &NsName) -> Result<()> {
     match host.namespace(ns, entry) {
         Found::Ours => {}
         Found::Other => bail!(replaced("namespace", ns.as_str())),
+        // Named by this very plan (a runtime's container named after it,
+        // see `attach::add`): the name is there once the plan has run.
+        Found::Gone if entry.pid.is_some() && entry.stamp.is_none() => {}
         Found::Gone if entry.pid.is_some() => bail!(
             "namespace `{ns}` was attached to a process and is gone (`nsnet netns detach {ns}` clears it)"
         ),
@@ -139,7 +142,7 @@ pub fn del(names: &[NsName], force: bool, host: &Host, state: &State) -> Result<
 pub fn attach(
     name: &NsName,
     pid: u32,
-    ids: AttachIds,
+    ids: &AttachIds,
     host: &Host,
     state: &State,
 ) -> Result<Change> {
@@ -321,23 +324,23 @@ mod tests {
         };
         let (host, none) = (Host::default(), State::default());
         let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
-        let err = attach(red, 7, ids(Err(gone)), &host, &none).unwrap_err();
+        let err = attach(red, 7, &ids(Err(gone)), &host, &none).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("there is no process with pid 7"),
             "{err}"
         );
         let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        let err = attach(red, 7, ids(Err(denied)), &host, &none).unwrap_err();
+        let err = attach(red, 7, &ids(Err(denied)), &host, &none).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("cannot read the network namespace of process 7"),
             "{err}"
         );
-        let err = attach(red, 7, ids(Ok((1, 1))), &host, &none).unwrap_err();
+        let err = attach(red, 7, &ids(Ok((1, 1))), &host, &none).unwrap_err();
         assert!(err.to_string().contains("host's own network namespace"));
         let ids = ids(Ok((1, 2)));
-        let change = attach(red, 7, ids, &Host::default(), &State::default()).unwrap();
+        let change = attach(red, 7, &ids, &Host::default(), &State::default()).unwrap();
         assert_eq!(change.plan.script(false), "ip netns attach box 7\n");
         let detached = detach(red, &host_with(&["box"]), &change.state).unwrap();
         assert_eq!(detached.plan.script(false), "ip netns del box\n");

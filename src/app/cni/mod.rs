@@ -209,16 +209,66 @@ fn network<'a>(net: &'a Network) -> attach::Network<'a> {
     }
 }
 
+/// Unplugs the attachments whose container is gone while nsnet's name
+/// still holds its namespace: those nsnet named from a process
+/// (`/proc/PID/ns/net`) that has exited, or whose pid is now another
+/// process's. A runtime that never sends DEL (`ctr run -d` never does)
+/// would otherwise leave the namespace, its veth and its address alive for
+/// good. Best effort, like `retire`: what the host refuses waits for the
+/// next request.
+fn reap() {
+    let Ok(state) = crate::exec::store::Store::read_only().load() else {
+        return;
+    };
+    let gone = |p: &Port| {
+        let Some(entry) = state.namespaces.get(&p.ns) else {
+            return false;
+        };
+        let (Some(pid), Some(stamp)) = (entry.pid, entry.stamp) else {
+            return false;
+        };
+        p.runtime.is_some()
+            && crate::host::netns_of_pid(pid).map_or(true, |id| id != (stamp.dev, stamp.ino))
+    };
+    let dead: Vec<(String, String, crate::model::validate::IfName)> = (state.bridges.values())
+        .flat_map(|b| &b.ports)
+        .filter(|p| gone(p))
+        .filter_map(|p| {
+            let a = p.runtime.as_ref()?;
+            Some((a.network.clone(), a.container.clone(), p.ifname.clone()))
+        })
+        .collect();
+    for (network, container, ifname) in &dead {
+        let build = |h: &_, s: &State| attach::del(network, container, ifname, h, s);
+        if let Err(err) = apply(&global(), &mut System::cached(), FIREWALL, build) {
+            eprintln!(
+                "nsnet: warning: container `{container}` is gone but its attachment stays for now: {err:#}"
+            );
+        }
+    }
+}
+
 fn add(net: &Network, t: &Target) -> Result<Value, Failure> {
+    reap();
     let (Some(ns), Some(netns)) = (&t.ns, &t.netns) else {
         unreachable!("request::target requires CNI_NETNS for ADD");
     };
-    let container = attach::Container {
+    // A process's namespace is looked at under the lock, when the plan is
+    // built: the process may have ended while the ADD waited.
+    let container = || attach::Container {
         id: &t.container,
         ifname: &t.ifname,
         ns,
         netns,
         identity: t.identity,
+        adopt: t.adopt.map(|pid| {
+            let ids = crate::builders::netns::AttachIds {
+                pid_ns: crate::host::netns_of_pid(pid),
+                host_ns: crate::host::own_netns(),
+                name_ns: crate::host::netns_of_name(ns.as_str()),
+            };
+            (pid, ids)
+        }),
         addresses: &t.addresses,
     };
     let wants = Wants {
@@ -230,7 +280,7 @@ fn add(net: &Network, t: &Target) -> Result<Value, Failure> {
     // what nsnet has (a bridge's gateway, a host port another holds).
     let refused = std::cell::Cell::new(false);
     let build = |h: &_, s: &State| {
-        let change = attach::add(&network(net), &container, h, s);
+        let change = attach::add(&network(net), &container(), h, s);
         refused.set(change.is_err());
         change
     };
@@ -311,6 +361,7 @@ fn del(network: &str, t: &Target) -> Result<(), Failure> {
     };
     let build = |h: &_, s: &State| attach::del(network, &t.container, &t.ifname, h, s);
     unplug(&dying, &build)?;
+    reap();
     retire();
     Ok(())
 }
@@ -341,6 +392,7 @@ fn gc(leave: &Leave) -> Result<(), Failure> {
     };
     let build = |h: &_, s: &State| attach::gc(&leave.name, &valid, h, s);
     unplug(&stale, &build)?;
+    reap();
     retire();
     Ok(())
 }

@@ -59,6 +59,9 @@ pub struct Target {
     /// The namespace's identity (device and inode of its file) when the
     /// request came: the namespace a plan may plug into.
     pub identity: Option<(u64, u64)>,
+    /// For a namespace named nowhere (`/proc/PID/ns/net`): the process
+    /// whose namespace nsnet names `ns` (see `adopted_name`).
+    pub adopt: Option<u32>,
     /// `IP=` of `CNI_ARGS`: the addresses to keep (`podman network reload`).
     pub addresses: Vec<IpAddr>,
 }
@@ -468,11 +471,12 @@ pub fn target(
             netns: var("CNI_NETNS").filter(|v| !v.is_empty()),
             ns: None,
             identity: None,
+            adopt: None,
             addresses: Vec::new(),
         }));
     }
     let netns = need("CNI_NETNS")?;
-    let (ns, identity) = ns_name(&netns)?;
+    let found = ns_name(&netns, &container)?;
     let mut addresses = Vec::new();
     for pair in var("CNI_ARGS").unwrap_or_default().split(';') {
         if let Some(("IP", value)) = pair.split_once('=') {
@@ -492,15 +496,16 @@ pub fn target(
         container,
         ifname,
         netns: Some(netns),
-        ns: Some(ns),
-        identity: Some(identity),
+        ns: Some(found.name),
+        identity: Some(found.identity),
+        adopt: found.adopt,
         addresses,
     }))
 }
 
 /// The name in /run/netns of the namespace at `path`: runtimes name theirs
 /// there (podman's `/run/netns/netns-UUID`, CRI's `/var/run/netns/cni-UUID`).
-fn ns_name(path: &str) -> Result<(NsName, (u64, u64)), Failure> {
+fn ns_name(path: &str, container: &str) -> Result<Netns, Failure> {
     let bad = |why: String| Failure::new(Code::Env, format!("CNI_NETNS `{path}` {why}"));
     let p = std::path::Path::new(path);
     let name = p
@@ -511,25 +516,64 @@ fn ns_name(path: &str) -> Result<(NsName, (u64, u64)), Failure> {
     let (same, identity) = match (rustix::fs::stat(p), rustix::fs::stat(&named)) {
         (Ok(a), Ok(b)) => (
             a.st_dev == b.st_dev && a.st_ino == b.st_ino,
-            (b.st_dev, b.st_ino),
+            (a.st_dev, a.st_ino),
         ),
+        (Ok(a), Err(_)) => (false, (a.st_dev, a.st_ino)),
         (Err(e), _) => return Err(bad(format!("cannot be read ({e})"))),
-        _ => (false, (0, 0)),
     };
-    if !same {
-        return Err(bad(
-            "is not a namespace in /run/netns: nsnet plugs in namespaces named there, as podman, CRI-O and containerd's CRI make them".into(),
-        ));
-    }
     let is_netns = rustix::fs::statfs(p).is_ok_and(|s| s.f_type == NSFS_MAGIC)
         && crate::host::netlink::Kernel::inside(p).is_ok();
     if !is_netns {
         return Err(bad("is not a network namespace".into()));
     }
-    let name = name
-        .parse()
-        .map_err(|e: validate::InputError| bad(e.to_string()))?;
-    Ok((name, identity))
+    if same {
+        let name = name
+            .parse()
+            .map_err(|e: validate::InputError| bad(e.to_string()))?;
+        return Ok(Netns {
+            name,
+            identity,
+            adopt: None,
+        });
+    }
+    // A process's own namespace, named nowhere (ctr, nerdctl): nsnet names
+    // it after the container, as `ip netns attach` names a process's.
+    let pid = path
+        .strip_prefix("/proc/")
+        .and_then(|rest| rest.strip_suffix("/ns/net"))
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .ok_or_else(|| {
+            bad("is neither a namespace in /run/netns nor a process's (/proc/PID/ns/net)".into())
+        })?;
+    Ok(Netns {
+        name: adopted_name(container),
+        identity,
+        adopt: Some(pid),
+    })
+}
+
+/// The namespace of a request, as found.
+struct Netns {
+    name: NsName,
+    identity: (u64, u64),
+    adopt: Option<u32>,
+}
+
+/// The name nsnet gives a container's namespace it names itself: `cni-`
+/// and the container id, or, for an id too long or with other characters,
+/// a digest of it (the same id always gets the same name).
+fn adopted_name(container: &str) -> NsName {
+    if let Ok(name) = format!("cni-{container}").parse::<NsName>()
+        && container.len() <= 64
+    {
+        return name;
+    }
+    // FNV-1a: stable from one build of nsnet to the next.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in container.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("cni-{hash:016x}").parse().expect("a valid name")
 }
 
 /// `statfs`'s type of nsfs, the file system of namespace files.
