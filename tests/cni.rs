@@ -6,10 +6,11 @@
 
 mod common;
 
-use common::cni::{Answer, add, add_existing, call, call_with, conf, del, path, with_ports};
+use common::cni::{
+    Answer, add, add_existing, answer, call, call_with, conf, del, path, with_ports,
+};
 use common::{Sandbox, assert_same};
 use serde_json::{Value, json};
-use std::io::Write;
 use std::process::Stdio;
 
 #[test]
@@ -489,25 +490,7 @@ fn reference(sb: &Sandbox, plugin: &str, command: &str, ns: &str, stdin: &Value)
         .env("CNI_NETNS", path(ns))
         .env("CNI_IFNAME", "eth0")
         .env("CNI_PATH", "/usr/lib/cni");
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("/usr/lib/cni/{plugin} (containernetworking-plugins): {e}"));
-    let text = stdin.to_string();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Answer {
-        code: out.status.code().unwrap_or(-1),
-        out: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    answer(cmd, stdin)
 }
 
 #[test]

@@ -59,12 +59,18 @@ pub fn call_with(
         }
     }
     cmd.envs(env.iter().copied());
+    answer(cmd, stdin)
+}
+
+/// Runs a plugin (`cmd`, its environment set) with `stdin` and reads its
+/// answer.
+pub fn answer(mut cmd: std::process::Command, stdin: &Value) -> Answer {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let text = stdin.to_string();
     child
         .stdin

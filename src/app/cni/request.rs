@@ -249,21 +249,29 @@ fn invalid(msg: impl Into<String>) -> Failure {
     Failure::new(Code::InvalidConfig, msg)
 }
 
-/// Parses and checks the configuration on stdin.
-pub fn network(stdin: &str) -> Result<Network, Failure> {
-    let raw: Raw = serde_json::from_str(stdin).map_err(|e| {
+/// The configuration on stdin, as JSON of shape `T`.
+fn decode<T: serde::de::DeserializeOwned>(stdin: &str) -> Result<T, Failure> {
+    serde_json::from_str(stdin).map_err(|e| {
         Failure::new(
             Code::Decode,
             format!("cannot read the network configuration on stdin: {e}"),
         )
-    })?;
-    let version = raw
-        .cni_version
-        .ok_or_else(|| invalid("the network configuration has no `cniVersion`"))?;
+    })
+}
+
+/// The version (one nsnet speaks) and the network's name, both required.
+fn named(version: Option<String>, name: Option<String>) -> Result<(String, String), Failure> {
+    let version =
+        version.ok_or_else(|| invalid("the network configuration has no `cniVersion`"))?;
     known_version(&version)?;
-    let name = raw
-        .name
-        .ok_or_else(|| invalid("the network configuration has no `name`"))?;
+    let name = name.ok_or_else(|| invalid("the network configuration has no `name`"))?;
+    Ok((version, name))
+}
+
+/// Parses and checks the configuration on stdin.
+pub fn network(stdin: &str) -> Result<Network, Failure> {
+    let raw: Raw = decode(stdin)?;
+    let (version, name) = named(raw.cni_version, raw.name)?;
     validate::check_name("network name", &name, 128).map_err(|e| invalid(e.to_string()))?;
     if let Some(key) = raw
         .other
@@ -378,19 +386,8 @@ pub fn leave(stdin: &str) -> Result<Leave, Failure> {
         #[serde(flatten)]
         listed: Listed,
     }
-    let raw: Raw = serde_json::from_str(stdin).map_err(|e| {
-        Failure::new(
-            Code::Decode,
-            format!("cannot read the network configuration on stdin: {e}"),
-        )
-    })?;
-    let version = raw
-        .version
-        .ok_or_else(|| invalid("the network configuration has no `cniVersion`"))?;
-    known_version(&version)?;
-    let name = raw
-        .name
-        .ok_or_else(|| invalid("the network configuration has no `name`"))?;
+    let raw: Raw = decode(stdin)?;
+    let (version, name) = named(raw.version, raw.name)?;
     Ok(Leave {
         version,
         name,
