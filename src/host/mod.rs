@@ -10,6 +10,7 @@
 //! JSON from `ip -j` is deserialised, never parsed by hand; `iptables` has
 //! no JSON, so `iptables` parses `iptables-save` text.
 
+pub mod asked;
 pub mod identity;
 pub mod iptables;
 pub mod links;

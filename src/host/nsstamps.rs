@@ -1,19 +1,17 @@
 //! The stamps of named namespaces (see `NsStamp`), each read with one
-//! `stat` of /run/netns/NAME the first time a command asks about it, and
-//! remembered for the rest of the command: a command checks the
-//! namespaces it touches, not every one on the host.
+//! `stat` of /run/netns/NAME the first time a command asks about it (see
+//! `Asked`): a command checks the namespaces it touches, not every one on
+//! the host.
 
+use super::asked::Asked;
 use super::identity::Roots;
 use crate::model::state::NsStamp;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
 pub struct NsStamps {
     /// Where /run/netns is; `None`: only the stamps set with `insert` exist.
     roots: Option<Roots>,
-    /// Stamps read or set: `None`, it cannot be read (no such namespace).
-    read: RefCell<BTreeMap<String, Option<NsStamp>>>,
+    read: Asked<NsStamp>,
 }
 
 impl NsStamps {
@@ -21,22 +19,19 @@ impl NsStamps {
     pub fn under(roots: &Roots) -> NsStamps {
         NsStamps {
             roots: Some(roots.clone()),
-            read: RefCell::default(),
+            read: Asked::default(),
         }
     }
 
     /// The stamp of namespace `name`, if it can be read.
     pub fn get(&self, name: &str) -> Option<NsStamp> {
-        if let Some(known) = self.read.borrow().get(name) {
-            return *known;
-        }
-        let stamp = self.roots.as_ref().and_then(|r| r.stamp_of_name(name));
-        self.read.borrow_mut().insert(name.to_string(), stamp);
-        stamp
+        let roots = self.roots.as_ref();
+        self.read
+            .get(name, || roots.and_then(|r| r.stamp_of_name(name)))
     }
 
     /// Sets the stamp of `name` (for tests and captured hosts).
     pub fn insert(&mut self, name: String, stamp: NsStamp) {
-        self.read.get_mut().insert(name, Some(stamp));
+        self.read.insert(name, stamp);
     }
 }

@@ -17,7 +17,7 @@
 
 use crate::model::ports::Proto;
 use crate::model::rules::{self, ChainKey, Family, Rule, Unit};
-use crate::model::state::State;
+use crate::model::state::{Bridge, State};
 use crate::model::validate::{IfName, NsName};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,12 +39,7 @@ pub struct Delta {
 /// of the built-in chains.
 pub fn delta(before: &State, after: &State) -> Delta {
     let mut d = Delta::default();
-    let names: BTreeSet<&IfName> = before.bridges.keys().chain(after.bridges.keys()).collect();
-    for name in names {
-        let (b0, b1) = (before.bridges.get(name), after.bridges.get(name));
-        if b0 == b1 {
-            continue;
-        }
+    for (name, b0, b1) in changed(before, after) {
         let units0 = b0.map(rules::units).unwrap_or_default();
         let units1 = b1.map(rules::units).unwrap_or_default();
         let (mut r0, mut r1) = (BTreeSet::new(), BTreeSet::new());
@@ -83,6 +78,20 @@ pub fn delta(before: &State, after: &State) -> Delta {
     d
 }
 
+/// The bridges `before` and `after` do not hold alike, each as it is in
+/// either (`None`: not there).
+fn changed<'a>(
+    before: &'a State,
+    after: &'a State,
+) -> Vec<(&'a IfName, Option<&'a Bridge>, Option<&'a Bridge>)> {
+    let names: BTreeSet<&IfName> = before.bridges.keys().chain(after.bridges.keys()).collect();
+    names
+        .into_iter()
+        .map(|name| (name, before.bridges.get(name), after.bridges.get(name)))
+        .filter(|(_, b0, b1)| b0 != b1)
+        .collect()
+}
+
 /// What a published port's rules are tagged with: its family, namespace,
 /// host port and protocol.
 type Tag<'a> = (Family, &'a NsName, u16, Proto);
@@ -109,12 +118,7 @@ fn split(old: BTreeSet<Rule>, new: BTreeSet<Rule>, d: &mut Delta) {
 /// turn off), and the reverse (to turn on), of the bridges that differ.
 pub fn hairpins(before: &State, after: &State) -> (BTreeSet<IfName>, BTreeSet<IfName>) {
     let (mut off, mut on) = (BTreeSet::new(), BTreeSet::new());
-    let names: BTreeSet<&IfName> = before.bridges.keys().chain(after.bridges.keys()).collect();
-    for name in names {
-        let (b0, b1) = (before.bridges.get(name), after.bridges.get(name));
-        if b0 == b1 {
-            continue;
-        }
+    for (_, b0, b1) in changed(before, after) {
         let old = b0.map(rules::bridge_hairpins).unwrap_or_default();
         let new = b1.map(rules::bridge_hairpins).unwrap_or_default();
         off.extend(old.difference(&new).map(|p| (*p).clone()));

@@ -4,24 +4,26 @@
 //! checked (`request`), goes through the same pipeline as every command
 //! (`apply` with the `attach` builder: plan, journal, rollback, record), and
 //! the answer is the spec's JSON on stdout (`reply`); free text goes to
-//! stderr, for the runtime's logs.
+//! stderr, for the runtime's logs. ADD and STATUS are here, CHECK in
+//! `check`, DEL and GC (and what they clean up besides) in `leave`.
 
 mod check;
+mod leave;
 pub mod reply;
 pub mod request;
 
-use super::apply::{FIREWALL, PUBLISH, Unread, apply};
+use super::apply::{PUBLISH, Unread, apply};
 use crate::builders::attach;
 use crate::cli::Global;
 use crate::exec::runner::System;
 use crate::exec::{Cause, ExecError};
 use crate::host::Wants;
 use crate::host::netlink::Kernel;
-use crate::model::state::{Port, State};
+use crate::model::state::State;
 use crate::model::validate::InputError;
 use ipnet::IpNet;
 use reply::{Attached, Code, Failure, Iface};
-use request::{Command, Leave, Network, Target, at_least};
+use request::{Command, Network, Target, at_least};
 use serde_json::Value;
 use std::io::Read;
 use std::net::IpAddr;
@@ -96,8 +98,8 @@ fn serve(stdin: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Val
         let leave = request::leave(stdin)?;
         new_enough(&leave.version, &leave.name)?;
         return match request::target(command, var)? {
-            Some(t) => del(&leave.name, &t).map(|()| None),
-            None => gc(&leave).map(|()| None),
+            Some(t) => leave::del(&leave.name, &t).map(|()| None),
+            None => leave::gc(&leave).map(|()| None),
         };
     }
     let net = request::network(stdin)?;
@@ -209,47 +211,8 @@ fn network<'a>(net: &'a Network) -> attach::Network<'a> {
     }
 }
 
-/// Unplugs the attachments whose container is gone while nsnet's name
-/// still holds its namespace: those nsnet named from a process
-/// (`/proc/PID/ns/net`) that has exited, or whose pid is now another
-/// process's. A runtime that never sends DEL (`ctr run -d` never does)
-/// would otherwise leave the namespace, its veth and its address alive for
-/// good. Best effort, like `retire`: what the host refuses waits for the
-/// next request.
-fn reap() {
-    let Ok(state) = crate::exec::store::Store::read_only().load() else {
-        return;
-    };
-    let gone = |p: &Port| {
-        let Some(entry) = state.namespaces.get(&p.ns) else {
-            return false;
-        };
-        let (Some(pid), Some(stamp)) = (entry.pid, entry.stamp) else {
-            return false;
-        };
-        p.runtime.is_some()
-            && crate::host::netns_of_pid(pid).map_or(true, |id| id != (stamp.dev, stamp.ino))
-    };
-    let dead: Vec<(String, String, crate::model::validate::IfName)> = (state.bridges.values())
-        .flat_map(|b| &b.ports)
-        .filter(|p| gone(p))
-        .filter_map(|p| {
-            let a = p.runtime.as_ref()?;
-            Some((a.network.clone(), a.container.clone(), p.ifname.clone()))
-        })
-        .collect();
-    for (network, container, ifname) in &dead {
-        let build = |h: &_, s: &State| attach::del(network, container, ifname, h, s);
-        if let Err(err) = apply(&global(), &mut System::cached(), FIREWALL, build) {
-            eprintln!(
-                "nsnet: warning: container `{container}` is gone but its attachment stays for now: {err:#}"
-            );
-        }
-    }
-}
-
 fn add(net: &Network, t: &Target) -> Result<Value, Failure> {
-    reap();
+    leave::reap();
     let (Some(ns), Some(netns)) = (&t.ns, &t.netns) else {
         unreachable!("request::target requires CNI_NETNS for ADD");
     };
@@ -348,132 +311,6 @@ fn attached(state: &State, t: &Target, netns: &str) -> anyhow::Result<Attached> 
         ips,
         routes,
     })
-}
-
-/// DEL: the attachment goes in one plan; then, in another, the bridges
-/// its network no longer needs (see `retire`).
-fn del(network: &str, t: &Target) -> Result<(), Failure> {
-    let dying = |p: &Port| {
-        p.runtime
-            .as_ref()
-            .is_some_and(|a| a.container == t.container)
-            && p.ifname == t.ifname
-    };
-    let build = |h: &_, s: &State| attach::del(network, &t.container, &t.ifname, h, s);
-    unplug(&dying, &build)?;
-    reap();
-    retire();
-    Ok(())
-}
-
-/// GC: every attachment of the network the runtime does not list goes in
-/// one plan; then the bridges no network needs any more (see `retire`).
-fn gc(leave: &Leave) -> Result<(), Failure> {
-    // Without the list, every attachment would look stale: refused.
-    let Some(valid) = &leave.valid else {
-        return Err(Failure::new(
-            Code::InvalidConfig,
-            format!(
-                "GC of network `{}` lists no `cni.dev/valid-attachments`: nsnet removes nothing without it",
-                leave.name
-            ),
-        ));
-    };
-    let valid: Vec<(String, String)> = (valid.iter())
-        .map(|k| (k.container.clone(), k.ifname.clone()))
-        .collect();
-    let stale = |p: &Port| {
-        p.runtime.as_ref().is_some_and(|a| {
-            a.network == leave.name
-                && !valid
-                    .iter()
-                    .any(|(c, i)| *c == a.container && i == p.ifname.as_str())
-        })
-    };
-    let build = |h: &_, s: &State| attach::gc(&leave.name, &valid, h, s);
-    unplug(&stale, &build)?;
-    reap();
-    retire();
-    Ok(())
-}
-
-/// Runs a DEL's or GC's plan (`build`) for the ports `which` picks. The
-/// runtime may delete a container's namespace just before or while the
-/// plan runs, and the kernel then removes its veth a moment later, under
-/// the plan's feet: the plan is rolled back and tried once more once the
-/// kernel is done.
-fn unplug(
-    which: &dyn Fn(&Port) -> bool,
-    build: &dyn Fn(&crate::host::Host, &State) -> anyhow::Result<crate::builders::Change>,
-) -> Result<(), Failure> {
-    let run = || {
-        settle(which);
-        apply(&global(), &mut System::cached(), FIREWALL, build)
-    };
-    match run() {
-        Ok(_) => Ok(()),
-        Err(_) if vanishing(which) => run().map(|_| ()).map_err(failure),
-        Err(err) => Err(failure(err)),
-    }
-}
-
-/// Whether a port `which` picks has lost its namespace: its veth goes, or
-/// went, with the namespace.
-fn vanishing(which: &dyn Fn(&Port) -> bool) -> bool {
-    let Ok(state) = crate::exec::store::Store::read_only().load() else {
-        return false;
-    };
-    (state.bridges.values().flat_map(|b| &b.ports))
-        .any(|p| which(p) && !Path::new("/run/netns").join(p.ns.as_str()).exists())
-}
-
-/// Removes the bridges of CNI networks that have no attachment left, with
-/// their NAT and rules. Best effort: the attachment is gone already, and a
-/// DEL must not fail for what another container shared; what the host
-/// refuses now stays in the record, and goes with a later DEL or GC.
-fn retire() {
-    let idle = |s: &State| {
-        s.bridges
-            .values()
-            .any(|b| b.network.is_some() && b.ports.is_empty())
-    };
-    if !crate::exec::store::Store::read_only()
-        .load()
-        .is_ok_and(|s| idle(&s))
-    {
-        return;
-    }
-    let mut runner = System::cached();
-    let build = |h: &_, s: &State| attach::retire(h, s);
-    if let Err(err) = apply(&global(), &mut runner, FIREWALL, build) {
-        eprintln!("nsnet: warning: an unused bridge stays for now: {err:#}");
-    }
-}
-
-/// Waits (up to two seconds) for the host ends of the ports `which` picks
-/// whose namespace is gone: the kernel destroys a deleted namespace, and the
-/// veth ends in it, a moment later, so one seen now may be gone by the time
-/// the plan deletes it. A namespace a process still holds keeps its veth:
-/// that one is deleted by the plan.
-fn settle(which: &dyn Fn(&Port) -> bool) {
-    let Ok(state) = crate::exec::store::Store::read_only().load() else {
-        return;
-    };
-    let names: Vec<String> = (state.bridges.values().flat_map(|b| &b.ports))
-        .filter(|p| which(p) && !Path::new("/run/netns").join(p.ns.as_str()).exists())
-        .map(|p| p.host_ifname.to_string())
-        .collect();
-    let Ok(mut kernel) = Kernel::here() else {
-        return;
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while std::time::Instant::now() < deadline
-        && names
-            .iter()
-            .any(|n| kernel.link(Some(n), 0).is_ok_and(|l| l.is_some()))
-    {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }
 
 /// STATUS: whether an ADD could succeed now: the tools are there, and the
