@@ -169,9 +169,14 @@ fn apply_locked(
         print!("{}", change.plan.script(g.explain));
         return Ok(None);
     }
+    // The serial is the store's, not a builder's: compared without it, and
+    // the record a plan saves is told from every earlier one by the next
+    // (see `exec::journal`).
+    change.state.serial = state.serial;
     if change.plan.steps.is_empty() && change.state == state {
         return Ok(Some(change.state));
     }
+    change.state.serial += 1;
     // Every tool the plan and its undo need, found (and trusted) before
     // anything runs: the host is read without them.
     for step in &change.plan.steps {
@@ -253,7 +258,7 @@ fn run_plan(
     interrupts: &Interrupts,
     change: &Change,
 ) -> Result<()> {
-    journal.begin(&change.plan, &change.state)?;
+    journal.begin(&change.plan, change.state.serial)?;
     // Each tool is noted while it runs: if nsnet is killed, the next one
     // stops that tool before it undoes anything (see `exec::orphan`).
     runner.children = Some(journal.child_path());

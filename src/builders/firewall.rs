@@ -26,8 +26,7 @@ use super::tables::rule_steps;
 use crate::host::{Host, may_face_a_router};
 use crate::model::delta;
 use crate::model::rules::{
-    FORWARDING, FORWARDING6, accept_ra, accept_ra_of, forwarding6, forwarding6_of, hairpins,
-    sysctls,
+    FORWARDING, FORWARDING6, accept_ra, accept_ra_of, forwarding6, forwarding6_of, sysctls,
 };
 use crate::model::state::{Found, State};
 use crate::model::validate::IfName;
@@ -63,6 +62,7 @@ fn hairpin_steps(
     let (off, on) = delta::hairpins(before, after);
     #[cfg(debug_assertions)]
     {
+        use crate::model::rules::hairpins;
         let (old, new) = (hairpins(before), hairpins(after));
         let whole = (&old - &new, &new - &old);
         assert_eq!((off.clone(), on.clone()), whole, "hairpin delta strays");

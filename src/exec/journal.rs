@@ -2,7 +2,9 @@
 //! process was killed (SIGKILL, a crash, a power cut of the VM) half-way.
 //!
 //! Before its first step a plan is written to `journal.json` in the state
-//! directory, with the record as it will be once the plan succeeds. Before
+//! directory, with the serial its record will have once the plan succeeds
+//! (not the record: a command on a host of a thousand namespaces would
+//! write it out twice). Before
 //! every batch and after every undo, `journal.applied` holds two counts,
 //! `CERTAIN POSSIBLY`: the plan's first CERTAIN steps are in effect, and the
 //! steps up to POSSIBLY may be (a batch was under way). It is a tiny file,
@@ -42,14 +44,19 @@ pub struct Unrecovered {
 #[derive(Deserialize)]
 struct Entry {
     plan: Plan,
-    state_after: State,
+    /// The record's serial once the plan has run and its record is saved.
+    #[serde(default)]
+    serial_after: Option<u64>,
+    /// The record itself, as an earlier nsnet wrote it instead.
+    #[serde(default)]
+    state_after: Option<State>,
 }
 
 /// `Entry` as it is written: borrowed, not a copy of the plan.
 #[derive(Serialize)]
 struct EntryOf<'a> {
     plan: &'a Plan,
-    state_after: &'a State,
+    serial_after: u64,
 }
 
 /// The journal files of a state directory.
@@ -68,9 +75,10 @@ impl Journal {
         }
     }
 
-    /// Records `plan` and the record it leads to, before its first step.
-    pub fn begin(&self, plan: &Plan, state_after: &State) -> Result<()> {
-        let entry = EntryOf { plan, state_after };
+    /// Records `plan` and the serial of the record it leads to, before its
+    /// first step.
+    pub fn begin(&self, plan: &Plan, serial_after: u64) -> Result<()> {
+        let entry = EntryOf { plan, serial_after };
         let written = files::replace(&self.applied, "0")
             .and_then(|()| files::replace_json(&self.plan, &entry));
         if written.is_err() {
@@ -147,7 +155,13 @@ impl Journal {
         let total = entry.plan.steps.len();
         let (certain, possibly) = self.counts().unwrap_or((0, total));
         let (certain, done) = (certain.min(total), possibly.min(total));
-        if done == total && state.same_objects(&entry.state_after) {
+        // Every step ran and the record that says so was saved.
+        let saved = match (entry.serial_after, &entry.state_after) {
+            (Some(serial), _) => state.serial == serial,
+            (None, Some(after)) => state.same_objects(after),
+            (None, None) => false,
+        };
+        if done == total && saved {
             self.end();
             return Ok(Some(Recovered {
                 message: format!(
@@ -218,7 +232,7 @@ mod tests {
     fn a_batch_cut_short_is_undone_tolerantly_and_the_rest_strictly() {
         let dir = dir("batch");
         let journal = Journal::at(&dir);
-        journal.begin(&plan(), &after()).unwrap();
+        journal.begin(&plan(), 1).unwrap();
         // Steps 1 and 2 surely ran; the batch of 3 and 4 was under way.
         journal.applied(2, 4).unwrap();
         // undo-4 and undo-3 fail (never applied): not errors.
@@ -241,7 +255,7 @@ mod tests {
     fn an_older_single_count_leaves_its_last_step_in_doubt() {
         let dir = dir("old");
         let journal = Journal::at(&dir);
-        journal.begin(&plan(), &after()).unwrap();
+        journal.begin(&plan(), 1).unwrap();
         fs::write(dir.join("journal.applied"), "2").unwrap();
         assert_eq!(journal.counts(), Some((1, 2)));
         // The in-doubt step's undo may fail; the certain one's may not.
@@ -249,6 +263,55 @@ mod tests {
         let err = journal.recover(&mut rec, &State::default()).unwrap_err();
         assert_eq!(rec.calls, ["ip undo-2", "ip undo-1"]);
         assert!(err.to_string().contains("`ip undo-1`"), "{err}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_plan_that_ran_is_undone_unless_its_record_was_saved() {
+        let dir = dir("serial");
+        let journal = Journal::at(&dir);
+        let record = |serial| State { serial, ..after() };
+        // Every step ran, the record was not saved (its serial is the one
+        // before): all undone.
+        journal.begin(&plan(), 8).unwrap();
+        journal.applied(4, 4).unwrap();
+        let mut rec = Recorder::default();
+        let undid = journal.recover(&mut rec, &record(7)).unwrap().unwrap();
+        assert_eq!(rec.calls.len(), 4);
+        assert!(undid.message.ends_with("undid them"), "{}", undid.message);
+        // Saved: nothing to undo, and the journal goes.
+        journal.begin(&plan(), 8).unwrap();
+        journal.applied(4, 4).unwrap();
+        let mut rec = Recorder::default();
+        let kept = journal.recover(&mut rec, &record(8)).unwrap().unwrap();
+        assert!(rec.calls.is_empty(), "{:?}", rec.calls);
+        assert!(
+            kept.message.ends_with("nothing to undo"),
+            "{}",
+            kept.message
+        );
+        assert_eq!(journal.pending(), None);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_earlier_nsnets_journal_with_the_whole_record_is_understood() {
+        let dir = dir("earlier");
+        let journal = Journal::at(&dir);
+        let entry = serde_json::json!({ "plan": plan(), "state_after": after() });
+        fs::write(dir.join("journal.json"), entry.to_string()).unwrap();
+        journal.applied(4, 4).unwrap();
+        // The record on disk holds the objects the plan led to (its
+        // identities aside): saved, nothing to undo.
+        let mut rec = Recorder::default();
+        let message = journal.recover(&mut rec, &after()).unwrap().unwrap();
+        assert!(rec.calls.is_empty(), "{:?}", rec.calls);
+        assert!(message.message.ends_with("nothing to undo"));
+        fs::write(dir.join("journal.json"), entry.to_string()).unwrap();
+        journal.applied(4, 4).unwrap();
+        let mut rec = Recorder::default();
+        journal.recover(&mut rec, &State::default()).unwrap();
+        assert_eq!(rec.calls.len(), 4, "not saved: undone");
         fs::remove_dir_all(dir).unwrap();
     }
 }

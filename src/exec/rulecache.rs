@@ -17,16 +17,18 @@
 //! `NSNET_READ=ip` turns the cache off.
 
 use crate::plan::cmd::{Cmd, Tool};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The file in nsnet's state directory.
 pub const FILE: &str = "rules.cache";
 
+/// The first line of the file, naming its format.
+const FILE_HEADER: &str = "nsnet-rule-cache-1";
+
 /// One table of a saved ruleset: its chains in order (name, policy) and the
 /// rules of each, as saved (`-A CHAIN …`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Table {
     name: String,
     chains: Vec<(String, String)>,
@@ -34,7 +36,7 @@ struct Table {
 }
 
 /// A saved ruleset of one family.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Saved {
     tables: Vec<Table>,
 }
@@ -90,38 +92,61 @@ impl Saved {
         out
     }
 
-    /// Applies an `iptables-restore --noflush` batch as the kernel does;
-    /// `Err` with what it could not apply (the cache is then dropped).
-    pub fn restore(&mut self, batch: &str) -> Result<(), String> {
-        let mut next = self.clone();
+    /// Applies an `iptables-restore --noflush` batch as the kernel does,
+    /// and counts the tables it changed (each table of a batch is a
+    /// transaction of its own, and one that changes nothing is none);
+    /// `Err` with what it could not apply, and then nothing is applied.
+    /// Only the tables the batch names are copied while it applies, not the
+    /// whole ruleset, which holds every other tool's rules too.
+    pub fn restore(&mut self, batch: &str) -> Result<u32, String> {
+        let mut copies: Vec<(usize, Table)> = Vec::new();
         let mut at: Option<usize> = None;
+        let mut changed = 0;
+        let mut dirty = false;
         for line in batch.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            if line.starts_with('#') || line == "COMMIT" {
+            if line.starts_with('#') {
+                continue;
+            }
+            if line == "COMMIT" {
+                changed += u32::from(std::mem::take(&mut dirty));
+                at = None;
                 continue;
             }
             if let Some(name) = line.strip_prefix('*') {
+                changed += u32::from(std::mem::take(&mut dirty));
                 // A table the kernel makes on first use comes with built-in
                 // chains the model cannot know: read it for real then.
-                let index = next
+                let index = self
                     .tables
                     .iter()
                     .position(|t| t.name == name)
                     .ok_or_else(|| format!("table {name} is not in the saved ruleset"))?;
-                at = Some(index);
+                let slot = match copies.iter().position(|(i, _)| *i == index) {
+                    Some(slot) => slot,
+                    None => {
+                        copies.push((index, self.tables[index].clone()));
+                        copies.len() - 1
+                    }
+                };
+                at = Some(slot);
                 continue;
             }
-            let table = at
-                .and_then(|i| next.tables.get_mut(i))
+            let (_, table) = at
+                .and_then(|slot| copies.get_mut(slot))
                 .ok_or_else(|| format!("`{line}` outside a table"))?;
-            table.apply(line)?;
+            dirty |= table.apply(line)?;
         }
-        *self = next;
-        Ok(())
+        changed += u32::from(dirty);
+        for (index, table) in copies {
+            self.tables[index] = table;
+        }
+        Ok(changed)
     }
 }
 
 impl Table {
-    fn apply(&mut self, line: &str) -> Result<(), String> {
+    /// Applies one line of a batch; whether it changed the table.
+    fn apply(&mut self, line: &str) -> Result<bool, String> {
         let unknown = || format!("cannot apply `{line}`");
         if let Some(decl) = line.strip_prefix(':') {
             let mut words = decl.split_whitespace();
@@ -132,16 +157,18 @@ impl Table {
                 // A built-in chain (it has a policy) only takes the policy
                 // given: it is not flushed.
                 Some((_, p)) if *p != "-" => {
-                    if policy != "-" {
+                    let changed = policy != "-" && *p != policy;
+                    if changed {
                         *p = policy;
                     }
-                    return Ok(());
+                    return Ok(changed);
                 }
                 Some(_) => {}
                 None => self.chains.push((chain.clone(), policy)),
             }
-            self.rules.insert(chain, Vec::new());
-            return Ok(());
+            let old = self.rules.insert(chain, Vec::new());
+            // A new chain, or one that held rules.
+            return Ok(old.is_none_or(|rules| !rules.is_empty()));
         }
         let (op, rest) = line.split_once(' ').ok_or_else(unknown)?;
         let (chain, spec) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -170,7 +197,11 @@ impl Table {
                 }
                 rules.insert(n - 1, format!("-A {chain} {spec}"));
             }
-            "-F" if spec.is_empty() => rules.clear(),
+            "-F" if spec.is_empty() => {
+                let had = !rules.is_empty();
+                rules.clear();
+                return Ok(had);
+            }
             "-X" if spec.is_empty() => {
                 if !rules.is_empty() {
                     return Err(format!("`{line}`: the chain is not empty"));
@@ -180,24 +211,21 @@ impl Table {
             }
             _ => return Err(unknown()),
         }
-        Ok(())
+        Ok(true)
     }
 }
 
 /// The cached rulesets, by the tool that saves them, at one generation.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 pub struct RuleCache {
     /// The boot and the network namespace it was read in: generations are
     /// counted from the start in each, so one from elsewhere means nothing.
-    #[serde(default)]
     host: String,
     generation: u32,
     saved: BTreeMap<String, String>,
     /// Where it is kept; `None`: not kept (a read-only command).
-    #[serde(skip)]
     file: Option<PathBuf>,
     /// Whether it changed since it was loaded.
-    #[serde(skip)]
     dirty: bool,
 }
 
@@ -214,9 +242,9 @@ impl RuleCache {
     /// Loads the cache of state directory `dir`, to read.
     pub fn load(dir: &Path) -> RuleCache {
         let host = here().unwrap_or_default();
-        let cache: Option<RuleCache> = std::fs::read_to_string(dir.join(FILE))
+        let cache = std::fs::read_to_string(dir.join(FILE))
             .ok()
-            .and_then(|text| serde_json::from_str(&text).ok());
+            .and_then(|text| RuleCache::parse(&text));
         match cache {
             Some(cache) if !host.is_empty() && cache.host == host => cache,
             _ => RuleCache {
@@ -224,6 +252,54 @@ impl RuleCache {
                 ..RuleCache::default()
             },
         }
+    }
+
+    /// The file: a `FILE_HEADER` line, `host` and `generation` lines, then
+    /// each family's saved text after a `== TOOL` line. Plain text, not
+    /// JSON: the rules are most of the file, and escaping and unescaping
+    /// every quote of their comments cost more than the rest of the cache.
+    /// `None` for anything else (an older nsnet's file: read afresh).
+    fn parse(text: &str) -> Option<RuleCache> {
+        let mut lines = text.split_inclusive('\n');
+        let mut field = |name: &str| {
+            let line = lines.next()?.strip_suffix('\n')?;
+            line.strip_prefix(name)?.strip_prefix(' ').map(String::from)
+        };
+        field(FILE_HEADER)?;
+        let host = field("host")?;
+        let generation = field("generation")?.parse().ok()?;
+        let mut saved = BTreeMap::new();
+        let mut current: Option<(String, String)> = None;
+        for line in lines {
+            if let Some(tool) = line.strip_prefix("== ") {
+                saved.extend(current.take());
+                current = Some((tool.trim_end().to_string(), String::new()));
+            } else {
+                current.as_mut()?.1.push_str(line);
+            }
+        }
+        saved.extend(current);
+        Some(RuleCache {
+            host,
+            generation,
+            saved,
+            ..RuleCache::default()
+        })
+    }
+
+    /// The file's text (see `parse`).
+    fn render(&self) -> String {
+        let size: usize = self.saved.values().map(|t| t.len() + 32).sum();
+        let mut out = String::with_capacity(size + 200);
+        out.push_str(&format!(
+            "{FILE_HEADER} -\nhost {}\ngeneration {}\n",
+            self.host, self.generation
+        ));
+        for (tool, text) in &self.saved {
+            out.push_str(&format!("== {tool}\n"));
+            out.push_str(text);
+        }
+        out
     }
 
     /// From now on the cache may be written back to state directory `dir`
@@ -255,9 +331,7 @@ impl RuleCache {
             file.write_all(text.as_bytes())?;
             std::fs::rename(&tmp, path)
         };
-        let written = serde_json::to_string(self)
-            .map_err(std::io::Error::other)
-            .and_then(write);
+        let written = write(self.render());
         if written.is_err() {
             let _ = std::fs::remove_file(path);
         }
@@ -313,25 +387,16 @@ impl RuleCache {
             return;
         };
         let mut saved = Saved::parse(text);
-        // Each table is a transaction of its own; one that changes nothing
-        // moves no generation. The generation must have moved by exactly
-        // the tables that changed something, or someone else changed the
-        // ruleset too.
-        let mut changed: u32 = 0;
-        for table in cmd
-            .stdin
-            .as_deref()
-            .unwrap_or("")
-            .split_inclusive("COMMIT\n")
-        {
-            let before_table = saved.clone();
-            if let Err(why) = saved.restore(table) {
+        // The generation must have moved by exactly the tables that changed
+        // something, or someone else changed the ruleset too.
+        let changed = match saved.restore(cmd.stdin.as_deref().unwrap_or("")) {
+            Ok(changed) => changed,
+            Err(why) => {
                 tracing::debug!("rule cache dropped: {why}");
                 self.saved.clear();
                 return;
             }
-            changed += u32::from(saved != before_table);
-        }
+        };
         if after == before.wrapping_add(changed) {
             self.saved.insert(key, saved.render());
         } else {
@@ -458,6 +523,58 @@ COMMIT
         let text = saved.render();
         assert!(text.contains(":FORWARD ACCEPT [0:0]\n"));
         assert!(text.contains("-A FORWARD -i docker0 -j ACCEPT\n"));
+    }
+
+    #[test]
+    fn a_batch_counts_the_tables_it_changes() {
+        let mut saved = Saved::parse(SAVED);
+        let count = |saved: &mut Saved, batch: &str| saved.restore(batch).unwrap();
+        // A new chain in nat, nothing in filter: one transaction.
+        let batch = "*filter\nCOMMIT\n*nat\n:NSNET-DNAT - [0:0]\nCOMMIT\n";
+        assert_eq!(count(&mut saved, batch), 1);
+        // The chain again, still empty; a policy as it was; an empty
+        // chain flushed: none.
+        let batch = "*nat\n:NSNET-DNAT - [0:0]\n-F NSNET-DNAT\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\nCOMMIT\n";
+        assert_eq!(count(&mut saved, batch), 0);
+        // A rule in each table, the same table named twice: three.
+        let batch = "*nat\n-A NSNET-DNAT -j RETURN\nCOMMIT\n*filter\n-A NSNET-FORWARD -o br1 -j ACCEPT\nCOMMIT\n*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n";
+        assert_eq!(count(&mut saved, batch), 3);
+        let text = saved.render();
+        assert!(text.contains(":FORWARD ACCEPT [0:0]\n"), "{text}");
+        assert!(text.contains("-A NSNET-DNAT -j RETURN\n"), "{text}");
+        // Declaring a chain that holds rules empties it: a change.
+        assert_eq!(count(&mut saved, "*nat\n:NSNET-DNAT - [0:0]\nCOMMIT\n"), 1);
+        assert!(!saved.render().contains("-A NSNET-DNAT"));
+    }
+
+    #[test]
+    fn the_file_holds_each_family_as_saved_and_anything_else_is_no_cache() {
+        let mut cache = RuleCache {
+            host: "boot-id 4:4026531840".into(),
+            ..RuleCache::default()
+        };
+        cache.learn(&Cmd::new(Tool::IptablesSave, [] as [&str; 0]), 7, SAVED);
+        let six =
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m comment --comment \"x\" -j ACCEPT\nCOMMIT\n";
+        cache.learn(&Cmd::new(Tool::Ip6tablesSave, [] as [&str; 0]), 7, six);
+        let back = RuleCache::parse(&cache.render()).expect("read back");
+        assert_eq!(
+            (&back.host, back.generation, &back.saved),
+            (&cache.host, 7, &cache.saved)
+        );
+        assert_eq!(
+            back.saved.get("ip6tables-save").map(String::as_str),
+            Some(six)
+        );
+        for other in [
+            "",
+            r#"{"host":"boot-id 4:4026531840","generation":7,"saved":{}}"#,
+            "nsnet-rule-cache-1 -\nhost x\n",
+            "nsnet-rule-cache-1 -\nhost x\ngeneration seven\n",
+            "nsnet-rule-cache-1 -\nhost x\ngeneration 7\n*filter\n",
+        ] {
+            assert!(RuleCache::parse(other).is_none(), "{other:?}");
+        }
     }
 
     #[test]

@@ -88,11 +88,12 @@ impl Store {
         load(&self.path())
     }
 
-    /// Replaces the record atomically.
+    /// Replaces the record atomically. Compact, not pretty: at 1,000
+    /// namespaces the pretty record is more than twice the size, and its
+    /// writing and reading were a third of what one command cost (`jq .`
+    /// shows it indented).
     pub fn save(&self, state: &State) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(state).expect("state serializes");
-        text.push('\n');
-        Ok(files::replace(&self.path(), &text)?)
+        Ok(files::replace_json(&self.path(), state)?)
     }
 }
 

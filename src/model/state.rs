@@ -37,6 +37,15 @@ pub struct State {
     /// last network that needs one can put it back.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub saved: BTreeMap<String, String>,
+    /// One more with every plan that changed the record: how the journal
+    /// tells whether its plan's record was saved without a copy of it (see
+    /// `exec::journal`). 0 in a record no plan has saved.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub serial: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A route inside a namespace: to `to`, through gateway `via`.
