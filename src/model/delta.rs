@@ -16,7 +16,7 @@
 //! difference, and only those that differ are written out.
 
 use crate::model::ports::Proto;
-use crate::model::rules::{self, ChainKey, Family, Rule, Unit};
+use crate::model::rules::{self, ChainKey, Family, Rule, Serving, Unit};
 use crate::model::state::{Bridge, State};
 use crate::model::validate::{IfName, NsName};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,14 +40,15 @@ pub struct Delta {
 pub fn delta(before: &State, after: &State) -> Delta {
     let mut d = Delta::default();
     for (name, b0, b1) in changed(before, after) {
-        let units0 = b0.map(rules::units).unwrap_or_default();
-        let units1 = b1.map(rules::units).unwrap_or_default();
+        let scope = Scope::of(b0, b1);
+        let units0 = b0.map(|b| scope.units(b)).unwrap_or_default();
+        let units1 = b1.map(|b| scope.units(b)).unwrap_or_default();
         let (mut r0, mut r1) = (BTreeSet::new(), BTreeSet::new());
-        if let Some(b) = b0 {
-            rules::bridge_rules(name, b, &units0, &mut r0);
-        }
-        if let Some(b) = b1 {
-            rules::bridge_rules(name, b, &units1, &mut r1);
+        for (b, r) in [(b0, &mut r0), (b1, &mut r1)] {
+            let Some(b) = b else { continue };
+            let serving = Serving::of_bridge(b);
+            debug_assert_eq!(serving, Serving::of(&rules::units(b)), "serving strays");
+            rules::bridge_rules(name, b, serving, r);
         }
         let (u0, u1) = (by_tag(&units0), by_tag(&units1));
         let tags: BTreeSet<&Tag> = u0.keys().chain(u1.keys()).collect();
@@ -92,6 +93,53 @@ fn changed<'a>(
         .collect()
 }
 
+/// The namespaces of a bridge whose published ports' rules (and hairpin
+/// ports) may differ between two versions of it: those with a port or a
+/// published port in the stretch where the two lists differ. Outside it
+/// the lists are alike entry for entry, so any other namespace has the
+/// same ports and published ports, in the same order, in both, and so the
+/// same rules. A bridge only one record has is taken whole.
+enum Scope<'a> {
+    Whole,
+    Only(BTreeSet<&'a NsName>),
+}
+
+impl<'a> Scope<'a> {
+    fn of(b0: Option<&'a Bridge>, b1: Option<&'a Bridge>) -> Scope<'a> {
+        let (Some(b0), Some(b1)) = (b0, b1) else {
+            return Scope::Whole;
+        };
+        let mut names = BTreeSet::new();
+        let (p0, p1) = differing(&b0.ports, &b1.ports);
+        names.extend(p0.iter().chain(p1).map(|p| &p.ns));
+        let (q0, q1) = differing(&b0.published, &b1.published);
+        names.extend(q0.iter().chain(q1).map(|p| &p.ns));
+        Scope::Only(names)
+    }
+
+    fn takes(&self, ns: &NsName) -> bool {
+        match self {
+            Scope::Whole => true,
+            Scope::Only(names) => names.contains(ns),
+        }
+    }
+
+    /// The bridge's units of the namespaces in scope.
+    fn units<'b>(&self, bridge: &'b Bridge) -> Vec<Unit<'b>> {
+        rules::units_where(bridge, |ns| self.takes(ns))
+    }
+}
+
+/// What is left of two lists once the entries they begin and end with
+/// alike are taken off.
+fn differing<'a, T: PartialEq>(a: &'a [T], b: &'a [T]) -> (&'a [T], &'a [T]) {
+    let front = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[front..], &b[front..]);
+    let alike = |(x, y): &(&T, &T)| x == y;
+    let back = a.iter().rev().zip(b.iter().rev()).take_while(alike).count();
+    (&a[..a.len() - back], &b[..b.len() - back])
+}
+
 /// What a published port's rules are tagged with: its family, namespace,
 /// host port and protocol.
 type Tag<'a> = (Family, &'a NsName, u16, Proto);
@@ -119,8 +167,10 @@ fn split(old: BTreeSet<Rule>, new: BTreeSet<Rule>, d: &mut Delta) {
 pub fn hairpins(before: &State, after: &State) -> (BTreeSet<IfName>, BTreeSet<IfName>) {
     let (mut off, mut on) = (BTreeSet::new(), BTreeSet::new());
     for (_, b0, b1) in changed(before, after) {
-        let old = b0.map(rules::bridge_hairpins).unwrap_or_default();
-        let new = b1.map(rules::bridge_hairpins).unwrap_or_default();
+        let scope = Scope::of(b0, b1);
+        let of = |b| rules::bridge_hairpins_where(b, |ns| scope.takes(ns));
+        let old = b0.map(of).unwrap_or_default();
+        let new = b1.map(of).unwrap_or_default();
         off.extend(old.difference(&new).map(|p| (*p).clone()));
         on.extend(new.difference(&old).map(|p| (*p).clone()));
     }
@@ -223,11 +273,17 @@ mod tests {
             record(once, ports()),
             record(base.clone(), moved),
             record(Vec::new(), ports()),
-            record(base, ports()[..2].to_vec()),
+            record(base.clone(), ports()[..2].to_vec()),
+            // Lists that differ in the middle, or only in their order.
+            record(base.clone(), vec![port("red", 2), port("green", 4)]),
+            record(base.iter().rev().cloned().collect(), ports()),
+            record(base, ports().into_iter().rev().collect()),
         ];
         for a in &records {
             for b in &records {
                 assert_eq!(delta(a, b), by_whole_records(a, b));
+                let (old, new) = (rules::hairpins(a), rules::hairpins(b));
+                assert_eq!(hairpins(a, b), (&old - &new, &new - &old));
             }
         }
         // Not vacuous: one more port is its DNAT and its accept in each family.

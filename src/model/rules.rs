@@ -252,7 +252,7 @@ pub fn rules(state: &State) -> BTreeSet<Rule> {
 pub(crate) fn derive(state: &State, out: &mut impl Sink) {
     for (name, bridge) in &state.bridges {
         let units = units(bridge);
-        bridge_rules(name, bridge, &units, out);
+        bridge_rules(name, bridge, Serving::of(&units), out);
         for unit in &units {
             unit_rules(name, unit, out);
         }
@@ -268,11 +268,64 @@ pub(crate) fn across(state: &State, out: &mut impl Sink) {
     }
 }
 
-/// The chains the record's rules (jumps aside) are in.
+/// The chains the record's rules (jumps aside) are in. Published ports of
+/// one kind (see `unit_kinds`) have their rules in the same chains, so one
+/// unit of each kind tells them: not every unit of a bridge of hundreds.
 pub(crate) fn chains(state: &State) -> BTreeSet<ChainKey> {
     let mut chains = Chains::default();
-    derive(state, &mut chains);
+    for (name, bridge) in &state.bridges {
+        bridge_rules(name, bridge, Serving::of_bridge(bridge), &mut chains);
+        for unit in unit_kinds(bridge) {
+            unit_rules(name, &unit, &mut chains);
+        }
+    }
+    across(state, &mut chains);
+    #[cfg(debug_assertions)]
+    {
+        let mut every = Chains::default();
+        derive(state, &mut every);
+        assert_eq!(chains.0, every.0, "the chains of unit kinds stray");
+    }
     chains.0
+}
+
+/// One unit of each kind a bridge has: what decides which chains a unit's
+/// rules are in (`unit_rules`): its family, whether it has a DNAT (it has
+/// one per allowed source, and no source of its family leaves none), and
+/// whether it guards a port on IPv4 loopback (raw).
+fn unit_kinds(bridge: &Bridge) -> Vec<Unit<'_>> {
+    let mut kinds: Vec<(Family, bool, bool)> = Vec::new();
+    let mut units = Vec::new();
+    for family in Family::BOTH {
+        if family == Family::V6 && bridge.ipv6.is_none() {
+            continue;
+        }
+        for p in bridge.published.iter().filter(|p| p.serves(family)) {
+            let dnat = p.sources(family).is_none_or(|nets| !nets.is_empty());
+            let raw = family == Family::V4 && p.host_ip.is_some_and(|ip| ip.is_loopback());
+            let kind = (family, dnat, raw);
+            if kinds.contains(&kind) {
+                continue;
+            }
+            let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) else {
+                continue;
+            };
+            let addr = match family {
+                Family::V4 => IpAddr::V4(port.address),
+                Family::V6 => match port.address6 {
+                    Some(a) => IpAddr::V6(a),
+                    None => continue,
+                },
+            };
+            kinds.push(kind);
+            units.push(Unit {
+                family,
+                published: p,
+                addr,
+            });
+        }
+    }
+    units
 }
 
 /// The jumps from built-in chains to nsnet's that rules in the chains
@@ -320,8 +373,8 @@ struct Net {
 }
 
 /// A bridge's own rules in each family: all but those of each published
-/// port (`units`, the bridge's).
-pub(crate) fn bridge_rules(name: &IfName, bridge: &Bridge, units: &[Unit], out: &mut impl Sink) {
+/// port (`serving` says what its published ports share).
+pub(crate) fn bridge_rules(name: &IfName, bridge: &Bridge, serving: Serving, out: &mut impl Sink) {
     let mut nets = vec![Net {
         family: Family::V4,
         subnet: bridge.subnet.to_string(),
@@ -353,7 +406,7 @@ pub(crate) fn bridge_rules(name: &IfName, bridge: &Bridge, units: &[Unit], out: 
         if let Some(nat) = &bridge.nat {
             nat_rules(name, net, nat, out);
         }
-        publish_rules(name, net, units, out);
+        publish_rules(name, net, serving, out);
     }
 }
 
@@ -386,8 +439,13 @@ pub(crate) struct Unit<'a> {
 /// with its namespace's address (the first port of the namespace on the
 /// bridge): one unit of rules each.
 pub(crate) fn units(bridge: &Bridge) -> Vec<Unit<'_>> {
+    units_where(bridge, |_| true)
+}
+
+/// The units of the namespaces `of` takes, as `units` has them.
+pub(crate) fn units_where<'a>(bridge: &'a Bridge, of: impl Fn(&NsName) -> bool) -> Vec<Unit<'a>> {
     let mut ports: BTreeMap<&NsName, &Port> = BTreeMap::new();
-    for port in &bridge.ports {
+    for port in bridge.ports.iter().filter(|p| of(&p.ns)) {
         ports.entry(&port.ns).or_insert(port);
     }
     let mut units = Vec::new();
@@ -395,7 +453,8 @@ pub(crate) fn units(bridge: &Bridge) -> Vec<Unit<'_>> {
         if family == Family::V6 && bridge.ipv6.is_none() {
             continue;
         }
-        for p in bridge.published.iter().filter(|p| p.serves(family)) {
+        let served = |p: &&Published| p.serves(family) && of(&p.ns);
+        for p in bridge.published.iter().filter(served) {
             let Some(port) = ports.get(&p.ns) else {
                 continue;
             };
@@ -416,13 +475,67 @@ pub(crate) fn units(bridge: &Bridge) -> Vec<Unit<'_>> {
     units
 }
 
+/// What the rules a bridge's published ports share depend on: whether it
+/// has a unit in each family, and an IPv4 one on loopback.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Serving {
+    v4: bool,
+    v6: bool,
+    loopback: bool,
+}
+
+impl Serving {
+    /// From every unit of a bridge.
+    pub fn of(units: &[Unit]) -> Serving {
+        let mut serving = Serving::default();
+        for unit in units {
+            match unit.family {
+                Family::V4 => {
+                    serving.v4 = true;
+                    serving.loopback |= unit.published.from_loopback();
+                }
+                Family::V6 => serving.v6 = true,
+            }
+        }
+        serving
+    }
+
+    /// The same, from the bridge, without deriving its units: a published
+    /// port is a unit in a family it serves when its namespace's first
+    /// port on the bridge has an address there (see `units`).
+    pub fn of_bridge(bridge: &Bridge) -> Serving {
+        // Each test stops at the first port that passes: a look along the
+        // ports for one or two published ports, not for every one.
+        let first = |ns: &NsName| bridge.ports.iter().find(|port| port.ns == *ns);
+        let unit = |p: &Published, family: Family| match family {
+            Family::V4 => p.serves(family) && first(&p.ns).is_some(),
+            Family::V6 => {
+                bridge.ipv6.is_some()
+                    && p.serves(family)
+                    && first(&p.ns).is_some_and(|port| port.address6.is_some())
+            }
+        };
+        let published = &bridge.published;
+        Serving {
+            v4: published.iter().any(|p| unit(p, Family::V4)),
+            v6: published.iter().any(|p| unit(p, Family::V6)),
+            loopback: published
+                .iter()
+                .any(|p| p.from_loopback() && unit(p, Family::V4)),
+        }
+    }
+}
+
 /// What every published port of the bridge in one family shares: hairpin,
 /// and for IPv4 ports on loopback the masquerade and the CVE-2020-8558
 /// guard. Each port's own rules are `unit_rules`.
-fn publish_rules(name: &IfName, net: &Net, units: &[Unit], out: &mut impl Sink) {
+fn publish_rules(name: &IfName, net: &Net, serving: Serving, out: &mut impl Sink) {
     let (family, subnet) = (net.family, &net.subnet);
-    let mut serving = units.iter().filter(|u| u.family == family).peekable();
-    if serving.peek().is_none() {
+    let served = match family {
+        Family::V4 => serving.v4,
+        Family::V6 => serving.v6,
+    };
+    if !served {
         return;
     }
     let tag = comment(&format!("nsnet:publish:{name}"));
@@ -431,7 +544,7 @@ fn publish_rules(name: &IfName, net: &Net, units: &[Unit], out: &mut impl Sink) 
     out.rule(family, "nat", POSTROUTING, || {
         format!("-s {subnet} -o {name} -m conntrack --ctstate DNAT {tag} -j MASQUERADE")
     });
-    if family == Family::V4 && serving.any(|u| u.published.from_loopback()) {
+    if family == Family::V4 && serving.loopback {
         out.rule(family, "nat", POSTROUTING, || {
             format!("-s 127.0.0.0/8 -o {name} {tag} -j MASQUERADE")
         });
@@ -560,7 +673,16 @@ pub fn hairpins(state: &State) -> BTreeSet<IfName> {
 
 /// The ports of one bridge that need hairpin mode (see `hairpins`).
 pub fn bridge_hairpins(bridge: &Bridge) -> BTreeSet<&IfName> {
-    let serving: BTreeSet<&NsName> = bridge.published.iter().map(|p| &p.ns).collect();
+    bridge_hairpins_where(bridge, |_| true)
+}
+
+/// Those of the namespaces `of` takes.
+pub(crate) fn bridge_hairpins_where(
+    bridge: &Bridge,
+    of: impl Fn(&NsName) -> bool,
+) -> BTreeSet<&IfName> {
+    let published = bridge.published.iter().filter(|p| of(&p.ns));
+    let serving: BTreeSet<&NsName> = published.map(|p| &p.ns).collect();
     let ports = bridge.ports.iter();
     ports
         .filter(|port| serving.contains(&port.ns))

@@ -305,7 +305,7 @@ impl Published {
     /// 127.0.0.1 (all addresses, or that one), from sources that include
     /// 127.0.0.0/8 (or any).
     pub fn from_loopback(&self) -> bool {
-        let lo: IpNet = "127.0.0.0/8".parse().expect("a CIDR");
+        let lo = IpNet::V4(Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).expect("a prefix length"));
         self.serves(Family::V4)
             && self.host_ip.is_none_or(|ip| ip.is_loopback())
             && self

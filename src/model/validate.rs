@@ -2,6 +2,7 @@
 //! subnets. A value of these types is safe to put in any argument vector or
 //! batch line; the rest of nsnet never sees a raw string from the user.
 
+use compact_str::CompactString;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -173,6 +174,18 @@ fn describe(c: char) -> String {
 
 /// Checks `value` against `^[A-Za-z0-9][A-Za-z0-9_.-]*$`, no `..`, at most `max` bytes.
 pub fn check_name(what: &'static str, value: &str, max: usize) -> Result<(), InputError> {
+    // Every name of a record is checked as it is read: a good one passes
+    // on one look at its bytes, and only a bad one is looked at again to
+    // say what is wrong.
+    let good = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    let bytes = value.as_bytes();
+    if bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && value.len() <= max
+        && bytes.iter().all(good)
+        && !bytes.windows(2).any(|w| w == b"..")
+    {
+        return Ok(());
+    }
     let first = value.chars().next().ok_or(InputError::Empty { what })?;
     if let Some(c) = value
         .chars()
@@ -208,9 +221,10 @@ pub fn check_name(what: &'static str, value: &str, max: usize) -> Result<(), Inp
 }
 
 /// The name of a network namespace nsnet may create or use (never `host`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NsName(String);
+/// Names are kept inline (up to 24 bytes) rather than each in an
+/// allocation of its own: a record of a thousand namespaces holds thousands.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NsName(CompactString);
 
 impl FromStr for NsName {
     type Err = InputError;
@@ -219,20 +233,20 @@ impl FromStr for NsName {
         if s == "host" {
             return Err(InputError::Host);
         }
-        Ok(NsName(s.to_string()))
+        Ok(NsName(CompactString::new(s)))
     }
 }
 
-/// A network interface name: a valid name of at most 15 bytes.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct IfName(String);
+/// A network interface name: a valid name of at most 15 bytes (always
+/// inline: see `NsName`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IfName(CompactString);
 
 impl IfName {
     /// Parses an interface name, naming it `what` in errors ("bridge name").
     pub fn parse(what: &'static str, s: &str) -> Result<IfName, InputError> {
         check_name(what, s, IFNAME_MAX)?;
-        Ok(IfName(s.to_string()))
+        Ok(IfName(CompactString::new(s)))
     }
 }
 
@@ -258,7 +272,29 @@ macro_rules! string_newtype {
         }
         impl From<$t> for String {
             fn from(v: $t) -> String {
-                v.0
+                v.0.into_string()
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        // Read from the text in place (a name never has an escape), and
+        // checked as every name given is.
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Name;
+                impl serde::de::Visitor<'_> for Name {
+                    type Value = $t;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a name")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$t, E> {
+                        s.parse().map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(Name)
             }
         }
         impl fmt::Display for $t {
