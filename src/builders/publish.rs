@@ -242,22 +242,20 @@ fn taken(p: &Published, families: &[Family], host: &Host) -> Option<String> {
         Family::V4 => host.firewall.as_ref(),
         Family::V6 => host.firewall6.as_ref(),
     });
+    // Most rules of a busy host (kube-proxy's thousands) name no such
+    // port: a look for the text first, before the words.
+    let dport = format!("--dport {}", p.host_port);
     let rule = rulesets
-        .flat_map(|fw| &fw.rules)
-        .filter(|(table, line)| table == "nat" && !line.starts_with("-A NSNET-"))
+        .flat_map(|fw| fw.order())
+        .filter(|(table, line)| *table == "nat" && !line.starts_with("-A NSNET-"))
         .map(|(_, line)| line)
-        .find(|line| forwards(line, p));
+        .find(|line| line.contains(&dport) && forwards(line, p));
     rule.map(|line| format!("another tool's rule forwards it: `{line}`"))
 }
 
 /// Whether nat rule `line` redirects connections to `p`'s host port.
 fn forwards(line: &str, p: &Published) -> bool {
     let port = p.host_port.to_string();
-    // Most rules of a busy host (kube-proxy's thousands) name no such
-    // port: a look for the text first, before the words.
-    if !line.contains(&format!("--dport {port}")) {
-        return false;
-    }
     let words: Vec<&str> = line.split_whitespace().collect();
     let has = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
     let proto = p.proto.to_string();

@@ -93,7 +93,7 @@ pub fn rule_steps(
             );
         };
         let misplaced = misplaced(&jumps, fw);
-        let present = |r: &Rule| fw.rules.contains(&(r.table.to_string(), r.saved_line()));
+        let present = |r: &Rule| fw.has_rule(r.table, &r.saved_line());
         let user_rules = !fw.chain("filter", USER).is_empty();
         // The user's chain stays, with its jump, while it holds rules.
         let keep = |r: &Rule| user_rules && target(r) == Some(USER);

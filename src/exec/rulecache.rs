@@ -17,6 +17,7 @@
 //! `NSNET_READ=ip` turns the cache off.
 
 use crate::plan::cmd::{Cmd, Tool};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -27,47 +28,51 @@ pub const FILE: &str = "rules.cache";
 const FILE_HEADER: &str = "nsnet-rule-cache-1";
 
 /// One table of a saved ruleset: its chains in order (name, policy) and the
-/// rules of each, as saved (`-A CHAIN …`).
+/// rules of each, as saved (`-A CHAIN …`). The text read is borrowed, not
+/// copied line by line: on a host with thousands of other tools' rules a
+/// batch changes a few of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Table {
-    name: String,
-    chains: Vec<(String, String)>,
-    rules: BTreeMap<String, Vec<String>>,
+struct Table<'a> {
+    name: &'a str,
+    chains: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    rules: BTreeMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
 }
 
 /// A saved ruleset of one family.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Saved {
-    tables: Vec<Table>,
+pub struct Saved<'a> {
+    tables: Vec<Table<'a>>,
 }
 
-impl Saved {
+impl<'a> Saved<'a> {
     /// Reads `iptables-save` output (comments and counters left out).
-    pub fn parse(text: &str) -> Saved {
+    pub fn parse(text: &'a str) -> Saved<'a> {
         let mut saved = Saved::default();
         for line in text.lines() {
             if let Some(name) = line.strip_prefix('*') {
                 saved.tables.push(Table {
-                    name: name.to_string(),
+                    name,
                     ..Table::default()
                 });
             } else if let (Some(chain), Some(table)) =
                 (line.strip_prefix(':'), saved.tables.last_mut())
             {
                 let mut words = chain.split_whitespace();
-                let name = words.next().unwrap_or_default().to_string();
-                let policy = words.next().unwrap_or("-").to_string();
-                table.rules.entry(name.clone()).or_default();
-                table.chains.push((name, policy));
+                let name = words.next().unwrap_or_default();
+                let policy = words.next().unwrap_or("-");
+                table.rules.entry(Cow::Borrowed(name)).or_default();
+                table
+                    .chains
+                    .push((Cow::Borrowed(name), Cow::Borrowed(policy)));
             } else if let (Some(rule), Some(table)) =
                 (line.strip_prefix("-A "), saved.tables.last_mut())
             {
                 let chain = rule.split_whitespace().next().unwrap_or_default();
-                table
-                    .rules
-                    .entry(chain.to_string())
-                    .or_default()
-                    .push(line.to_string());
+                let rules = match table.rules.get_mut(chain) {
+                    Some(rules) => rules,
+                    None => table.rules.entry(Cow::Borrowed(chain)).or_default(),
+                };
+                rules.push(Cow::Borrowed(line));
             }
         }
         saved
@@ -76,6 +81,13 @@ impl Saved {
     /// As `iptables-save` prints it, without comments and counters.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let size: usize = self
+            .tables
+            .iter()
+            .flat_map(|t| t.rules.values().flatten())
+            .map(|r| r.len() + 1)
+            .sum();
+        out.reserve(size + 1024);
         for table in &self.tables {
             out.push_str(&format!("*{}\n", table.name));
             for (chain, policy) in &table.chains {
@@ -99,7 +111,7 @@ impl Saved {
     /// Only the tables the batch names are copied while it applies, not the
     /// whole ruleset, which holds every other tool's rules too.
     pub fn restore(&mut self, batch: &str) -> Result<u32, String> {
-        let mut copies: Vec<(usize, Table)> = Vec::new();
+        let mut copies: Vec<(usize, Table<'a>)> = Vec::new();
         let mut at: Option<usize> = None;
         let mut changed = 0;
         let mut dirty = false;
@@ -144,7 +156,7 @@ impl Saved {
     }
 }
 
-impl Table {
+impl Table<'_> {
     /// Applies one line of a batch; whether it changed the table.
     fn apply(&mut self, line: &str) -> Result<bool, String> {
         let unknown = || format!("cannot apply `{line}`");
@@ -159,14 +171,16 @@ impl Table {
                 Some((_, p)) if *p != "-" => {
                     let changed = policy != "-" && *p != policy;
                     if changed {
-                        *p = policy;
+                        *p = Cow::Owned(policy);
                     }
                     return Ok(changed);
                 }
                 Some(_) => {}
-                None => self.chains.push((chain.clone(), policy)),
+                None => self
+                    .chains
+                    .push((Cow::Owned(chain.clone()), Cow::Owned(policy))),
             }
-            let old = self.rules.insert(chain, Vec::new());
+            let old = self.rules.insert(Cow::Owned(chain), Vec::new());
             // A new chain, or one that held rules.
             return Ok(old.is_none_or(|rules| !rules.is_empty()));
         }
@@ -176,9 +190,9 @@ impl Table {
         if !exists {
             return Err(format!("no chain {chain} for `{line}`"));
         }
-        let rules = self.rules.entry(chain.to_string()).or_default();
+        let rules = self.rules.entry(Cow::Owned(chain.to_string())).or_default();
         match op {
-            "-A" => rules.push(format!("-A {chain} {spec}")),
+            "-A" => rules.push(Cow::Owned(format!("-A {chain} {spec}"))),
             "-D" => {
                 let saved = format!("-A {chain} {spec}");
                 let i = rules
@@ -195,7 +209,7 @@ impl Table {
                 if n == 0 || n > rules.len() + 1 {
                     return Err(format!("position out of range in `{line}`"));
                 }
-                rules.insert(n - 1, format!("-A {chain} {spec}"));
+                rules.insert(n - 1, Cow::Owned(format!("-A {chain} {spec}")));
             }
             "-F" if spec.is_empty() => {
                 let had = !rules.is_empty();
@@ -260,25 +274,28 @@ impl RuleCache {
     /// every quote of their comments cost more than the rest of the cache.
     /// `None` for anything else (an older nsnet's file: read afresh).
     fn parse(text: &str) -> Option<RuleCache> {
-        let mut lines = text.split_inclusive('\n');
+        let mut rest = text;
         let mut field = |name: &str| {
-            let line = lines.next()?.strip_suffix('\n')?;
+            let (line, after) = rest.split_once('\n')?;
+            rest = after;
             line.strip_prefix(name)?.strip_prefix(' ').map(String::from)
         };
         field(FILE_HEADER)?;
         let host = field("host")?;
         let generation = field("generation")?.parse().ok()?;
+        // Each family's text is taken whole, from its `== TOOL` line to the
+        // next line that starts so: thousands of lines on a busy host, not
+        // looked at one by one. A saved ruleset has no such line.
         let mut saved = BTreeMap::new();
-        let mut current: Option<(String, String)> = None;
-        for line in lines {
-            if let Some(tool) = line.strip_prefix("== ") {
-                saved.extend(current.take());
-                current = Some((tool.trim_end().to_string(), String::new()));
-            } else {
-                current.as_mut()?.1.push_str(line);
-            }
+        while !rest.is_empty() {
+            let (tool, body) = rest.strip_prefix("== ")?.split_once('\n')?;
+            let end = match body.starts_with("== ") {
+                true => 0,
+                false => body.find("\n== ").map_or(body.len(), |i| i + 1),
+            };
+            saved.insert(tool.to_string(), body[..end].to_string());
+            rest = &body[end..];
         }
-        saved.extend(current);
         Some(RuleCache {
             host,
             generation,
@@ -565,6 +582,15 @@ COMMIT
         assert_eq!(
             back.saved.get("ip6tables-save").map(String::as_str),
             Some(six)
+        );
+        // A family with no table at all saves nothing: read back as such,
+        // and the family after it too.
+        cache.learn(&Cmd::new(Tool::Ip6tablesSave, [] as [&str; 0]), 7, "");
+        let back = RuleCache::parse(&cache.render()).expect("read back");
+        assert_eq!(back.saved, cache.saved);
+        assert_eq!(
+            back.saved.get("ip6tables-save").map(String::as_str),
+            Some("")
         );
         for other in [
             "",

@@ -12,54 +12,139 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Firewall {
     /// `(table, chain)` for every chain, built-in or not.
     pub chains: BTreeSet<(String, String)>,
-    /// `(table, line)` for every rule, as saved: `-A CHAIN …`.
+    /// `(table, line)` for every rule that names nsnet (`names_nsnet`), as
+    /// saved: `-A CHAIN …`. Only those are ever looked up, and on a busy
+    /// host they are a few among thousands of other tools' rules, which
+    /// `order` has. `has_rule` answers for any rule.
     pub rules: BTreeSet<(String, String)>,
     /// `(table, chain)` → policy, for built-in chains.
     pub policies: BTreeMap<(String, String), String>,
-    /// `(table, line)` for every rule, in the order the tables and chains
-    /// run them.
-    pub order: Vec<(String, String)>,
+    /// Every rule, in the order the tables and chains run them (`order`):
+    /// the text the lines are in, and where each is, not a copy of each.
+    text: String,
+    lines: Vec<Line>,
+    tables: Vec<String>,
+}
+
+/// Where one rule is: its table (in `Firewall::tables`) and its line (in
+/// `Firewall::text`).
+#[derive(Clone, Copy, Debug)]
+struct Line {
+    table: usize,
+    start: usize,
+    end: usize,
 }
 
 impl Firewall {
     /// Parses `iptables-save` output; comments, counters and `COMMIT` lines
     /// are skipped, and so is anything it does not know.
     pub fn parse(text: &str) -> Firewall {
-        let mut fw = Firewall::default();
-        let mut table = String::new();
-        for line in text.lines() {
+        let mut fw = Firewall {
+            text: text.to_string(),
+            ..Firewall::default()
+        };
+        let mut table = None;
+        let mut ours = Vec::new();
+        let mut start = 0;
+        for raw in text.split('\n') {
+            let (at, line) = (start, raw.strip_suffix('\r').unwrap_or(raw));
+            start += raw.len() + 1;
             if let Some(name) = line.strip_prefix('*') {
-                table = name.to_string();
+                table = Some(fw.table_index(name));
             } else if let Some(chain) = line.strip_prefix(':') {
+                let index = *table.get_or_insert_with(|| fw.table_index(""));
+                let name = fw.tables[index].clone();
                 let mut words = chain.split_whitespace();
-                let name = words.next().unwrap_or_default().to_string();
+                let chain = words.next().unwrap_or_default().to_string();
                 if let Some(policy) = words.next().filter(|p| *p != "-") {
                     fw.policies
-                        .insert((table.clone(), name.clone()), policy.to_string());
+                        .insert((name.clone(), chain.clone()), policy.to_string());
                 }
-                fw.chains.insert((table.clone(), name));
+                fw.chains.insert((name, chain));
             } else if line.starts_with("-A ") {
-                fw.rules.insert((table.clone(), line.to_string()));
-                fw.order.push((table.clone(), line.to_string()));
+                let index = *table.get_or_insert_with(|| fw.table_index(""));
+                fw.lines.push(Line {
+                    table: index,
+                    start: at,
+                    end: at + line.len(),
+                });
+                if names_nsnet(line) {
+                    ours.push((fw.tables[index].clone(), line.to_string()));
+                }
             }
         }
+        // Built at once from the sorted rules: faster than one by one.
+        fw.rules = ours.into_iter().collect();
         fw
+    }
+
+    /// The index of `table` in `tables`, added if new.
+    fn table_index(&mut self, table: &str) -> usize {
+        match self.tables.iter().position(|t| t == table) {
+            Some(index) => index,
+            None => {
+                self.tables.push(table.to_string());
+                self.tables.len() - 1
+            }
+        }
+    }
+
+    /// Every rule as `(table, line)`, in the order the tables and chains
+    /// run them.
+    pub fn order(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.lines
+            .iter()
+            .map(|l| (self.tables[l.table].as_str(), &self.text[l.start..l.end]))
+    }
+
+    /// Adds rule `line` to `table`, after every other (a firewall made up
+    /// rather than read).
+    pub fn push(&mut self, table: &str, line: &str) {
+        let index = self.table_index(table);
+        let start = self.text.len();
+        self.text.push_str(line);
+        self.text.push('\n');
+        self.lines.push(Line {
+            table: index,
+            start,
+            end: start + line.len(),
+        });
+        if names_nsnet(line) {
+            self.rules.insert((table.to_string(), line.to_string()));
+        }
+    }
+
+    /// Keeps only the rules `keep` takes (by table and line); those that
+    /// name nsnet too.
+    pub fn retain(&mut self, keep: impl Fn(&str, &str) -> bool) {
+        let (text, tables) = (&self.text, &self.tables);
+        self.lines
+            .retain(|l| keep(&tables[l.table], &text[l.start..l.end]));
+        self.rules.retain(|(table, line)| keep(table, line));
     }
 
     /// Whether `table` holds rule `line` (`-A CHAIN …`).
     pub fn has_rule(&self, table: &str, line: &str) -> bool {
-        self.rules.contains(&(table.to_string(), line.to_string()))
+        match names_nsnet(line) {
+            true => self.rules.contains(&(table.to_string(), line.to_string())),
+            false => self.order().any(|(t, l)| t == table && l == line),
+        }
     }
 
     /// The rules of `chain` in `table`, in order, as saved (`-A CHAIN …`).
     pub fn chain(&self, table: &str, chain: &str) -> Vec<&str> {
         let prefix = format!("-A {chain} ");
-        self.order
-            .iter()
-            .filter(|(t, line)| t == table && line.starts_with(&prefix))
-            .map(|(_, line)| line.as_str())
+        self.order()
+            .filter(|(t, line)| *t == table && line.starts_with(&prefix))
+            .map(|(_, line)| line)
             .collect()
     }
+}
+
+/// Whether a saved rule names nsnet: in one of its chains (`-A NSNET-…`), to
+/// one (`-j NSNET-…`), or by its comment. Every rule nsnet writes does.
+pub fn names_nsnet(line: &str) -> bool {
+    line.contains("NSNET-") || line.contains("nsnet")
 }
 
 /// Runs `iptables-save` (or `ip6tables-save`, as `tool` says) and parses

@@ -29,15 +29,14 @@ fn installed(host: &Host, state: &State) -> Host {
     let mut host = host.clone();
     let fw = host.firewall.get_or_insert_with(Default::default);
     let policy = crate::model::policy::chain(state, crate::model::rules::Family::V4);
+    let mut lines = Vec::new();
     for rule in crate::model::rules::rules(state).into_iter().chain(policy) {
         fw.chains.insert((rule.table.into(), rule.chain.into()));
         // The chain a jump leads to exists too (NSNET-USER holds no rule).
         if let Some((_, to)) = rule.spec.rsplit_once("-j NSNET-") {
             fw.chains.insert((rule.table.into(), format!("NSNET-{to}")));
         }
-        let line = (rule.table.to_string(), rule.saved_line());
-        fw.rules.insert(line.clone());
-        fw.order.push(line);
+        lines.push((rule.table, rule.saved_line()));
     }
     // nsnet's jumps from FORWARD in the order it keeps them.
     let rank = |line: &str| {
@@ -45,7 +44,10 @@ fn installed(host: &Host, state: &State) -> Host {
             .iter()
             .position(|c| line.starts_with("-A FORWARD ") && line.ends_with(c))
     };
-    fw.order.sort_by_key(|(_, line)| rank(line));
+    lines.sort_by_key(|(_, line)| rank(line));
+    for (table, line) in lines {
+        fw.push(table, &line);
+    }
     host
 }
 
@@ -363,7 +365,7 @@ fn a_port_another_tools_dnat_takes_is_refused() {
     let fw = host.firewall.as_mut().unwrap();
     let docker =
         "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80";
-    fw.rules.insert(("nat".into(), docker.into()));
+    fw.push("nat", docker);
     let err = publish_on(&host, &state, None, false).unwrap_err();
     assert!(
         err.to_string()
@@ -373,13 +375,13 @@ fn a_port_another_tools_dnat_takes_is_refused() {
     // A rule for one address leaves a port published on another alone; a
     // udp rule, or another port, is no clash.
     let fw = host.firewall.as_mut().unwrap();
-    fw.rules.clear();
+    fw.retain(|_, line| line != docker);
     for line in [
         "-A PREROUTING -d 192.0.2.9/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.9.0.2",
         "-A DOCKER -p udp -m udp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
         "-A DOCKER -p tcp -m tcp --dport 18080 -j DNAT --to-destination 172.17.0.2:80",
     ] {
-        fw.rules.insert(("nat".into(), line.into()));
+        fw.push("nat", line);
     }
     // Both addresses are the host's own.
     host.routes.push(crate::host::Route {

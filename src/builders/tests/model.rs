@@ -320,17 +320,20 @@ impl Model {
                 "" => (!t.starts_with("6:")).then(|| t.clone()),
                 _ => t.strip_prefix(family).map(str::to_string),
             };
+            // The policies stay as read; chains and rules are the model's.
+            let policies = std::mem::take(&mut fw.policies);
+            *fw = Default::default();
+            fw.policies = policies;
             fw.chains = self
                 .chains
                 .iter()
                 .filter_map(|(t, c)| Some((ours(t)?, c.clone())))
                 .collect();
-            fw.order = self
-                .rules
-                .iter()
-                .filter_map(|(t, r)| Some((ours(t)?, format!("-A {r}"))))
-                .collect();
-            fw.rules = fw.order.iter().cloned().collect();
+            for (t, r) in &self.rules {
+                if let Some(table) = ours(t) {
+                    fw.push(&table, &format!("-A {r}"));
+                }
+            }
         }
         host
     }
