@@ -248,6 +248,33 @@ fn read(runner: &mut dyn Runner, roots: &Roots, ns: Option<&str>) -> Result<Netn
     })
 }
 
+/// `read_kernel` of each of `names`, a few at a time: each read enters a
+/// namespace and waits on a handful of dumps, and a status of a thousand
+/// namespaces would otherwise wait on each in turn. A namespace that cannot
+/// be read (gone since it was listed) is left out.
+fn read_kernel_each(roots: &Roots, names: &[String]) -> BTreeMap<String, Netns> {
+    const AT_ONCE: usize = 4;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(AT_ONCE));
+    let share = names.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        let reading: Vec<_> = names
+            .chunks(share)
+            .map(|part| {
+                s.spawn(move || {
+                    let read =
+                        |name: &String| Some((name.clone(), read_kernel(roots, Some(name)).ok()?));
+                    part.iter().filter_map(read).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A reader that panicked has read nothing to show.
+        reading
+            .into_iter()
+            .flat_map(|r| r.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 /// `read` over netlink: the same answers as the `ip -j` batch, in-process.
 fn read_kernel(roots: &Roots, ns: Option<&str>) -> Result<Netns> {
     let mut kernel = match ns {
@@ -296,7 +323,13 @@ fn read_kernel(roots: &Roots, ns: Option<&str>) -> Result<Netns> {
                 .filter_map(|l| l.link_netnsid)
                 .filter(|id| Some(*id) != host)
                 .collect();
-            for name in roots.namespaces()? {
+            // Most namespaces have no such cable: /run/netns, which names
+            // every namespace, is listed only for one that has.
+            let names = match unknown.is_empty() {
+                true => BTreeSet::new(),
+                false => roots.namespaces()?,
+            };
+            for name in names {
                 if unknown.is_empty() {
                     break;
                 }
@@ -347,9 +380,13 @@ pub fn read_world_in(
 ) -> Result<World> {
     let host = read(runner, roots, None)?;
     let mut namespaces = BTreeMap::new();
-    for name in names {
-        if let Ok(ns) = read(runner, roots, Some(name)) {
-            namespaces.insert(name.clone(), ns);
+    if roots.kernel {
+        namespaces = read_kernel_each(roots, names);
+    } else {
+        for name in names {
+            if let Ok(ns) = read(runner, roots, Some(name)) {
+                namespaces.insert(name.clone(), ns);
+            }
         }
     }
     let exited = roots.exited(state.namespaces.values().filter_map(|e| e.pid));
