@@ -130,19 +130,17 @@ fn netlink_and_ip_read_the_same_host() {
     }
 }
 
-/// The `-A` lines of a saved ruleset, per table and chain, in order.
-fn rules_of(saved: &str) -> Vec<String> {
-    let mut table = String::new();
-    let mut out: Vec<String> = Vec::new();
-    for line in saved.lines() {
-        if let Some(t) = line.strip_prefix('*') {
-            table = t.to_string();
-        } else if line.starts_with("-A ") {
-            out.push(format!("{table} {line}"));
+/// `iptables-save` output as the rule cache keeps it: no comment lines, and
+/// every chain's counters zero.
+fn without_counters(saved: &str) -> String {
+    let mut out = String::new();
+    for line in saved.lines().filter(|l| !l.starts_with('#')) {
+        match line.strip_prefix(':').and_then(|l| l.rsplit_once(' ')) {
+            Some((chain, _)) => out.push_str(&format!(":{chain} [0:0]")),
+            None => out.push_str(line),
         }
+        out.push('\n');
     }
-    // Stable: each chain's rules keep their order.
-    out.sort_by_key(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     out
 }
 
@@ -212,18 +210,20 @@ fn the_rule_cache_is_what_iptables_save_prints_and_is_used() {
             ("ip6tables-save", "ip6tables-save"),
         ] {
             if let Some(text) = cache.get(save) {
+                // Line for line, tables, chains and rules in the order the
+                // tool prints them (tables it made on first use too).
                 assert_eq!(
-                    rules_of(text),
-                    rules_of(&sb.ok(tool)),
+                    text,
+                    &without_counters(&sb.ok(tool)),
                     "after {args:?}: the cached {save} (left) is not the kernel's (right)"
                 );
             }
         }
     }
-    // Every command after the first two read its rules from the cache (the
-    // first makes the nat table, which the cache leaves to a real read).
+    // Every command after the first read its rules from the cache (the
+    // first makes the tables, which the cache follows).
     assert!(
-        cached >= steps.len() - 2,
+        cached >= steps.len() - 1,
         "the cache answered {cached} reads"
     );
 }

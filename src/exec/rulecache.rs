@@ -111,7 +111,7 @@ impl<'a> Saved<'a> {
     /// Only the tables the batch names are copied while it applies, not the
     /// whole ruleset, which holds every other tool's rules too.
     pub fn restore(&mut self, batch: &str) -> Result<u32, String> {
-        let mut copies: Vec<(usize, Table<'a>)> = Vec::new();
+        let mut copies: Vec<Table<'a>> = Vec::new();
         let mut at: Option<usize> = None;
         let mut changed = 0;
         let mut dirty = false;
@@ -126,37 +126,79 @@ impl<'a> Saved<'a> {
             }
             if let Some(name) = line.strip_prefix('*') {
                 changed += u32::from(std::mem::take(&mut dirty));
-                // A table the kernel makes on first use comes with built-in
-                // chains the model cannot know: read it for real then.
-                let index = self
-                    .tables
-                    .iter()
-                    .position(|t| t.name == name)
-                    .ok_or_else(|| format!("table {name} is not in the saved ruleset"))?;
-                let slot = match copies.iter().position(|(i, _)| *i == index) {
+                let slot = match copies.iter().position(|t| t.name == name) {
                     Some(slot) => slot,
                     None => {
-                        copies.push((index, self.tables[index].clone()));
+                        let table = match self.tables.iter().find(|t| t.name == name) {
+                            Some(table) => table.clone(),
+                            // The kernel makes a table on first use; saved,
+                            // it shows every built-in chain of its kind.
+                            None => Table::built_in(name)
+                                .ok_or_else(|| format!("table {name} is not one iptables has"))?,
+                        };
+                        copies.push(table);
                         copies.len() - 1
                     }
                 };
                 at = Some(slot);
                 continue;
             }
-            let (_, table) = at
+            let table = at
                 .and_then(|slot| copies.get_mut(slot))
                 .ok_or_else(|| format!("`{line}` outside a table"))?;
             dirty |= table.apply(line)?;
         }
         changed += u32::from(dirty);
-        for (index, table) in copies {
-            self.tables[index] = table;
+        for table in copies {
+            match self.tables.iter().position(|t| t.name == table.name) {
+                Some(index) => self.tables[index] = table,
+                // Saved in the order iptables knows its tables by.
+                None => {
+                    let rank = |name: &str| BUILT_IN.iter().position(|(n, _)| *n == name);
+                    let after = |t: &Table| rank(t.name) > rank(table.name);
+                    let index = self.tables.iter().position(after);
+                    self.tables
+                        .insert(index.unwrap_or(self.tables.len()), table);
+                }
+            }
         }
         Ok(changed)
     }
 }
 
+/// The tables of iptables (and ip6tables) as `iptables-save` prints them
+/// over nf_tables, in its order, each with its built-in chains in theirs.
+const BUILT_IN: [(&str, &[&str]); 5] = [
+    (
+        "mangle",
+        &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+    ),
+    ("security", &["INPUT", "FORWARD", "OUTPUT"]),
+    ("raw", &["PREROUTING", "OUTPUT"]),
+    ("filter", &["INPUT", "FORWARD", "OUTPUT"]),
+    ("nat", &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]),
+];
+
 impl Table<'_> {
+    /// Table `name` as the kernel makes it on first use: its built-in
+    /// chains, empty, with policy ACCEPT (`None`: not a table of iptables).
+    fn built_in(name: &str) -> Option<Table<'static>> {
+        let (name, chains) = BUILT_IN.iter().find(|(n, _)| *n == name)?;
+        let chains: Vec<_> = chains
+            .iter()
+            .map(|c| (Cow::Borrowed(*c), Cow::Borrowed("ACCEPT")))
+            .collect();
+        let rules = chains
+            .iter()
+            .map(|(c, _)| (c.clone(), Vec::new()))
+            .collect();
+        Some(Table {
+            name,
+            chains,
+            rules,
+        })
+    }
+
     /// Applies one line of a batch; whether it changed the table.
     fn apply(&mut self, line: &str) -> Result<bool, String> {
         let unknown = || format!("cannot apply `{line}`");
@@ -176,9 +218,14 @@ impl Table<'_> {
                     return Ok(changed);
                 }
                 Some(_) => {}
-                None => self
-                    .chains
-                    .push((Cow::Owned(chain.clone()), Cow::Owned(policy))),
+                // Saved after the built-in chains, in the order of their
+                // names, as `iptables-save` prints them.
+                None => {
+                    let after = |(c, p): &(Cow<str>, Cow<str>)| *p == "-" && **c > *chain;
+                    let index = self.chains.iter().position(after);
+                    let new = (Cow::Owned(chain.clone()), Cow::Owned(policy));
+                    self.chains.insert(index.unwrap_or(self.chains.len()), new);
+                }
             }
             let old = self.rules.insert(Cow::Owned(chain), Vec::new());
             // A new chain, or one that held rules.
@@ -631,12 +678,34 @@ COMMIT
             "*filter\n-P FORWARD ACCEPT\nCOMMIT\n",
             "*filter\n-I FORWARD 9 -j ACCEPT\nCOMMIT\n",
             "-A FORWARD -j ACCEPT\n",
-            "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n",
+            "*bogus\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n",
+            // A new table made, then a line it cannot apply: no table.
+            "*raw\n:NSNET-RAW - [0:0]\nCOMMIT\n*filter\n-A NOCHAIN -j ACCEPT\nCOMMIT\n",
         ] {
             let before = saved.clone();
             assert!(saved.restore(batch).is_err(), "{batch}");
             assert_eq!(saved, before);
         }
+    }
+
+    /// As iptables 1.8.9 over nf_tables saves them (seen in a throwaway
+    /// host): a table made on first use has every built-in chain of its
+    /// kind, the tables come in iptables' order, and the chains of a table
+    /// after its built-in ones in the order of their names.
+    #[test]
+    fn a_table_made_on_first_use_is_saved_as_iptables_shows_it() {
+        let mut saved = Saved::parse(SAVED);
+        let batch = "*raw\n:NSNET-RAW - [0:0]\n-A PREROUTING -j NSNET-RAW\nCOMMIT\n*mangle\n:NSNET-M - [0:0]\nCOMMIT\n*nat\n:NSNET-X - [0:0]\n:NSNET-A - [0:0]\n:AAA - [0:0]\nCOMMIT\n";
+        assert_eq!(saved.restore(batch), Ok(3));
+        let text = saved.render();
+        let raw = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:NSNET-RAW - [0:0]\n-A PREROUTING -j NSNET-RAW\nCOMMIT\n";
+        let mangle = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:NSNET-M - [0:0]\nCOMMIT\n";
+        let nat = "*nat\n:PREROUTING ACCEPT [0:0]\n:AAA - [0:0]\n:NSNET-A - [0:0]\n:NSNET-X - [0:0]\nCOMMIT\n";
+        assert!(
+            text.starts_with(&format!("{mangle}{raw}*filter\n")),
+            "{text}"
+        );
+        assert!(text.ends_with(nat), "{text}");
     }
 
     #[test]
