@@ -15,6 +15,7 @@ use crate::model::state::{Cable, Found, Namespace, NsRoute, Port, State};
 use crate::model::validate::{IfName, NsName};
 use crate::plan::Step;
 use anyhow::{Result, bail};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Plans the removal of `ports` and `cables`, then of the namespaces in
 /// `delete` and of every namespace nsnet made only for what was removed.
@@ -38,12 +39,14 @@ pub fn release(
         })
         .collect();
     let doomed = doomed(change, host, delete.iter().cloned().chain(unused), force)?;
-    // Namespaces that die with `ip netns del`: made by nsnet, nobody inside.
-    let dies = |ns: &NsName| {
-        doomed
-            .iter()
-            .any(|(n, e)| n == ns && e.pid.is_none() && host.pids_in(ns.as_str()).is_empty())
-    };
+    // Namespaces that die with `ip netns del`: made by nsnet, nobody inside
+    // (a set: `down` of hundreds asks of each).
+    let dying: BTreeSet<&NsName> = doomed
+        .iter()
+        .filter(|(n, e)| e.pid.is_none() && host.pids_in(n.as_str()).is_empty())
+        .map(|(n, _)| n)
+        .collect();
+    let dies = |ns: &NsName| dying.contains(ns);
     // Routes through a network that goes, or in a namespace that goes: the
     // kernel would drop them with their interface; they are removed first,
     // by steps of their own, so that a rollback adds them back last, once
@@ -51,11 +54,15 @@ pub fn release(
     for route in lost_routes(change, host, &dies) {
         change.plan.push(super::route::remove_step(&route));
     }
-    let mut with_ns: Vec<(&Port, Vec<Step>)> = Vec::new();
+    // The ports of each namespace that dies, with the steps that made them.
+    let mut with_ns: BTreeMap<&NsName, Vec<(&Port, Vec<Step>)>> = BTreeMap::new();
     for (bridge_name, port) in &unplug {
         let bridge = &change.state.bridges[bridge_name];
         match dies(&port.ns) {
-            true => with_ns.push((port, bridge::port_steps(bridge_name, bridge, port))),
+            true => with_ns
+                .entry(&port.ns)
+                .or_default()
+                .push((port, bridge::port_steps(bridge_name, bridge, port))),
             false => change
                 .plan
                 .push(bridge::detach_step(bridge_name, bridge, port)),
@@ -67,7 +74,7 @@ pub fn release(
             .plan
             .extend(super::dns::remove_steps(ns, entry, host));
         let mut step = netns::remove_step(ns, entry);
-        for (port, setup) in with_ns.iter().filter(|(p, _)| &p.ns == ns) {
+        for (port, setup) in with_ns.get(ns).into_iter().flatten() {
             step.undo.extend(setup.iter().map(|s| s.apply.clone()));
             step.settle.push(port.host_ifname.to_string());
         }
@@ -114,6 +121,7 @@ fn forget_ports(
 ) -> (Vec<(IfName, Port)>, Vec<NsName>) {
     let mut touched = Vec::new();
     let mut unplug = Vec::new();
+    let mut leaving: BTreeMap<&IfName, Vec<&Port>> = BTreeMap::new();
     for (bridge_name, port) in ports {
         let host_if = &port.host_ifname;
         match host.link(host_if.as_str(), port.ifindex) {
@@ -125,15 +133,25 @@ fn forget_ports(
                 port.ns
             )),
         }
+        leaving.entry(bridge_name).or_default().push(port);
+        touched.push(port.ns.clone());
+    }
+    // Each bridge's lists gone through once, not once for each port.
+    for (bridge_name, gone) in leaving {
         let bridge = change
             .state
             .bridges
             .get_mut(bridge_name)
             .expect("bridge recorded");
-        bridge.ports.retain(|p| p != port);
+        let namespaces: BTreeSet<&NsName> = gone.iter().map(|p| &p.ns).collect();
+        let mut by_name: BTreeMap<&IfName, Vec<&Port>> = BTreeMap::new();
+        for port in &gone {
+            by_name.entry(&port.host_ifname).or_default().push(port);
+        }
+        let goes = |p: &Port| by_name.get(&p.host_ifname).is_some_and(|g| g.contains(&p));
+        bridge.ports.retain(|p| !goes(p));
         // Its published ports go with it (their rules too, by reconcile).
-        bridge.published.retain(|p| p.ns != port.ns);
-        touched.push(port.ns.clone());
+        bridge.published.retain(|p| !namespaces.contains(&p.ns));
     }
     (unplug, touched)
 }

@@ -304,10 +304,15 @@ fn removal(
     }
     let gone: BTreeSet<String> = dels.iter().map(|r| r.saved_line()).collect();
     let unused = |c: &str| !used.holds(table, c);
-    let chains: BTreeSet<&str> = dels
+    // Each chain once (a bridge of hundreds of ports has hundreds of rules
+    // in one chain), then looked through for a rule that stays.
+    let named: BTreeSet<&str> = dels
         .iter()
         .flat_map(|r| [Some(r.chain), target(r)])
         .flatten()
+        .collect();
+    let chains: BTreeSet<&str> = named
+        .into_iter()
         .filter(|c| c.starts_with("NSNET-") && *c != POLICY && unused(c))
         .filter(|c| fw.chains.contains(&(table.to_string(), c.to_string())))
         .filter(|c| fw.chain(table, c).iter().all(|line| gone.contains(*line)))
