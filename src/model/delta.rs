@@ -98,7 +98,8 @@ fn changed<'a>(
 /// published port in the stretch where the two lists differ. Outside it
 /// the lists are alike entry for entry, so any other namespace has the
 /// same ports and published ports, in the same order, in both, and so the
-/// same rules. A bridge only one record has is taken whole.
+/// same rules. A bridge only one record has, or that differs in anything
+/// but those two lists, is taken whole.
 enum Scope<'a> {
     Whole,
     Only(BTreeSet<&'a NsName>),
@@ -109,6 +110,28 @@ impl<'a> Scope<'a> {
         let (Some(b0), Some(b1)) = (b0, b1) else {
             return Scope::Whole;
         };
+        // Every field named: one added later is compared too.
+        let Bridge {
+            subnet,
+            gateway,
+            ipv6,
+            ports: _,
+            nat,
+            published: _,
+            policy,
+            ifindex,
+            network,
+        } = b0;
+        let alike = *subnet == b1.subnet
+            && *gateway == b1.gateway
+            && *ipv6 == b1.ipv6
+            && *nat == b1.nat
+            && *policy == b1.policy
+            && *ifindex == b1.ifindex
+            && *network == b1.network;
+        if !alike {
+            return Scope::Whole;
+        }
         let mut names = BTreeSet::new();
         let (p0, p1) = differing(&b0.ports, &b1.ports);
         names.extend(p0.iter().chain(p1).map(|p| &p.ns));
@@ -265,6 +288,13 @@ mod tests {
         .concat();
         let mut moved = ports();
         moved[1] = port("blue", 9);
+        // The same lists on a bridge without IPv6: no IPv6 unit is left.
+        let mut no6 = record(base.clone(), ports());
+        for (name, bridge) in no6.bridges.iter_mut() {
+            if name.as_str() == "nsnet0" {
+                bridge.ipv6 = None;
+            }
+        }
         let records = [
             State::default(),
             record(base.clone(), ports()),
@@ -278,6 +308,7 @@ mod tests {
             record(base.clone(), vec![port("red", 2), port("green", 4)]),
             record(base.iter().rev().cloned().collect(), ports()),
             record(base, ports().into_iter().rev().collect()),
+            no6,
         ];
         for a in &records {
             for b in &records {
