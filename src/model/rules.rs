@@ -307,15 +307,9 @@ fn unit_kinds(bridge: &Bridge) -> Vec<Unit<'_>> {
             if kinds.contains(&kind) {
                 continue;
             }
-            let Some(port) = bridge.ports.iter().find(|port| port.ns == p.ns) else {
+            let port = bridge.ports.iter().find(|port| port.ns == p.ns);
+            let Some(addr) = port.and_then(|port| port_address(port, family)) else {
                 continue;
-            };
-            let addr = match family {
-                Family::V4 => IpAddr::V4(port.address),
-                Family::V6 => match port.address6 {
-                    Some(a) => IpAddr::V6(a),
-                    None => continue,
-                },
             };
             kinds.push(kind);
             units.push(Unit {
@@ -455,15 +449,8 @@ pub(crate) fn units_where<'a>(bridge: &'a Bridge, of: impl Fn(&NsName) -> bool) 
         }
         let served = |p: &&Published| p.serves(family) && of(&p.ns);
         for p in bridge.published.iter().filter(served) {
-            let Some(port) = ports.get(&p.ns) else {
+            let Some(addr) = ports.get(&p.ns).and_then(|port| port_address(port, family)) else {
                 continue;
-            };
-            let addr = match family {
-                Family::V4 => IpAddr::V4(port.address),
-                Family::V6 => match port.address6 {
-                    Some(a) => IpAddr::V6(a),
-                    None => continue,
-                },
             };
             units.push(Unit {
                 family,
@@ -473,6 +460,14 @@ pub(crate) fn units_where<'a>(bridge: &'a Bridge, of: impl Fn(&NsName) -> bool) 
         }
     }
     units
+}
+
+/// The address of a namespace's port in `family`, if it has one there.
+fn port_address(port: &Port, family: Family) -> Option<IpAddr> {
+    match family {
+        Family::V4 => Some(IpAddr::V4(port.address)),
+        Family::V6 => port.address6.map(IpAddr::V6),
+    }
 }
 
 /// What the rules a bridge's published ports share depend on: whether it
