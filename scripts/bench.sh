@@ -65,8 +65,15 @@ setup_nsnet-each() {
 }
 teardown_nsnet-each() { teardown_nsnet; }
 
-# Peak resident memory of nsnet, in kB, across the run.
+# Peak resident memory of nsnet, in kB, across the run. /usr/bin/time costs
+# about 1.5 ms a process, which the floor does not pay, so only the memory
+# run (one more run of each nsnet way, untimed) goes through it; the timed
+# runs start nsnet directly.
 mem() {
+    if [[ ${measure_mem:-0} != 1 ]]; then
+        "$@"
+        return
+    fi
     local kb
     kb=$( { /usr/bin/time -f '%M' "$@" 2>&1 1>&3 3>&-; } 3>&1 | tail -1)
     (( kb > ${peak_kb:-0} )) && peak_kb=$kb
@@ -325,13 +332,17 @@ foreign() {
 # more namespace on the bridge, a port for it, the port gone, the namespace
 # gone; each against the fewest processes that make the same change by
 # hand (`ip -batch` for the host and one for the namespace, one
-# iptables-restore, one `ip netns del`). Prints "nsnet floor" ms pairs.
-each_command() {
-    local a=10.210.3.250 start t=()
-    start=$(date +%s%N); mem "$nsnet" -q bridge up extra --bridge br0 --address "extra=$a" >/dev/null; t+=("$(ms "$start")")
-    start=$(date +%s%N); mem "$nsnet" -q publish add extra 9999:80 >/dev/null; t+=("$(ms "$start")")
-    start=$(date +%s%N); mem "$nsnet" -q publish del extra 9999 >/dev/null; t+=("$(ms "$start")")
-    start=$(date +%s%N); mem "$nsnet" -q bridge down extra >/dev/null; t+=("$(ms "$start")")
+# iptables-restore, one `ip netns del`). A deleting commit waits for an RCU
+# grace period (10 to 30 ms here, varying from one to the next), so each
+# figure is the median of $rounds rounds. Prints "nsnet floor" ms pairs, in
+# tenths of a millisecond.
+rounds=5
+each_round() {
+    local a=10.210.3.250 start t=() w
+    start=$(date +%s%N); "$nsnet" -q bridge up extra --bridge br0 --address "extra=$a" >/dev/null; t+=("$(tenths "$start")")
+    start=$(date +%s%N); "$nsnet" -q publish add extra 9999:80 >/dev/null; t+=("$(tenths "$start")")
+    start=$(date +%s%N); "$nsnet" -q publish del extra 9999 >/dev/null; t+=("$(tenths "$start")")
+    start=$(date +%s%N); "$nsnet" -q bridge down extra >/dev/null; t+=("$(tenths "$start")")
     local dnat="-p tcp -m tcp --dport 9998 -j DNAT --to-destination 10.210.3.251:80"
     local accept="-d 10.210.3.251/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -j ACCEPT"
     start=$(date +%s%N)
@@ -340,15 +351,27 @@ each_command() {
 addr add 10.210.3.251/22 dev eth0
 link set eth0 up
 route add default via $gateway"
-    t+=("$(ms "$start")")
+    t+=("$(tenths "$start")")
     start=$(date +%s%N)
     printf '*nat\n-A PREROUTING %s\nCOMMIT\n*filter\n-A FORWARD %s\nCOMMIT\n' "$dnat" "$accept" | iptables-restore --noflush -w
-    t+=("$(ms "$start")")
+    t+=("$(tenths "$start")")
     start=$(date +%s%N)
     printf '*nat\n-D PREROUTING %s\nCOMMIT\n*filter\n-D FORWARD %s\nCOMMIT\n' "$dnat" "$accept" | iptables-restore --noflush -w
-    t+=("$(ms "$start")")
-    start=$(date +%s%N); ip netns del hand; t+=("$(ms "$start")")
+    t+=("$(tenths "$start")")
+    start=$(date +%s%N); ip netns del hand; t+=("$(tenths "$start")")
+    # A deleted namespace's veths go asynchronously: wait for them, untimed,
+    # so one round does not pay for the last.
+    for ((w = 0; w < 200; w++)); do [[ -z $(ip -br link show dev vh 2>/dev/null) ]] && break; sleep 0.005; done
     echo "${t[0]} ${t[4]} ${t[1]} ${t[5]} ${t[2]} ${t[6]} ${t[3]} ${t[7]}"
+}
+tenths() { echo $(( ($(date +%s%N) - $1) / 100000 )); }
+each_command() {
+    local r lines=() col vals=()
+    for ((r = 0; r < rounds; r++)); do lines+=("$(each_round)"); done
+    for col in 1 2 3 4 5 6 7 8; do
+        vals+=("$(printf '%s\n' "${lines[@]}" | cut -d' ' -f"$col" | median)")
+    done
+    echo "${vals[*]}"
 }
 
 if [[ ${1:-} == --inner-runtime ]]; then
@@ -356,7 +379,7 @@ if [[ ${1:-} == --inner-runtime ]]; then
     exit 0
 fi
 if [[ ${1:-} == --inner ]]; then
-    way=$2 n=$3 f=$4 peak_kb=0
+    way=$2 n=$3 f=$4 measure_mem=$5 peak_kb=0
     foreign "$f"
     start=$(date +%s%N); "setup_$way" "$n"; setup_ms=$(ms "$start")
     # The network must really be there before it is timed away.
@@ -365,7 +388,7 @@ if [[ ${1:-} == --inner ]]; then
     # lose the first (its ARP); one answer proves the path.
     ip netns exec "ns$n" ping -c 3 -i 0.2 -W 2 "$gateway" >/dev/null || { echo "bench: $way: ns$n cannot reach the gateway" >&2; exit 1; }
     each=- status_ms=-
-    if [[ $way == nsnet-each ]]; then
+    if [[ $way == nsnet-each && $measure_mem == 0 ]]; then
         each=$(each_command | tr ' ' ,)
     fi
     if [[ $way == nsnet ]]; then
@@ -377,7 +400,11 @@ if [[ ${1:-} == --inner ]]; then
     for ((i = 0; i < 1000; i++)); do [[ -z $(ip -br link show type veth) ]] && break; sleep 0.01; done
     teardown_ms=$(ms "$start")
     [[ $(ls /run/netns | wc -l) == 0 && -z $(ip -br link show type veth) ]] || { echo "bench: $way left things behind" >&2; exit 1; }
-    echo "$setup_ms $teardown_ms $peak_kb $each $status_ms"
+    if [[ $measure_mem == 1 ]]; then
+        echo "- - $peak_kb - -"
+    else
+        echo "$setup_ms $teardown_ms - $each $status_ms"
+    fi
     exit 0
 fi
 
@@ -412,6 +439,10 @@ fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0 || a == "-" || b == "-") print "-"; else printf "%.2f", a / b }'; }
 ways=(nsnet nsnet-each tutorial cni floor)
+# Past N = 100 the reference plugins take minutes a run (122 s to set up
+# 500 in one run): they run at N <= 100, the tutorial up to 500.
+ways_mid=(nsnet nsnet-each tutorial floor)
+cni_max=100
 # At N = 1,000 the slow ways would take most of an hour: nsnet's alone.
 ways_big=(nsnet nsnet-each floor)
 # With another tool's rules on the host: nsnet's ways against the floor.
@@ -425,12 +456,15 @@ git -C "$here" diff --quiet HEAD -- src Cargo.toml Cargo.lock || commit="$commit
 bench_one() {
     local way=$1 n=$2 f=$3 s=() t=() e=() st=() r sm tm kb em stm k
     for ((r = 1; r <= runs; r++)); do
-        read -r sm tm kb em stm < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n" "$f")
+        read -r sm tm kb em stm < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n" "$f" 0)
         s+=("$sm") t+=("$tm")
         [[ $em == - ]] || e+=("$em")
         [[ $stm == - ]] || st+=("$stm")
-        ((kb > peak)) && peak=$kb
     done
+    if [[ $way == nsnet* ]]; then
+        read -r sm tm kb em stm < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n" "$f" 1)
+        ((kb > peak)) && peak=$kb
+    fi
     k="$way,$n,$f"
     setup[$k]=$(printf '%s\n' "${s[@]}" | median)
     teardown[$k]=$(printf '%s\n' "${t[@]}" | median)
@@ -479,6 +513,7 @@ bench_runtime() {
 if [[ -z $only ]]; then
     for n in "${sizes[@]}"; do
         list=("${ways[@]}")
+        ((n > cni_max)) && list=("${ways_mid[@]}")
         ((n >= big)) && list=("${ways_big[@]}")
         for way in "${list[@]}"; do bench_one "$way" "$n" 0; done
     done
@@ -514,7 +549,9 @@ percommand() {
         [[ -n ${each[nsnet-each,$n,$f]:-} ]] || continue
         read -ra v <<<"${each[nsnet-each,$n,$f]}"
         for i in 0 1 2 3; do
-            echo "| $n | \`${names[$i]}\` | ${v[$((2 * i))]} | ${v[$((2 * i + 1))]} | $((v[2 * i] - v[2 * i + 1])) |"
+            # The figures are tenths of a millisecond.
+            awk -v n="$n" -v c="${names[$i]}" -v a="${v[$((2 * i))]}" -v b="${v[$((2 * i + 1))]}" \
+                'BEGIN { printf "| %s | `%s` | %.1f | %.1f | %.1f |\n", n, c, a / 10, b / 10, (a - b) / 10 }'
         done
     done
 }
@@ -605,7 +642,8 @@ fi
     echo "\`publish add\` per namespace, each a process that reads the host and its rules); **tutorial**"
     echo "one ip/iptables/sysctl process per command; **cni** the reference plugins as a runtime drives"
     echo "them; **floor** the fewest processes the tools allow. Teardown is timed until the kernel has"
-    echo "removed every veth. At N = $big only nsnet's ways and the floor run."
+    echo "removed every veth. cni runs up to N = $cni_max (past it, minutes a run), tutorial below"
+    echo "N = $big; at N = $big only nsnet's ways and the floor run."
     echo
     echo "## A clean host"
     echo
@@ -625,6 +663,11 @@ fi
     echo "against the fewest processes that make the same change by hand: an \`ip -batch\` for the host"
     echo "and one for the namespace, one \`iptables-restore\`, one \`ip netns del\`. The last column is"
     echo "what nsnet costs beyond the tools it must start: reading the host, planning, its record."
+    echo "Each figure is the median of $rounds rounds in each of the $runs runs, then of the runs: a"
+    echo "deleting commit waits for the kernel's RCU grace period (10 to 30 ms here, varying from one"
+    echo "to the next), as much by hand as in nsnet. No figure on this page goes through"
+    echo "\`/usr/bin/time\` (about 1.5 ms a process): peak memory comes from one more, untimed run of"
+    echo "each nsnet way."
     echo
     echo "A clean host:"
     echo
