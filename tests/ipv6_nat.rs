@@ -148,6 +148,78 @@ fn every_path_to_a_port_published_in_ipv6_works_and_loopback_is_refused_at_once(
     assert_same(&before, &sb.snapshot());
 }
 
+/// Both families' rules as saved, without comments or counters.
+fn rules(sb: &Sandbox) -> Vec<String> {
+    sb.ok("iptables-save; ip6tables-save")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| match l.split_once(" [") {
+            Some((chain, _)) if l.starts_with(':') => chain.to_string(),
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_port_deleted_in_one_transaction_takes_exactly_its_rules_in_both_families() {
+    let mut sb = sandbox!();
+    world(&sb);
+    let before = sb.snapshot();
+    sb.nsnet(DUAL.iter().chain(&["--nat"])).assert().success();
+    for port in ["8080:80", "8081:81", "8082:82"] {
+        sb.nsnet(["publish", "add", "red", port]).assert().success();
+    }
+    for port in [80, 81, 82] {
+        sb.serve("red", "tcp", port);
+        sb.serve6("red", "tcp", port);
+    }
+    // Someone changes the ruleset by hand between two commands: what nsnet
+    // read before is stale, and the deletion must find its rules afresh.
+    sb.ok("iptables -I FORWARD 1 -p tcp --dport 7 -j ACCEPT && ip6tables -I FORWARD 1 -p tcp --dport 7 -j ACCEPT");
+    let published = rules(&sb);
+    // The middle port of three: its rules sit between the others' in every
+    // chain of both families.
+    let del = sb
+        .nsnet(["-vv", "publish", "del", "red", "8081"])
+        .output()
+        .unwrap();
+    assert!(del.status.success(), "{del:?}");
+    let log = String::from_utf8_lossy(&del.stderr);
+    for tool in ["iptables-restore", "ip6tables-restore"] {
+        assert!(
+            log.contains(&format!("in one transaction: {tool} ")),
+            "{tool} not made at once: {log}"
+        );
+        assert!(!log.contains(&format!("exec: {tool}")), "{log}");
+    }
+    // Exactly the port's rules are gone, every other in its place.
+    let want: Vec<String> = published
+        .iter()
+        .filter(|l| !l.contains("red:8081/tcp"))
+        .cloned()
+        .collect();
+    assert!(want.len() < published.len(), "the port had rules");
+    assert_eq!(rules(&sb), want);
+    // And the traffic says so, in both families.
+    for (to, host) in [("172.31.0.1", "172.31.0.2"), (HOST6, OUTSIDE6)] {
+        let seen = if to.contains(':') {
+            long6(host)
+        } else {
+            host.to_string()
+        };
+        for port in [8080, 8082] {
+            let answer = sb.ask(Some("outside"), "tcp", to, port, true);
+            assert_eq!(answer, format!("red from {seen}"), "{to} {port}");
+        }
+        assert_eq!(sb.ask(Some("outside"), "tcp", to, 8081, false), "", "{to}");
+    }
+    sb.nsnet(["status"]).assert().stdout(contains("no drift"));
+    sb.stop_background();
+    sb.ok("iptables -D FORWARD -p tcp --dport 7 -j ACCEPT && ip6tables -D FORWARD -p tcp --dport 7 -j ACCEPT");
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
 #[test]
 fn a_port_published_on_one_ipv6_address_answers_there_only() {
     let mut sb = sandbox!();

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod files;
 pub mod inproc;
 pub mod journal;
+pub mod nfbatch;
 pub mod orphan;
 pub mod rulecache;
 pub mod runner;

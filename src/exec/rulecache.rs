@@ -44,6 +44,17 @@ pub struct Saved<'a> {
     tables: Vec<Table<'a>>,
 }
 
+/// One rule a batch deletes: where it is saved (see `Saved::deletions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    pub table: String,
+    pub chain: String,
+    /// Its place in the chain, from 0, before any of the batch's deletions.
+    pub index: usize,
+    /// How many rules the chain holds, before any of them.
+    pub length: usize,
+}
+
 impl<'a> Saved<'a> {
     /// Reads `iptables-save` output (comments and counters left out).
     pub fn parse(text: &'a str) -> Saved<'a> {
@@ -102,6 +113,43 @@ impl<'a> Saved<'a> {
             out.push_str("COMMIT\n");
         }
         out
+    }
+
+    /// The rules an `iptables-restore --noflush` batch of nothing but `-D`
+    /// lines deletes, each as its table, chain, place in the chain as saved
+    /// (from 0) and the chain's length; `None` for a batch with any other
+    /// line, or a line that deletes no rule saved here. A line deletes the
+    /// first rule saved with its spec that an earlier line has not taken,
+    /// as iptables deletes the first that matches.
+    pub fn deletions(&self, batch: &str) -> Option<Vec<Deletion>> {
+        let mut out: Vec<Deletion> = Vec::new();
+        let mut table: Option<&Table> = None;
+        for line in batch.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if line.starts_with('#') || line == "COMMIT" {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('*') {
+                table = Some(self.tables.iter().find(|t| t.name == name)?);
+                continue;
+            }
+            let rest = line.strip_prefix("-D ")?;
+            let (chain, spec) = rest.split_once(' ')?;
+            let table = table?;
+            let rules = table.rules.get(chain)?;
+            let saved = format!("-A {chain} {spec}");
+            let taken = |i: usize| {
+                out.iter()
+                    .any(|d| d.table == table.name && d.chain == chain && d.index == i)
+            };
+            let index = (0..rules.len()).find(|&i| rules[i] == saved && !taken(i))?;
+            out.push(Deletion {
+                table: table.name.to_string(),
+                chain: chain.to_string(),
+                index,
+                length: rules.len(),
+            });
+        }
+        (!out.is_empty()).then_some(out)
     }
 
     /// Applies an `iptables-restore --noflush` batch as the kernel does,
@@ -290,6 +338,14 @@ pub struct RuleCache {
     dirty: bool,
 }
 
+/// How a batch was committed: as `iptables-restore` does, one transaction
+/// per table that it changes, or all of it in one.
+#[derive(Clone, Copy, Debug)]
+enum Commits {
+    PerTable,
+    Once,
+}
+
 /// The save tool of a restore tool.
 fn save_of(tool: Tool) -> Option<Tool> {
     match tool {
@@ -439,6 +495,28 @@ impl RuleCache {
     /// `after`: the cached text of its family follows, if the batch was
     /// the only change.
     pub fn restored(&mut self, cmd: &Cmd, before: u32, after: u32) {
+        self.follow(cmd, before, after, Commits::PerTable);
+    }
+
+    /// Restore `cmd`'s batch was made by nsnet itself, as one transaction
+    /// (see `nfbatch`), taking the generation from `before` to `after`.
+    pub fn restored_at_once(&mut self, cmd: &Cmd, before: u32, after: u32) {
+        self.follow(cmd, before, after, Commits::Once);
+    }
+
+    /// The rules restore `cmd` deletes, if it only deletes rules and the
+    /// cache holds its family at the kernel's `generation` (see
+    /// `Saved::deletions`).
+    pub fn deletions(&self, cmd: &Cmd, generation: u32) -> Option<Vec<Deletion>> {
+        let save = save_of(cmd.tool)?;
+        if self.generation != generation || cmd.args.iter().all(|a| a != "--noflush") {
+            return None;
+        }
+        let text = self.saved.get(save.program())?;
+        Saved::parse(text).deletions(cmd.stdin.as_deref()?)
+    }
+
+    fn follow(&mut self, cmd: &Cmd, before: u32, after: u32, commits: Commits) {
         let Some(save) = save_of(cmd.tool) else {
             return;
         };
@@ -468,7 +546,11 @@ impl RuleCache {
                 return;
             }
         };
-        if after == before.wrapping_add(changed) {
+        let transactions = match commits {
+            Commits::PerTable => changed,
+            Commits::Once => u32::from(changed > 0),
+        };
+        if after == before.wrapping_add(transactions) {
             self.saved.insert(key, saved.render());
         } else {
             self.saved.clear();
@@ -767,5 +849,90 @@ COMMIT
             cache.restored(&two, 40, moved_to);
             assert_eq!(cache.answer(&save, moved_to), None, "{moved_to}");
         }
+    }
+
+    const TWICE: &str = "*filter
+:FORWARD ACCEPT [0:0]
+:NSNET-FORWARD - [0:0]
+-A NSNET-FORWARD -o br0 -j ACCEPT
+-A NSNET-FORWARD -i br0 -j ACCEPT
+-A NSNET-FORWARD -o br0 -j ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:NSNET-DNAT - [0:0]
+-A NSNET-DNAT -p tcp -j DNAT --to-destination 10.0.0.2:80
+COMMIT
+";
+
+    #[test]
+    fn a_deleting_batch_names_each_rule_by_its_place_as_saved() {
+        let saved = Saved::parse(TWICE);
+        let at = |table: &str, chain: &str, index, length| Deletion {
+            table: table.into(),
+            chain: chain.into(),
+            index,
+            length,
+        };
+        // The first rule saved with the spec; the same spec again takes the
+        // next, as the kernel's list is once the first is gone.
+        assert_eq!(
+            saved.deletions(
+                "*filter\n-D NSNET-FORWARD -o br0 -j ACCEPT\n-D NSNET-FORWARD -o br0 -j ACCEPT\nCOMMIT\n*nat\n-D NSNET-DNAT -p tcp -j DNAT --to-destination 10.0.0.2:80\nCOMMIT\n"
+            ),
+            Some(vec![
+                at("filter", "NSNET-FORWARD", 0, 3),
+                at("filter", "NSNET-FORWARD", 2, 3),
+                at("nat", "NSNET-DNAT", 0, 1),
+            ])
+        );
+        // Anything but deletions of rules it holds is the tool's.
+        for batch in [
+            "*filter\n-D NSNET-FORWARD -o br1 -j ACCEPT\nCOMMIT\n",
+            "*filter\n-D NSNET-FORWARD -i br0 -j ACCEPT\n-D NSNET-FORWARD -i br0 -j ACCEPT\nCOMMIT\n",
+            "*filter\n-D NSNET-FORWARD -o br0 -j ACCEPT\n-A NSNET-FORWARD -o br1 -j ACCEPT\nCOMMIT\n",
+            "*filter\n-D NSNET-OTHER -o br0 -j ACCEPT\nCOMMIT\n",
+            "*raw\n-D PREROUTING -j ACCEPT\nCOMMIT\n",
+            "*filter\n-F NSNET-FORWARD\nCOMMIT\n",
+            "*filter\n:NSNET-FORWARD - [0:0]\nCOMMIT\n",
+            "-D NSNET-FORWARD -o br0 -j ACCEPT\n",
+            "*filter\nCOMMIT\n",
+        ] {
+            assert_eq!(saved.deletions(batch), None, "{batch}");
+        }
+    }
+
+    #[test]
+    fn a_batch_made_at_once_is_one_transaction() {
+        let save = Cmd::new(Tool::IptablesSave, [] as [&str; 0]);
+        let delete = Cmd::restore(
+            Tool::IptablesRestore,
+            "*filter\n-D NSNET-FORWARD -i br0 -j ACCEPT\nCOMMIT\n*nat\n-D NSNET-DNAT -p tcp -j DNAT --to-destination 10.0.0.2:80\nCOMMIT\n".into(),
+        );
+        let mut cache = RuleCache::default();
+        cache.learn(&save, 5, TWICE);
+        // Only at the generation the cache holds, and only for --noflush.
+        assert_eq!(cache.deletions(&delete, 6), None);
+        let flushing = Cmd {
+            args: Vec::new(),
+            ..delete.clone()
+        };
+        assert_eq!(cache.deletions(&flushing, 5), None);
+        let v6 = Cmd {
+            tool: Tool::Ip6tablesRestore,
+            ..delete.clone()
+        };
+        assert_eq!(cache.deletions(&v6, 5), None);
+        let rules = cache.deletions(&delete, 5).expect("two deletions");
+        assert_eq!(rules.len(), 2);
+        // Two tables, one transaction: one generation more.
+        cache.restored_at_once(&delete, 5, 6);
+        let text = cache.answer(&save, 6).expect("followed");
+        assert!(!text.contains("-i br0") && !text.contains("DNAT --to"));
+        assert!(text.contains("-A NSNET-FORWARD -o br0 -j ACCEPT"));
+        // Two more (as iptables-restore would count it) was someone else.
+        cache.learn(&save, 5, TWICE);
+        cache.restored_at_once(&delete, 5, 7);
+        assert_eq!(cache.answer(&save, 7), None);
     }
 }

@@ -1,13 +1,14 @@
 //! Runners: the code that runs the tools plans and readings need (`netns exec`
 //! and `lab` are the exceptions: they replace nsnet with the user's command,
 //! so its exit status and signals are the user's). `System` runs the real tools
-//! (and sends the one request of a hairpin setting itself: see `inproc`),
+//! (and sends the one request of a hairpin setting itself: see `inproc`, and
+//! a restore that only deletes rules as one transaction: see `nfbatch`),
 //! found by absolute path in trusted system directories and started with an
 //! argument vector and a scrubbed environment; `Recorder` writes down what it
 //! was asked to run and can be told to fail, for tests of plans and rollback.
 
 use crate::exec::rulecache::{self, RuleCache};
-use crate::exec::{inproc, orphan};
+use crate::exec::{inproc, nfbatch, orphan};
 use crate::plan::cmd::{Cmd, Tool};
 use std::collections::HashMap;
 use std::io::Write;
@@ -115,6 +116,15 @@ impl System {
     }
 }
 
+/// The family whose rules restore `tool` changes (see `nfbatch`).
+fn nfbatch_family(tool: Tool) -> Option<nfbatch::Family> {
+    match tool {
+        Tool::IptablesRestore => Some(nfbatch::Family::V4),
+        Tool::Ip6tablesRestore => Some(nfbatch::Family::V6),
+        _ => None,
+    }
+}
+
 /// In the child, before exec: asks the kernel for SIGKILL when the parent
 /// dies, then makes sure the parent (`parent`) had not died already (the
 /// request would never fire). Runs between fork and exec: system calls only.
@@ -168,6 +178,24 @@ impl System {
         {
             tracing::debug!("cached: {cmd} (generation {generation})");
             return Ok(text);
+        }
+        if let (Some(cache), Some(generation)) = (&self.rules, before)
+            && let Some(family) = nfbatch_family(cmd.tool)
+            && let Some(rules) = cache.deletions(cmd, generation)
+        {
+            match nfbatch::delete(family, &rules, generation) {
+                Ok(()) => {
+                    tracing::debug!("in one transaction: {cmd}");
+                    if let Some(cache) = self.rules.as_mut() {
+                        match rulecache::generation() {
+                            Some(after) => cache.restored_at_once(cmd, generation, after),
+                            None => cache.forget(),
+                        }
+                    }
+                    return Ok(String::new());
+                }
+                Err(why) => tracing::debug!("not in one transaction ({why}): {cmd}"),
+            }
         }
         let out = self.run_real(cmd);
         let after = rulecache::generation();
