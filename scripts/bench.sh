@@ -452,32 +452,44 @@ peak=0
 commit=$(git -C "$here" log --format=%h -1)
 git -C "$here" diff --quiet HEAD -- src Cargo.toml Cargo.lock || commit="$commit + uncommitted changes"
 
-# bench_one WAY N F: R runs, medians into the tables under key WAY,N,F.
-bench_one() {
-    local way=$1 n=$2 f=$3 s=() t=() e=() st=() r sm tm kb em stm k
+# bench_size N F WAYS...: R rounds, each one run of every way in turn, so
+# that a slow minute of the machine (it varies: one floor at N = 500 took
+# 4.6 s, where four runs by hand took 2.5 to 3.1) falls on all of them
+# alike, not on one way's every run; medians into the tables under key
+# WAY,N,F. Then one memory run of each nsnet way.
+declare -A runs_s runs_t runs_e runs_st
+bench_size() {
+    local n=$1 f=$2 way r sm tm kb em stm k
+    shift 2
     for ((r = 1; r <= runs; r++)); do
-        read -r sm tm kb em stm < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n" "$f" 0)
-        s+=("$sm") t+=("$tm")
-        [[ $em == - ]] || e+=("$em")
-        [[ $stm == - ]] || st+=("$stm")
-    done
-    if [[ $way == nsnet* ]]; then
-        read -r sm tm kb em stm < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n" "$f" 1)
-        ((kb > peak)) && peak=$kb
-    fi
-    k="$way,$n,$f"
-    setup[$k]=$(printf '%s\n' "${s[@]}" | median)
-    teardown[$k]=$(printf '%s\n' "${t[@]}" | median)
-    ((${#st[@]})) && status[$k]=$(printf '%s\n' "${st[@]}" | median)
-    if ((${#e[@]})); then
-        # Eight figures per run: the median of each column.
-        local col vals=()
-        for col in 1 2 3 4 5 6 7 8; do
-            vals+=("$(printf '%s\n' "${e[@]}" | cut -d, -f"$col" | median)")
+        for way in "$@"; do
+            k="$way,$n,$f"
+            read -r sm tm kb em stm < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n" "$f" 0)
+            runs_s[$k]+="$sm "
+            runs_t[$k]+="$tm "
+            [[ $em == - ]] || runs_e[$k]+="$em "
+            [[ $stm == - ]] || runs_st[$k]+="$stm "
         done
-        each[$k]="${vals[*]}"
-    fi
-    printf 'bench: N=%-4s F=%-5s %-10s setup %6s ms  teardown %6s ms\n' "$n" "$f" "$way" "${setup[$k]}" "${teardown[$k]}" >&2
+    done
+    for way in "$@"; do
+        if [[ $way == nsnet* ]]; then
+            read -r sm tm kb em stm < <("$here/scripts/sandbox.sh" "$0" --inner "$way" "$n" "$f" 1)
+            ((kb > peak)) && peak=$kb
+        fi
+        k="$way,$n,$f"
+        setup[$k]=$(tr ' ' '\n' <<<"${runs_s[$k]}" | grep . | median)
+        teardown[$k]=$(tr ' ' '\n' <<<"${runs_t[$k]}" | grep . | median)
+        [[ -n ${runs_st[$k]:-} ]] && status[$k]=$(tr ' ' '\n' <<<"${runs_st[$k]}" | grep . | median)
+        if [[ -n ${runs_e[$k]:-} ]]; then
+            # Eight figures per run: the median of each column.
+            local col vals=()
+            for col in 1 2 3 4 5 6 7 8; do
+                vals+=("$(tr ' ' '\n' <<<"${runs_e[$k]}" | grep . | cut -d, -f"$col" | median)")
+            done
+            each[$k]="${vals[*]}"
+        fi
+        printf 'bench: N=%-4s F=%-5s %-10s setup %6s ms  teardown %6s ms\n' "$n" "$f" "$way" "${setup[$k]}" "${teardown[$k]}" >&2
+    done
 }
 
 # bench_runtime WAY: R runs of C containers under a runtime; the median of
@@ -515,11 +527,11 @@ if [[ -z $only ]]; then
         list=("${ways[@]}")
         ((n > cni_max)) && list=("${ways_mid[@]}")
         ((n >= big)) && list=("${ways_big[@]}")
-        for way in "${list[@]}"; do bench_one "$way" "$n" 0; done
+        bench_size "$n" 0 "${list[@]}"
     done
     for n in "${sizes[@]}"; do
         ((n == 10)) && continue
-        for way in "${ways_foreign[@]}"; do bench_one "$way" "$n" "$foreign_rules"; done
+        bench_size "$n" "$foreign_rules" "${ways_foreign[@]}"
     done
 fi
 bench_runtime nsnet
@@ -643,7 +655,8 @@ fi
     echo "one ip/iptables/sysctl process per command; **cni** the reference plugins as a runtime drives"
     echo "them; **floor** the fewest processes the tools allow. Teardown is timed until the kernel has"
     echo "removed every veth. cni runs up to N = $cni_max (past it, minutes a run), tutorial below"
-    echo "N = $big; at N = $big only nsnet's ways and the floor run."
+    echo "N = $big; at N = $big only nsnet's ways and the floor run. At each N the ways take turns,"
+    echo "run by run, so a slow minute of the machine falls on all of them alike."
     echo
     echo "## A clean host"
     echo
