@@ -112,13 +112,11 @@ pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(),
     // error, after which the transaction is aborted whole).
     socket.set_non_blocking(true)?;
     let mut acked = 0;
+    let mut answer = Vec::with_capacity(DATAGRAM);
     while acked < deletes.len() {
-        let (answer, _) = socket.recv_from_full().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                NotHere::Garbled
-            } else {
-                NotHere::Socket(e)
-            }
+        receive(&socket, &mut answer).map_err(|e| match e {
+            NotHere::Socket(e) if e.kind() == std::io::ErrorKind::WouldBlock => NotHere::Garbled,
+            e => e,
         })?;
         for (kind, body) in messages(&answer)? {
             if kind != NLMSG_ERROR {
@@ -138,6 +136,27 @@ pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(),
     }
     Ok(())
 }
+
+/// The room for one datagram from the kernel. The kernel sizes each part
+/// of a dump to the largest buffer its reader has offered (up to 32 KiB), so
+/// a reader that offers a large one gets a chain of a thousand rules in some
+/// thirty datagrams, not hundreds: `recv_from_full`'s peek offers none.
+const DATAGRAM: usize = 128 * 1024;
+
+/// Receives one datagram into `buf` (emptied first); one longer than
+/// `DATAGRAM` is garbled, not cut short.
+fn receive(socket: &Socket, buf: &mut Vec<u8>) -> Result<(), NotHere> {
+    buf.clear();
+    let length = socket.recv(buf, MSG_TRUNC)?;
+    if length > buf.len() {
+        return Err(NotHere::Garbled);
+    }
+    Ok(())
+}
+
+/// With it `recv` says a datagram's whole length, even when the buffer was
+/// too short for it (Linux's value on every architecture).
+const MSG_TRUNC: i32 = 0x20;
 
 /// The handles of the rules of `chain` in `table`, in order.
 fn handles(
@@ -161,8 +180,9 @@ fn handles(
     );
     socket.send(&request, 0)?;
     let mut handles = Vec::new();
+    let mut answer = Vec::with_capacity(DATAGRAM);
     loop {
-        let (answer, _) = socket.recv_from_full()?;
+        receive(socket, &mut answer)?;
         for (kind, body) in messages(&answer)? {
             match kind {
                 NLMSG_DONE => return Ok(handles),
