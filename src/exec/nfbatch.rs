@@ -22,12 +22,16 @@
 //! and then the tool runs instead, as it does for anything else this
 //! module cannot show: an iptables over the legacy backend, a line other
 //! than `-D`, a rule the cache does not hold.
+//!
+//! Its nfnetlink wire helpers (`open`, `message`, `messages`, `receive`)
+//! are also what `rulecache::generation` asks the generation with.
 
 use crate::exec::rulecache::Deletion;
+use crate::model::rules::Family;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 use std::collections::BTreeMap;
 
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
+pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_NEWRULE: u16 = 6;
 const NFT_MSG_GETRULE: u16 = 7;
 const NFT_MSG_DELRULE: u16 = 8;
@@ -37,26 +41,27 @@ const NFNL_BATCH_GENID: u16 = 1;
 const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_HANDLE: u16 = 3;
-const NLM_F_REQUEST: u16 = 1;
+pub(crate) const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
 const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 
-/// The address family of a table of iptables (`ip`) or ip6tables (`ip6`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    V4,
-    V6,
+/// The address family nf_tables knows the tables of `family` by: those of
+/// iptables are `ip`, those of ip6tables `ip6`.
+fn address_family(family: Family) -> u8 {
+    match family {
+        Family::V4 => 2,  // AF_INET
+        Family::V6 => 10, // AF_INET6
+    }
 }
 
-impl Family {
-    fn code(self) -> u8 {
-        match self {
-            Family::V4 => 2,  // AF_INET
-            Family::V6 => 10, // AF_INET6
-        }
-    }
+/// A netlink socket to nf_tables in nsnet's network namespace.
+pub(crate) fn open() -> std::io::Result<Socket> {
+    let mut socket = Socket::new(NETLINK_NETFILTER)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    Ok(socket)
 }
 
 /// Why the batch was not made here: nothing was changed, and the tool
@@ -81,9 +86,7 @@ pub enum NotHere {
 /// Deletes `rules` (of `family`) in one transaction, at ruleset
 /// `generation`; on `Err` nothing was deleted.
 pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(), NotHere> {
-    let mut socket = Socket::new(NETLINK_NETFILTER)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut socket = open()?;
     // The handles of each chain involved, in the chain's order.
     let mut chains: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
     for rule in rules {
@@ -122,15 +125,7 @@ pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(),
             if kind != NLMSG_ERROR {
                 continue;
             }
-            let code = i32::from_ne_bytes(
-                body.get(..4)
-                    .ok_or(NotHere::Garbled)?
-                    .try_into()
-                    .map_err(|_| NotHere::Garbled)?,
-            );
-            if code != 0 {
-                return Err(NotHere::Refused(std::io::Error::from_raw_os_error(-code)));
-            }
+            refused(body)?;
             acked += 1;
         }
     }
@@ -145,7 +140,7 @@ const DATAGRAM: usize = 128 * 1024;
 
 /// Receives one datagram into `buf` (emptied first); one longer than
 /// `DATAGRAM` is garbled, not cut short.
-fn receive(socket: &Socket, buf: &mut Vec<u8>) -> Result<(), NotHere> {
+pub(crate) fn receive(socket: &Socket, buf: &mut Vec<u8>) -> Result<(), NotHere> {
     buf.clear();
     let length = socket.recv(buf, MSG_TRUNC)?;
     if length > buf.len() {
@@ -171,7 +166,7 @@ fn handles(
         (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE,
         NLM_F_REQUEST | NLM_F_DUMP,
         1,
-        family.code(),
+        address_family(family),
         0,
         &[
             (NFTA_RULE_TABLE, &c_string(table)),
@@ -187,13 +182,9 @@ fn handles(
             match kind {
                 NLMSG_DONE => return Ok(handles),
                 NLMSG_ERROR => {
-                    let code = i32::from_ne_bytes(
-                        body.get(..4)
-                            .ok_or(NotHere::Garbled)?
-                            .try_into()
-                            .map_err(|_| NotHere::Garbled)?,
-                    );
-                    return Err(NotHere::Refused(std::io::Error::from_raw_os_error(-code)));
+                    refused(body)?;
+                    // An acknowledgement ends no dump: it is not one.
+                    return Err(NotHere::Garbled);
                 }
                 k if k == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE => {
                     handles.push(handle_of(body).ok_or(NotHere::Garbled)?);
@@ -201,6 +192,20 @@ fn handles(
                 _ => {}
             }
         }
+    }
+}
+
+/// The code of an error message (`body`: what follows its header): `Ok`
+/// for 0, an acknowledgement.
+fn refused(body: &[u8]) -> Result<(), NotHere> {
+    let code = body
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map(i32::from_ne_bytes)
+        .ok_or(NotHere::Garbled)?;
+    match code {
+        0 => Ok(()),
+        code => Err(NotHere::Refused(std::io::Error::from_raw_os_error(-code))),
     }
 }
 
@@ -236,7 +241,7 @@ fn transaction(family: Family, generation: u32, deletes: &[(&Deletion, u64)]) ->
             (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELRULE,
             NLM_F_REQUEST | NLM_F_ACK,
             seq,
-            family.code(),
+            address_family(family),
             0,
             &[
                 (NFTA_RULE_TABLE, &c_string(&rule.table)),
@@ -261,7 +266,7 @@ fn transaction(family: Family, generation: u32, deletes: &[(&Deletion, u64)]) ->
 /// Appends one netlink message: the header, `struct nfgenmsg` (family,
 /// version 0, resource id in network byte order), then the attributes, each
 /// padded to four bytes.
-fn message(
+pub(crate) fn message(
     out: &mut Vec<u8>,
     kind: u16,
     flags: u16,
@@ -297,7 +302,7 @@ fn c_string(text: &str) -> Vec<u8> {
 
 /// The messages of one datagram from the kernel: each one's type and
 /// body (what follows its 16-byte header).
-fn messages(datagram: &[u8]) -> Result<Vec<(u16, &[u8])>, NotHere> {
+pub(crate) fn messages(datagram: &[u8]) -> Result<Vec<(u16, &[u8])>, NotHere> {
     let mut out = Vec::new();
     let mut rest = datagram;
     while rest.len() >= 16 {

@@ -599,32 +599,25 @@ fn here() -> Option<String> {
 /// The kernel's nf_tables generation in nsnet's network namespace, or
 /// `None` where it cannot be read (no nf_tables).
 pub fn generation() -> Option<u32> {
-    use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
-    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    use crate::exec::nfbatch::{self, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST};
     const NFT_MSG_GETGEN: u16 = 16;
     const NFT_MSG_NEWGEN: u16 = 15;
     const NFTA_GEN_ID: u16 = 1;
-    const NLM_F_REQUEST: u16 = 1;
-    let mut socket = Socket::new(NETLINK_NETFILTER).ok()?;
-    socket.bind_auto().ok()?;
-    socket.connect(&SocketAddr::new(0, 0)).ok()?;
-    // struct nlmsghdr (16 bytes) then struct nfgenmsg (family, version,
-    // res_id): AF_UNSPEC, NFNETLINK_V0, 0.
+    let socket = nfbatch::open().ok()?;
+    // No attributes: AF_UNSPEC, resource id 0.
     let mut request = Vec::with_capacity(20);
-    request.extend_from_slice(&20u32.to_ne_bytes());
-    request.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN).to_ne_bytes());
-    request.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
-    request.extend_from_slice(&1u32.to_ne_bytes());
-    request.extend_from_slice(&0u32.to_ne_bytes());
-    request.extend_from_slice(&[0, 0, 0, 0]);
+    let kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
+    nfbatch::message(&mut request, kind, NLM_F_REQUEST, 1, 0, 0, &[]);
     socket.send(&request, 0).ok()?;
-    let (answer, _) = socket.recv_from_full().ok()?;
-    let kind = u16::from_ne_bytes(answer.get(4..6)?.try_into().ok()?);
-    if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
+    let mut answer = Vec::with_capacity(4096);
+    nfbatch::receive(&socket, &mut answer).ok()?;
+    let messages = nfbatch::messages(&answer).ok()?;
+    let (kind, body) = messages.first()?;
+    if *kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
         return None;
     }
-    let length = (u32::from_ne_bytes(answer.get(..4)?.try_into().ok()?) as usize).min(answer.len());
-    for nla in netlink_packet_core::NlasIterator::new(answer.get(20..length)?) {
+    // After struct nfgenmsg, the attributes.
+    for nla in netlink_packet_core::NlasIterator::new(body.get(4..)?) {
         let nla = nla.ok()?;
         if nla.kind() == NFTA_GEN_ID {
             // Attributes of nf_tables are in network byte order.

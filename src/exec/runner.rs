@@ -9,6 +9,7 @@
 
 use crate::exec::rulecache::{self, RuleCache};
 use crate::exec::{inproc, nfbatch, orphan};
+use crate::model::rules::Family;
 use crate::plan::cmd::{Cmd, Tool};
 use std::collections::HashMap;
 use std::io::Write;
@@ -116,15 +117,6 @@ impl System {
     }
 }
 
-/// The family whose rules restore `tool` changes (see `nfbatch`).
-fn nfbatch_family(tool: Tool) -> Option<nfbatch::Family> {
-    match tool {
-        Tool::IptablesRestore => Some(nfbatch::Family::V4),
-        Tool::Ip6tablesRestore => Some(nfbatch::Family::V6),
-        _ => None,
-    }
-}
-
 /// In the child, before exec: asks the kernel for SIGKILL when the parent
 /// dies, then makes sure the parent (`parent`) had not died already (the
 /// request would never fire). Runs between fork and exec: system calls only.
@@ -180,7 +172,7 @@ impl System {
             return Ok(text);
         }
         if let (Some(cache), Some(generation)) = (&self.rules, before)
-            && let Some(family) = nfbatch_family(cmd.tool)
+            && let Some(family) = Family::BOTH.into_iter().find(|f| f.restore() == cmd.tool)
             && let Some(rules) = cache.deletions(cmd, generation)
         {
             match nfbatch::delete(family, &rules, generation) {
