@@ -221,6 +221,134 @@ fn a_port_deleted_in_one_transaction_takes_exactly_its_rules_in_both_families() 
 }
 
 #[test]
+fn ports_added_in_one_transaction_are_the_rules_iptables_makes_in_both_families() {
+    let mut sb = sandbox!();
+    world(&sb);
+    let before = sb.snapshot();
+    sb.nsnet(DUAL.iter().chain(&["--nat"])).assert().success();
+    // The first port makes the chains, with the tool; then someone changes
+    // the ruleset by hand, so what nsnet read before is stale.
+    sb.nsnet(["publish", "add", "red", "8080:80"])
+        .assert()
+        .success();
+    sb.ok("iptables -I FORWARD 1 -p tcp --dport 7 -j ACCEPT && ip6tables -I FORWARD 1 -p tcp --dport 7 -j ACCEPT");
+    // Each other shape of a published port, added to those chains: sources
+    // with a prefix that ends inside a byte (a mask) and on one, one host
+    // address, UDP.
+    let adds: &[&[&str]] = &[
+        &[
+            "publish",
+            "add",
+            "red",
+            "8081:80",
+            "--allow",
+            "172.31.0.0/25",
+            "--allow",
+            "2001:db8::/33",
+        ],
+        &["publish", "add", "blue", "8082:80", "--host-ip", HOST6],
+        &["publish", "add", "blue", "5353:53/udp"],
+    ];
+    for args in adds {
+        let out = sb
+            .nsnet(["-vv"].iter().chain(args.iter()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let log = String::from_utf8_lossy(&out.stderr);
+        for tool in ["iptables-restore", "ip6tables-restore"] {
+            assert!(
+                !log.contains(&format!("exec: {tool}")),
+                "{args:?} ran {tool}: {log}"
+            );
+        }
+        assert!(
+            log.contains("added in one transaction: "),
+            "{args:?}: {log}"
+        );
+    }
+    // iptables itself finds each of nsnet's rules by its saved text (as
+    // `iptables -D` does), so it reads back exactly as written.
+    let saved = rules(&sb);
+    let mut checked = 0;
+    for (tool, text) in [
+        ("iptables", sb.ok("iptables-save")),
+        ("ip6tables", sb.ok("ip6tables-save")),
+    ] {
+        let mut table = "";
+        for line in text.lines() {
+            if let Some(t) = line.strip_prefix('*') {
+                table = t;
+            }
+            let Some(rule) = line.strip_prefix("-A ") else {
+                continue;
+            };
+            if !rule.contains("nsnet:publish:") {
+                continue;
+            }
+            sb.ok(&format!("{tool} -t {table} -C {rule}"));
+            checked += 1;
+        }
+    }
+    // The ports' own: IPv4 8080, 8081 and 5353, each a DNAT and an accept,
+    // IPv6 the same and 8082 (14); and the bridge's for published ports,
+    // three in IPv4, one in IPv6.
+    assert_eq!(checked, 18, "{saved:#?}");
+    sb.serve("red", "tcp", 80);
+    sb.serve6("red", "tcp", 80);
+    sb.serve6("blue", "tcp", 80);
+    sb.serve("blue", "udp", 53);
+    sb.serve6("blue", "udp", 53);
+    let six = long6(OUTSIDE6);
+    let cases = [
+        ("tcp", "172.31.0.1", 8080, "red from 172.31.0.2".to_string()),
+        ("tcp", HOST6, 8080, format!("red from {six}")),
+        ("tcp", "172.31.0.1", 8081, "red from 172.31.0.2".to_string()),
+        ("tcp", HOST6, 8081, format!("red from {six}")),
+        ("tcp", HOST6, 8082, format!("blue from {six}")),
+        (
+            "udp",
+            "172.31.0.1",
+            5353,
+            "blue from 172.31.0.2".to_string(),
+        ),
+        ("udp", HOST6, 5353, format!("blue from {six}")),
+    ];
+    for (proto, to, port, want) in cases {
+        assert_eq!(
+            sb.ask(Some("outside"), proto, to, port, true),
+            want,
+            "{proto} {to} {port}"
+        );
+    }
+    // The counters count: iptables reads the packets of each DNAT.
+    let counted = sb.ok("iptables -t nat -L NSNET-DNAT -v -n -x");
+    assert_eq!(counted.matches("dpt:").count(), 3, "{counted}");
+    assert!(
+        counted
+            .lines()
+            .filter(|l| l.contains("dpt:"))
+            .all(|l| { l.split_whitespace().next().is_some_and(|p| p != "0") }),
+        "{counted}"
+    );
+    sb.nsnet(["status"]).assert().stdout(contains("no drift"));
+    // The tool, reading afresh, deletes them by their spec.
+    sb.nsnet(["publish", "del", "red", "8081"])
+        .env("NSNET_READ", "ip")
+        .assert()
+        .success();
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", "172.31.0.1", 8081, false),
+        ""
+    );
+    assert!(!rules(&sb).iter().any(|l| l.contains("red:8081/tcp")));
+    sb.stop_background();
+    sb.ok("iptables -D FORWARD -p tcp --dport 7 -j ACCEPT && ip6tables -D FORWARD -p tcp --dport 7 -j ACCEPT");
+    sb.nsnet(["down"]).assert().success();
+    assert_same(&before, &sb.snapshot());
+}
+
+#[test]
 fn a_port_published_on_one_ipv6_address_answers_there_only() {
     let mut sb = sandbox!();
     world(&sb);

@@ -43,6 +43,8 @@ const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_HANDLE: u16 = 3;
 pub(crate) const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
+const NLM_F_APPEND: u16 = 0x800;
+const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -109,15 +111,31 @@ pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(),
         deletes.push((rule, handles[rule.index]));
     }
     let batch = transaction(family, generation, &deletes);
-    socket.send(&batch, 0)?;
+    commit(&socket, &batch, deletes.len())
+}
+
+/// Appends `rules` (of `family`; each the attributes of its NEWRULE
+/// message, see `nfrule::encode`) in one transaction, at ruleset
+/// `generation`, each to the end of its chain in order; on `Err` nothing
+/// was added.
+pub fn append(family: Family, rules: &[Vec<u8>], generation: u32) -> Result<(), NotHere> {
+    let socket = open()?;
+    let batch = appending(family, generation, rules);
+    commit(&socket, &batch, rules.len())
+}
+
+/// Sends `batch` and reads the kernel's answers: one acknowledgement for
+/// each of its `changes`, or an error, after which the kernel aborted the
+/// transaction whole.
+fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<(), NotHere> {
+    socket.send(batch, 0)?;
     // The kernel works through a batch while it is sent: every answer is
-    // queued when `send` returns (one acknowledgement per deletion, or an
-    // error, after which the transaction is aborted whole).
+    // queued when `send` returns.
     socket.set_non_blocking(true)?;
     let mut acked = 0;
     let mut answer = Vec::with_capacity(DATAGRAM);
-    while acked < deletes.len() {
-        receive(&socket, &mut answer).map_err(|e| match e {
+    while acked < changes {
+        receive(socket, &mut answer).map_err(|e| match e {
             NotHere::Socket(e) if e.kind() == std::io::ErrorKind::WouldBlock => NotHere::Garbled,
             e => e,
         })?;
@@ -225,6 +243,51 @@ fn handle_of(body: &[u8]) -> Option<u64> {
 /// The batch: begin (at `generation`), a deletion by handle for each rule,
 /// end.
 fn transaction(family: Family, generation: u32, deletes: &[(&Deletion, u64)]) -> Vec<u8> {
+    framed(generation, |batch, seq| {
+        for (rule, handle) in deletes {
+            message(
+                batch,
+                (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELRULE,
+                NLM_F_REQUEST | NLM_F_ACK,
+                seq(),
+                address_family(family),
+                0,
+                &[
+                    (NFTA_RULE_TABLE, &c_string(&rule.table)),
+                    (NFTA_RULE_CHAIN, &c_string(&rule.chain)),
+                    (NFTA_RULE_HANDLE, &handle.to_be_bytes()),
+                ],
+            );
+        }
+    })
+}
+
+/// The batch: begin (at `generation`), each rule added at the end of its
+/// chain (the flags iptables-nft gives an `-A`, and an acknowledgement),
+/// end.
+fn appending(family: Family, generation: u32, rules: &[Vec<u8>]) -> Vec<u8> {
+    framed(generation, |batch, seq| {
+        for rule in rules {
+            let start = batch.len();
+            message(
+                batch,
+                (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE,
+                NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK,
+                seq(),
+                address_family(family),
+                0,
+                &[],
+            );
+            batch.extend_from_slice(rule);
+            let length = u32::try_from(batch.len() - start).unwrap_or(u32::MAX);
+            batch[start..start + 4].copy_from_slice(&length.to_ne_bytes());
+        }
+    })
+}
+
+/// A transaction of nf_tables: begin, at `generation`, the messages
+/// `changes` writes (each numbered by `seq`, from 2), end.
+fn framed(generation: u32, changes: impl FnOnce(&mut Vec<u8>, &mut dyn FnMut() -> u32)) -> Vec<u8> {
     let mut batch = Vec::new();
     message(
         &mut batch,
@@ -235,27 +298,16 @@ fn transaction(family: Family, generation: u32, deletes: &[(&Deletion, u64)]) ->
         NFNL_SUBSYS_NFTABLES,
         &[(NFNL_BATCH_GENID, &generation.to_be_bytes())],
     );
-    for (seq, (rule, handle)) in (2..).zip(deletes) {
-        message(
-            &mut batch,
-            (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELRULE,
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            address_family(family),
-            0,
-            &[
-                (NFTA_RULE_TABLE, &c_string(&rule.table)),
-                (NFTA_RULE_CHAIN, &c_string(&rule.chain)),
-                (NFTA_RULE_HANDLE, &handle.to_be_bytes()),
-            ],
-        );
-    }
-    let end = u32::try_from(deletes.len() + 2).unwrap_or(u32::MAX);
+    let mut next = 1u32;
+    changes(&mut batch, &mut || {
+        next += 1;
+        next
+    });
     message(
         &mut batch,
         NFNL_MSG_BATCH_END,
         NLM_F_REQUEST,
-        end,
+        next + 1,
         0,
         NFNL_SUBSYS_NFTABLES,
         &[],

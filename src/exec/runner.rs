@@ -8,7 +8,7 @@
 //! was asked to run and can be told to fail, for tests of plans and rollback.
 
 use crate::exec::rulecache::{self, RuleCache};
-use crate::exec::{inproc, nfbatch, orphan};
+use crate::exec::{inproc, nfbatch, nfrule, orphan};
 use crate::model::rules::Family;
 use crate::plan::cmd::{Cmd, Tool};
 use std::collections::HashMap;
@@ -187,6 +187,28 @@ impl System {
                     return Ok(String::new());
                 }
                 Err(why) => tracing::debug!("not in one transaction ({why}): {cmd}"),
+            }
+        }
+        if let Some(generation) = before
+            && let Some(family) = Family::BOTH.into_iter().find(|f| f.restore() == cmd.tool)
+            && cmd.args.iter().any(|a| a == "--noflush")
+            && let Some(rules) = cmd
+                .stdin
+                .as_deref()
+                .and_then(|b| nfrule::appends(family, b))
+        {
+            match nfbatch::append(family, &rules, generation) {
+                Ok(()) => {
+                    tracing::debug!("added in one transaction: {cmd}");
+                    if let Some(cache) = self.rules.as_mut() {
+                        match rulecache::generation() {
+                            Some(after) => cache.restored_at_once(cmd, generation, after),
+                            None => cache.forget(),
+                        }
+                    }
+                    return Ok(String::new());
+                }
+                Err(why) => tracing::debug!("not added in one transaction ({why}): {cmd}"),
             }
         }
         let out = self.run_real(cmd);
