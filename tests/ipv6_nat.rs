@@ -332,6 +332,29 @@ fn ports_added_in_one_transaction_are_the_rules_iptables_makes_in_both_families(
         "{counted}"
     );
     sb.nsnet(["status"]).assert().stdout(contains("no drift"));
+    // nsnet deletes the rules it added by the handles the kernel gave
+    // them, without listing their chains: exactly that port's go.
+    let others: Vec<String> = rules(&sb)
+        .into_iter()
+        .filter(|l| !l.contains("blue:8082/tcp"))
+        .collect();
+    let del = sb
+        .nsnet(["-vv", "publish", "del", "blue", "8082"])
+        .output()
+        .unwrap();
+    assert!(del.status.success(), "{del:?}");
+    let log = String::from_utf8_lossy(&del.stderr);
+    assert!(log.contains("2 of 2 rules by a handle known"), "{log}");
+    assert!(
+        log.contains("in one transaction: ip6tables-restore"),
+        "{log}"
+    );
+    assert_eq!(rules(&sb), others);
+    assert_eq!(sb.ask(Some("outside"), "tcp", HOST6, 8082, false), "");
+    assert_eq!(
+        sb.ask(Some("outside"), "tcp", HOST6, 8080, true),
+        format!("red from {six}")
+    );
     // The tool, reading afresh, deletes them by their spec.
     sb.nsnet(["publish", "del", "red", "8081"])
         .env("NSNET_READ", "ip")

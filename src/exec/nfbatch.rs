@@ -43,6 +43,7 @@ const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_HANDLE: u16 = 3;
 pub(crate) const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
+const NLM_F_ECHO: u16 = 8;
 const NLM_F_APPEND: u16 = 0x800;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_DUMP: u16 = 0x300;
@@ -86,12 +87,13 @@ pub enum NotHere {
 }
 
 /// Deletes `rules` (of `family`) in one transaction, at ruleset
-/// `generation`; on `Err` nothing was deleted.
+/// `generation`; on `Err` nothing was deleted. A rule whose handle the
+/// cache knows is deleted by it; for the others their chain is listed.
 pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(), NotHere> {
     let mut socket = open()?;
-    // The handles of each chain involved, in the chain's order.
+    // The handles of each chain listed, in the chain's order.
     let mut chains: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
-    for rule in rules {
+    for rule in rules.iter().filter(|r| r.handle.is_none()) {
         let key = (rule.table.as_str(), rule.chain.as_str());
         if let std::collections::btree_map::Entry::Vacant(slot) = chains.entry(key) {
             slot.insert(handles(&mut socket, family, key.0, key.1)?);
@@ -99,6 +101,10 @@ pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(),
     }
     let mut deletes = Vec::with_capacity(rules.len());
     for rule in rules {
+        if let Some(handle) = rule.handle {
+            deletes.push((rule, handle));
+            continue;
+        }
         let handles = &chains[&(rule.table.as_str(), rule.chain.as_str())];
         if handles.len() != rule.length {
             return Err(NotHere::Changed {
@@ -111,28 +117,36 @@ pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(),
         deletes.push((rule, handles[rule.index]));
     }
     let batch = transaction(family, generation, &deletes);
-    commit(&socket, &batch, deletes.len())
+    commit(&socket, &batch, deletes.len()).map(|_| ())
 }
 
 /// Appends `rules` (of `family`; each the attributes of its NEWRULE
 /// message, see `nfrule::encode`) in one transaction, at ruleset
 /// `generation`, each to the end of its chain in order; on `Err` nothing
-/// was added.
-pub fn append(family: Family, rules: &[Vec<u8>], generation: u32) -> Result<(), NotHere> {
+/// was added. Returns the handle the kernel gave each, in order (none if
+/// it did not echo every rule).
+pub fn append(family: Family, rules: &[Vec<u8>], generation: u32) -> Result<Vec<u64>, NotHere> {
     let socket = open()?;
     let batch = appending(family, generation, rules);
-    commit(&socket, &batch, rules.len())
+    let echoed = commit(&socket, &batch, rules.len())?;
+    Ok(match echoed.len() == rules.len() {
+        true => echoed,
+        false => Vec::new(),
+    })
 }
 
 /// Sends `batch` and reads the kernel's answers: one acknowledgement for
 /// each of its `changes`, or an error, after which the kernel aborted the
-/// transaction whole.
-fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<(), NotHere> {
+/// transaction whole. Returns the handles of the rules it echoed (each
+/// new rule of an appending batch, at its commit, before the
+/// acknowledgements).
+fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<Vec<u64>, NotHere> {
     socket.send(batch, 0)?;
     // The kernel works through a batch while it is sent: every answer is
     // queued when `send` returns.
     socket.set_non_blocking(true)?;
     let mut acked = 0;
+    let mut echoed = Vec::new();
     let mut answer = Vec::with_capacity(DATAGRAM);
     while acked < changes {
         receive(socket, &mut answer).map_err(|e| match e {
@@ -140,6 +154,9 @@ fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<(), NotHere> 
             e => e,
         })?;
         for (kind, body) in messages(&answer)? {
+            if kind == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE {
+                echoed.push(handle_of(body).ok_or(NotHere::Garbled)?);
+            }
             if kind != NLMSG_ERROR {
                 continue;
             }
@@ -147,7 +164,7 @@ fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<(), NotHere> 
             acked += 1;
         }
     }
-    Ok(())
+    Ok(echoed)
 }
 
 /// The room for one datagram from the kernel. The kernel sizes each part
@@ -263,8 +280,8 @@ fn transaction(family: Family, generation: u32, deletes: &[(&Deletion, u64)]) ->
 }
 
 /// The batch: begin (at `generation`), each rule added at the end of its
-/// chain (the flags iptables-nft gives an `-A`, and an acknowledgement),
-/// end.
+/// chain (the flags iptables-nft gives an `-A`, an acknowledgement, and
+/// the rule echoed back, with its handle), end.
 fn appending(family: Family, generation: u32, rules: &[Vec<u8>]) -> Vec<u8> {
     framed(generation, |batch, seq| {
         for rule in rules {
@@ -272,7 +289,7 @@ fn appending(family: Family, generation: u32, rules: &[Vec<u8>]) -> Vec<u8> {
             message(
                 batch,
                 (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE,
-                NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK,
+                NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK | NLM_F_ECHO,
                 seq(),
                 address_family(family),
                 0,
@@ -380,6 +397,7 @@ mod tests {
             chain: chain.into(),
             index,
             length: 3,
+            handle: None,
         }
     }
 

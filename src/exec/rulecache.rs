@@ -24,6 +24,10 @@ use std::path::{Path, PathBuf};
 /// The file in nsnet's state directory.
 pub const FILE: &str = "rules.cache";
 
+/// The section of the file that holds `RuleCache::handles`, one rule a
+/// line: save tool, table, handle and saved line, tab-separated.
+const HANDLES: &str = "handles";
+
 /// The first line of the file, naming its format.
 const FILE_HEADER: &str = "nsnet-rule-cache-1";
 
@@ -53,6 +57,9 @@ pub struct Deletion {
     pub index: usize,
     /// How many rules the chain holds, before any of them.
     pub length: usize,
+    /// Its handle in the kernel, when the cache knows it (see
+    /// `RuleCache::handles`): then the chain need not be listed.
+    pub handle: Option<u64>,
 }
 
 impl<'a> Saved<'a> {
@@ -147,9 +154,29 @@ impl<'a> Saved<'a> {
                 chain: chain.to_string(),
                 index,
                 length: rules.len(),
+                handle: None,
             });
         }
         (!out.is_empty()).then_some(out)
+    }
+
+    /// The saved line of `rule`, one `deletions` gave.
+    pub fn line(&self, rule: &Deletion) -> &str {
+        self.chain(rule).get(rule.index).map_or("", |l| l.as_ref())
+    }
+
+    /// Whether `rule`'s line is the only one so in its chain.
+    pub fn unique(&self, rule: &Deletion) -> bool {
+        let line = self.line(rule);
+        self.chain(rule).iter().filter(|l| *l == line).count() == 1
+    }
+
+    fn chain(&self, rule: &Deletion) -> &[Cow<'a, str>] {
+        self.tables
+            .iter()
+            .find(|t| t.name == rule.table)
+            .and_then(|t| t.rules.get(rule.chain.as_str()))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Applies an `iptables-restore --noflush` batch as the kernel does,
@@ -332,6 +359,13 @@ pub struct RuleCache {
     host: String,
     generation: u32,
     saved: BTreeMap<String, String>,
+    /// The kernel's handle of rules nsnet added itself (`nfbatch::append`
+    /// hears it back), by save tool, table and saved line, good while the
+    /// saved text of that tool is: a rule's handle is fixed for its life
+    /// and never given to another in its table, so only a change the cache
+    /// cannot follow rule by rule (a restore by the tool, a read afresh)
+    /// drops them. A `publish del` then need not list its chains.
+    handles: BTreeMap<(String, String, String), u64>,
     /// Where it is kept; `None`: not kept (a read-only command).
     file: Option<PathBuf>,
     /// Whether it changed since it was loaded.
@@ -390,19 +424,31 @@ impl RuleCache {
         // next line that starts so: thousands of lines on a busy host, not
         // looked at one by one. A saved ruleset has no such line.
         let mut saved = BTreeMap::new();
+        let mut handles = BTreeMap::new();
         while !rest.is_empty() {
             let (tool, body) = rest.strip_prefix("== ")?.split_once('\n')?;
             let end = match body.starts_with("== ") {
                 true => 0,
                 false => body.find("\n== ").map_or(body.len(), |i| i + 1),
             };
-            saved.insert(tool.to_string(), body[..end].to_string());
+            if tool == HANDLES {
+                for line in body[..end].lines() {
+                    let mut f = line.splitn(4, '\t');
+                    let (tool, table, handle, rule) = (f.next()?, f.next()?, f.next()?, f.next()?);
+                    let key = (tool.to_string(), table.to_string(), rule.to_string());
+                    handles.insert(key, handle.parse().ok()?);
+                }
+            } else {
+                saved.insert(tool.to_string(), body[..end].to_string());
+            }
             rest = &body[end..];
         }
+        handles.retain(|(tool, _, _), _| saved.contains_key(tool));
         Some(RuleCache {
             host,
             generation,
             saved,
+            handles,
             ..RuleCache::default()
         })
     }
@@ -418,6 +464,12 @@ impl RuleCache {
         for (tool, text) in &self.saved {
             out.push_str(&format!("== {tool}\n"));
             out.push_str(text);
+        }
+        if !self.handles.is_empty() {
+            out.push_str(&format!("== {HANDLES}\n"));
+            for ((tool, table, rule), handle) in &self.handles {
+                out.push_str(&format!("{tool}\t{table}\t{handle}\t{rule}\n"));
+            }
         }
         out
     }
@@ -483,11 +535,13 @@ impl RuleCache {
             return;
         }
         if self.generation != generation {
-            self.saved.clear();
+            self.drop_all();
             self.generation = generation;
         }
         let saved = Saved::parse(text).render();
-        self.saved.insert(cmd.tool.program().to_string(), saved);
+        let tool = cmd.tool.program().to_string();
+        self.handles.retain(|(t, _, _), _| *t != tool);
+        self.saved.insert(tool, saved);
         self.dirty = true;
     }
 
@@ -513,7 +567,56 @@ impl RuleCache {
             return None;
         }
         let text = self.saved.get(save.program())?;
-        Saved::parse(text).deletions(cmd.stdin.as_deref()?)
+        let saved = Saved::parse(text);
+        let mut rules = saved.deletions(cmd.stdin.as_deref()?)?;
+        for rule in &mut rules {
+            let line = saved.line(rule);
+            let key = (
+                save.program().to_string(),
+                rule.table.clone(),
+                line.to_string(),
+            );
+            if saved.unique(rule) {
+                rule.handle = self.handles.get(&key).copied();
+            }
+        }
+        Some(rules)
+    }
+
+    /// Restore `cmd`, an append made by nsnet itself, was followed (see
+    /// `restored_at_once`) and the kernel answered with `handles`, one for
+    /// each rule of the batch in order: the cache learns them.
+    pub fn added(&mut self, cmd: &Cmd, handles: &[u64]) {
+        let Some(save) = save_of(cmd.tool) else {
+            return;
+        };
+        let tool = save.program().to_string();
+        if !self.saved.contains_key(&tool) {
+            return;
+        }
+        let mut lines = Vec::new();
+        let mut table = "";
+        for line in cmd.stdin.as_deref().unwrap_or("").lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('*') {
+                table = name;
+            } else if line.starts_with("-A ") {
+                lines.push((table, line));
+            }
+        }
+        if lines.len() != handles.len() {
+            return;
+        }
+        for ((table, line), handle) in lines.into_iter().zip(handles) {
+            let key = (tool.clone(), table.to_string(), line.to_string());
+            self.handles.insert(key, *handle);
+        }
+        self.dirty = true;
+    }
+
+    /// Nothing cached any more, rules or handles.
+    fn drop_all(&mut self) {
+        self.saved.clear();
+        self.handles.clear();
     }
 
     fn follow(&mut self, cmd: &Cmd, before: u32, after: u32, commits: Commits) {
@@ -525,14 +628,14 @@ impl RuleCache {
         let known = self.generation == before;
         self.generation = after;
         if !noflush || !known || after == before {
-            self.saved.clear();
+            self.drop_all();
             return;
         }
         let key = save.program().to_string();
         // Without this family's text the batch cannot be shown to be the
         // change the generation counted: nothing is kept.
         let Some(text) = self.saved.get(&key) else {
-            self.saved.clear();
+            self.drop_all();
             return;
         };
         let mut saved = Saved::parse(text);
@@ -542,7 +645,7 @@ impl RuleCache {
             Ok(changed) => changed,
             Err(why) => {
                 tracing::debug!("rule cache dropped: {why}");
-                self.saved.clear();
+                self.drop_all();
                 return;
             }
         };
@@ -551,16 +654,33 @@ impl RuleCache {
             Commits::Once => u32::from(changed > 0),
         };
         if after == before.wrapping_add(transactions) {
-            self.saved.insert(key, saved.render());
+            self.saved.insert(key.clone(), saved.render());
+            match commits {
+                // nsnet's own: its deletions take their handles along; the
+                // handles of its additions come after (`added`).
+                Commits::Once => {
+                    let mut table = "";
+                    for line in cmd.stdin.as_deref().unwrap_or("").lines().map(str::trim) {
+                        if let Some(name) = line.strip_prefix('*') {
+                            table = name;
+                        } else if let Some(rule) = line.strip_prefix("-D ") {
+                            let gone = (key.clone(), table.to_string(), format!("-A {rule}"));
+                            self.handles.remove(&gone);
+                        }
+                    }
+                }
+                // The tool's: which rule it took or made is not known.
+                Commits::PerTable => self.handles.retain(|(t, _, _), _| *t != key),
+            }
         } else {
-            self.saved.clear();
+            self.drop_all();
         }
     }
 
     /// The generation could not be read around a command that may have
     /// changed the ruleset: nothing cached can be trusted.
     pub fn forget(&mut self) {
-        self.saved.clear();
+        self.drop_all();
         self.dirty = true;
     }
 
@@ -866,6 +986,7 @@ COMMIT
             chain: chain.into(),
             index,
             length,
+            handle: None,
         };
         // The first rule saved with the spec; the same spec again takes the
         // next, as the kernel's list is once the first is gone.
@@ -893,6 +1014,79 @@ COMMIT
         ] {
             assert_eq!(saved.deletions(batch), None, "{batch}");
         }
+    }
+
+    #[test]
+    fn handles_heard_back_name_the_rules_until_a_change_it_cannot_follow_rule_by_rule() {
+        let save = Cmd::new(Tool::IptablesSave, [] as [&str; 0]);
+        let dnat = "-A NSNET-DNAT -p tcp -j DNAT --to-destination 10.0.0.3:80";
+        let accept = "-A NSNET-FORWARD -d 10.0.0.3/32 -j ACCEPT";
+        let add = Cmd::restore(
+            Tool::IptablesRestore,
+            format!("*nat\n{dnat}\nCOMMIT\n*filter\n{accept}\nCOMMIT\n"),
+        );
+        let del = |lines: &[&str]| {
+            let mut batch = String::new();
+            for line in lines {
+                let table = if line.contains("DNAT -p") {
+                    "nat"
+                } else {
+                    "filter"
+                };
+                batch.push_str(&format!(
+                    "*{table}\n{}\nCOMMIT\n",
+                    line.replacen("-A", "-D", 1)
+                ));
+            }
+            Cmd::restore(Tool::IptablesRestore, batch)
+        };
+        let handles = |cache: &RuleCache, cmd: &Cmd, generation| -> Vec<Option<u64>> {
+            let rules = cache.deletions(cmd, generation).expect("deletions");
+            rules.iter().map(|r| r.handle).collect()
+        };
+        let fresh = || {
+            let mut cache = RuleCache::default();
+            cache.learn(&save, 5, TWICE);
+            cache.restored_at_once(&add, 5, 6);
+            cache.added(&add, &[41, 42]);
+            cache
+        };
+        let cache = fresh();
+        assert_eq!(
+            handles(&cache, &del(&[accept, dnat]), 6),
+            [Some(42), Some(41)]
+        );
+        // A rule read from the kernel has none; nor has one saved twice
+        // (`-o br0 -j ACCEPT` is).
+        let theirs = del(&["-A NSNET-FORWARD -i br0 -j ACCEPT"]);
+        assert_eq!(handles(&cache, &theirs, 6), [None]);
+        let twice = del(&["-A NSNET-FORWARD -o br0 -j ACCEPT"]);
+        assert_eq!(handles(&cache, &twice, 6), [None]);
+        // Kept in the file with the text.
+        let mut file = RuleCache::parse(&cache.render()).expect("parses");
+        assert_eq!(handles(&file, &del(&[dnat]), 6), [Some(41)]);
+        // Its own deletion takes the handle along; the other stays.
+        file.restored_at_once(&del(&[dnat]), 6, 7);
+        assert!(file.handles.values().eq([&42]), "{:?}", file.handles);
+        assert_eq!(handles(&file, &del(&[accept]), 7), [Some(42)]);
+        // A restore by the tool, a read afresh, a change by someone else:
+        // none is left.
+        let mut tool = fresh();
+        tool.restored(&del(&[dnat]), 6, 7);
+        assert_eq!(handles(&tool, &del(&[accept]), 7), [None]);
+        let mut reread = fresh();
+        reread.learn(&save, 9, &reread.answer(&save, 6).expect("held"));
+        assert_eq!(handles(&reread, &del(&[accept]), 9), [None]);
+        let mut other = fresh();
+        other.restored_at_once(&del(&[dnat]), 6, 8);
+        assert!(other.handles.is_empty() && other.saved.is_empty());
+        // Handles that do not match the batch's rules one for one are not
+        // taken.
+        let mut short = RuleCache::default();
+        short.learn(&save, 5, TWICE);
+        short.restored_at_once(&add, 5, 6);
+        short.added(&add, &[41]);
+        assert!(short.handles.is_empty());
     }
 
     #[test]

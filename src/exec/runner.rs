@@ -177,6 +177,8 @@ impl System {
         {
             match nfbatch::delete(family, &rules, generation) {
                 Ok(()) => {
+                    let known = rules.iter().filter(|r| r.handle.is_some()).count();
+                    tracing::debug!("{known} of {} rules by a handle known", rules.len());
                     tracing::debug!("in one transaction: {cmd}");
                     if let Some(cache) = self.rules.as_mut() {
                         match rulecache::generation() {
@@ -198,11 +200,14 @@ impl System {
                 .and_then(|b| nfrule::appends(family, b))
         {
             match nfbatch::append(family, &rules, generation) {
-                Ok(()) => {
+                Ok(handles) => {
                     tracing::debug!("added in one transaction: {cmd}");
                     if let Some(cache) = self.rules.as_mut() {
                         match rulecache::generation() {
-                            Some(after) => cache.restored_at_once(cmd, generation, after),
+                            Some(after) => {
+                                cache.restored_at_once(cmd, generation, after);
+                                cache.added(cmd, &handles);
+                            }
                             None => cache.forget(),
                         }
                     }
