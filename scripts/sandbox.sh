@@ -10,19 +10,57 @@
 #                                      closes (tests enter it with nsenter)
 #
 # Needs root (or a kernel and setup that allow unshare --net --mount).
+#
+# A tmpfs needs a directory to cover. One of the three that is missing on the
+# real machine is made there, with a marker file in it (hidden inside by the
+# tmpfs); when a throwaway host ends and no other one still covers it, the
+# directory goes again, so the real machine keeps no empty /etc/netns. The
+# script's own file is the lock that keeps one host's set-up and another's
+# clean-up apart.
 set -euo pipefail
 
+dirs=(/run/netns /run/nsnet /etc/netns)
+marker=.made-by-nsnet-sandbox
+
+# Whether any process on this machine has DIR as a mount point (field 5 of
+# mountinfo), i.e. another throwaway host still covers it.
+covered() {
+    grep -qsF -- " $1 " /proc/[0-9]*/mountinfo
+}
+
+# Removes the directories a throwaway host made, once none covers them.
+tidy() {
+    local dir
+    exec 9<"$0"
+    flock -x 9
+    for dir in "${dirs[@]}"; do
+        [[ -e $dir/$marker ]] || continue
+        covered "$dir" && continue
+        rm -f "$dir/$marker"
+        rmdir "$dir" 2>/dev/null || true
+    done
+    exec 9<&-
+}
+
 if [[ ${NSNET_SANDBOX_INSIDE:-} != 1 ]]; then
-    NSNET_SANDBOX_INSIDE=1 exec unshare --net --mount --propagation private -- "$0" "$@"
+    # Not exec: the clean-up runs when the throwaway host has ended.
+    rc=0
+    NSNET_SANDBOX_INSIDE=1 unshare --net --mount --propagation private -- "$0" "$@" || rc=$?
+    tidy
+    exit "$rc"
 fi
 unset NSNET_SANDBOX_INSIDE
 
-# /etc/netns (per-namespace resolv.conf and hosts) is made once, empty, on
-# the real machine if missing: a tmpfs needs a directory to cover.
-for dir in /run/netns /run/nsnet /etc/netns; do
-    mkdir -p "$dir"
+exec 9<"$0"
+flock -s 9
+for dir in "${dirs[@]}"; do
+    if [[ ! -d $dir ]]; then
+        mkdir -p "$dir"
+        : >"$dir/$marker"
+    fi
     mount -t tmpfs -o mode=0755,size=16m nsnet-sandbox "$dir"
 done
+exec 9<&-
 # A sysfs of this network namespace, so /sys/class/net shows its interfaces.
 mount -t sysfs sysfs /sys 2>/dev/null || true
 ip link set lo up
