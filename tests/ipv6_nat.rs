@@ -148,6 +148,14 @@ fn every_path_to_a_port_published_in_ipv6_works_and_loopback_is_refused_at_once(
     assert_same(&before, &sb.snapshot());
 }
 
+/// Runs nsnet with `-vv` inside the throwaway host; it must succeed. Returns
+/// its log (stderr), which says how each restore was carried out.
+fn logged(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.nsnet(["-vv"].iter().chain(args)).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Both families' rules as saved, without comments or counters.
 fn rules(sb: &Sandbox) -> Vec<String> {
     sb.ok("iptables-save; ip6tables-save")
@@ -179,12 +187,7 @@ fn a_port_deleted_in_one_transaction_takes_exactly_its_rules_in_both_families() 
     let published = rules(&sb);
     // The middle port of three: its rules sit between the others' in every
     // chain of both families.
-    let del = sb
-        .nsnet(["-vv", "publish", "del", "red", "8081"])
-        .output()
-        .unwrap();
-    assert!(del.status.success(), "{del:?}");
-    let log = String::from_utf8_lossy(&del.stderr);
+    let log = logged(&sb, &["publish", "del", "red", "8081"]);
     for tool in ["iptables-restore", "ip6tables-restore"] {
         assert!(
             log.contains(&format!("in one transaction: {tool} ")),
@@ -250,12 +253,7 @@ fn ports_added_in_one_transaction_are_the_rules_iptables_makes_in_both_families(
         &["publish", "add", "blue", "5353:53/udp"],
     ];
     for args in adds {
-        let out = sb
-            .nsnet(["-vv"].iter().chain(args.iter()))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        let log = String::from_utf8_lossy(&out.stderr);
+        let log = logged(&sb, args);
         for tool in ["iptables-restore", "ip6tables-restore"] {
             assert!(
                 !log.contains(&format!("exec: {tool}")),
@@ -338,12 +336,7 @@ fn ports_added_in_one_transaction_are_the_rules_iptables_makes_in_both_families(
         .into_iter()
         .filter(|l| !l.contains("blue:8082/tcp"))
         .collect();
-    let del = sb
-        .nsnet(["-vv", "publish", "del", "blue", "8082"])
-        .output()
-        .unwrap();
-    assert!(del.status.success(), "{del:?}");
-    let log = String::from_utf8_lossy(&del.stderr);
+    let log = logged(&sb, &["publish", "del", "blue", "8082"]);
     assert!(log.contains("2 of 2 rules by a handle known"), "{log}");
     assert!(
         log.contains("in one transaction: ip6tables-restore"),
