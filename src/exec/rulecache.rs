@@ -594,20 +594,12 @@ impl RuleCache {
         if !self.saved.contains_key(&tool) {
             return;
         }
-        let mut lines = Vec::new();
-        let mut table = "";
-        for line in cmd.stdin.as_deref().unwrap_or("").lines().map(str::trim) {
-            if let Some(name) = line.strip_prefix('*') {
-                table = name;
-            } else if line.starts_with("-A ") {
-                lines.push((table, line));
-            }
-        }
+        let lines = rules_in(cmd, "-A ");
         if lines.len() != handles.len() {
             return;
         }
-        for ((table, line), handle) in lines.into_iter().zip(handles) {
-            let key = (tool.clone(), table.to_string(), line.to_string());
+        for ((table, rule), handle) in lines.into_iter().zip(handles) {
+            let key = (tool.clone(), table.to_string(), format!("-A {rule}"));
             self.handles.insert(key, *handle);
         }
         self.dirty = true;
@@ -659,14 +651,9 @@ impl RuleCache {
                 // nsnet's own: its deletions take their handles along; the
                 // handles of its additions come after (`added`).
                 Commits::Once => {
-                    let mut table = "";
-                    for line in cmd.stdin.as_deref().unwrap_or("").lines().map(str::trim) {
-                        if let Some(name) = line.strip_prefix('*') {
-                            table = name;
-                        } else if let Some(rule) = line.strip_prefix("-D ") {
-                            let gone = (key.clone(), table.to_string(), format!("-A {rule}"));
-                            self.handles.remove(&gone);
-                        }
+                    for (table, rule) in rules_in(cmd, "-D ") {
+                        let gone = (key.clone(), table.to_string(), format!("-A {rule}"));
+                        self.handles.remove(&gone);
                     }
                 }
                 // The tool's: which rule it took or made is not known.
@@ -694,6 +681,21 @@ impl RuleCache {
                 | Tool::Ip6tablesRestore
         )
     }
+}
+
+/// The lines of restore `cmd` that start with `op` (`-A ` or `-D `), each
+/// as its table and the rule after `op`, in order.
+fn rules_in<'c>(cmd: &'c Cmd, op: &str) -> Vec<(&'c str, &'c str)> {
+    let mut table = "";
+    let mut rules = Vec::new();
+    for line in cmd.stdin.as_deref().unwrap_or("").lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('*') {
+            table = name;
+        } else if let Some(rule) = line.strip_prefix(op) {
+            rules.push((table, rule));
+        }
+    }
+    rules
 }
 
 /// Table `name` of a saved ruleset, from its `*name` line to its `COMMIT`.
