@@ -39,7 +39,99 @@ const FILE_HEADER: &str = "nsnet-rule-cache-1";
 struct Table<'a> {
     name: &'a str,
     chains: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    rules: BTreeMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
+    rules: BTreeMap<Cow<'a, str>, Rules<'a>>,
+}
+
+/// The rules of one chain. As read, one block of the text read (whole
+/// lines, each ending in a newline), never split into lines unless a batch
+/// changes the chain: the chains of other tools are most of a busy host's
+/// ruleset, and nsnet's batches touch only its own and the built-in ones.
+#[derive(Clone, Debug)]
+enum Rules<'a> {
+    Block(&'a str),
+    Lines(Vec<Cow<'a, str>>),
+}
+
+impl Default for Rules<'_> {
+    fn default() -> Self {
+        Rules::Lines(Vec::new())
+    }
+}
+
+/// Equal when they hold the same rules, however they hold them.
+impl PartialEq for Rules<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Rules<'_> {}
+
+impl<'a> Rules<'a> {
+    /// Each rule, as saved, without its newline.
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let (block, lines) = match self {
+            Rules::Block(block) => (Some(block.lines()), None),
+            Rules::Lines(lines) => (None, Some(lines.iter().map(|l| l.as_ref()))),
+        };
+        block
+            .into_iter()
+            .flatten()
+            .chain(lines.into_iter().flatten())
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Rules::Block(block) => block.is_empty(),
+            Rules::Lines(lines) => lines.is_empty(),
+        }
+    }
+
+    /// The rules one by one, to change: a block is split into its lines.
+    fn lines(&mut self) -> &mut Vec<Cow<'a, str>> {
+        if let Rules::Block(block) = *self {
+            *self = Rules::Lines(block.lines().map(Cow::Borrowed).collect());
+        }
+        match self {
+            Rules::Lines(lines) => lines,
+            Rules::Block(_) => unreachable!("split above"),
+        }
+    }
+
+    /// How many bytes they take saved, newlines included.
+    fn size(&self) -> usize {
+        match self {
+            Rules::Block(block) => block.len(),
+            Rules::Lines(lines) => lines.iter().map(|l| l.len() + 1).sum(),
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        match self {
+            Rules::Block(block) => out.push_str(block),
+            Rules::Lines(lines) => {
+                for line in lines {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+
+    /// Adds the rules of `more` after these.
+    fn extend(&mut self, more: Rules<'a>) {
+        if more.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            *self = more;
+            return;
+        }
+        match more {
+            Rules::Block(block) => self.lines().extend(block.lines().map(Cow::Borrowed)),
+            Rules::Lines(lines) => self.lines().extend(lines),
+        }
+    }
 }
 
 /// A saved ruleset of one family.
@@ -63,10 +155,45 @@ pub struct Deletion {
 }
 
 impl<'a> Saved<'a> {
-    /// Reads `iptables-save` output (comments and counters left out).
+    /// Reads `iptables-save` output (comments and counters left out). The
+    /// rules of a chain, saved one after the other, are kept as one block
+    /// of `text` (see `Rules`): each line is only looked at for its chain.
     pub fn parse(text: &'a str) -> Saved<'a> {
         let mut saved = Saved::default();
-        for line in text.lines() {
+        // The rules read but not yet given to their chain: its name, and
+        // where they start and end in `text`.
+        let mut block: Option<(&'a str, usize, usize)> = None;
+        let give = |saved: &mut Saved<'a>, block: Option<(&'a str, usize, usize)>| {
+            if let (Some((chain, start, end)), Some(table)) = (block, saved.tables.last_mut()) {
+                let rules = Rules::Block(&text[start..end]);
+                match table.rules.get_mut(chain) {
+                    Some(held) => held.extend(rules),
+                    None => {
+                        table.rules.insert(Cow::Borrowed(chain), rules);
+                    }
+                }
+            }
+        };
+        let mut at = 0;
+        for raw in text.split_inclusive('\n') {
+            let start = at;
+            at += raw.len();
+            let line = raw.strip_suffix('\n').unwrap_or(raw);
+            let rule = line.strip_prefix("-A ").filter(|_| raw.ends_with('\n'));
+            if let Some(rule) = rule.filter(|_| !line.ends_with('\r')) {
+                let chain = rule.split(' ').next().unwrap_or_default();
+                match block {
+                    Some((held, from, end)) if held == chain && end == start => {
+                        block = Some((held, from, at));
+                    }
+                    _ => {
+                        give(&mut saved, block.take());
+                        block = Some((chain, start, at));
+                    }
+                }
+                continue;
+            }
+            give(&mut saved, block.take());
             if let Some(name) = line.strip_prefix('*') {
                 saved.tables.push(Table {
                     name,
@@ -85,14 +212,18 @@ impl<'a> Saved<'a> {
             } else if let (Some(rule), Some(table)) =
                 (line.strip_prefix("-A "), saved.tables.last_mut())
             {
+                // A last line without its newline, or one with a carriage
+                // return: not a whole line of a block.
+                let line = line.strip_suffix('\r').unwrap_or(line);
                 let chain = rule.split_whitespace().next().unwrap_or_default();
                 let rules = match table.rules.get_mut(chain) {
                     Some(rules) => rules,
                     None => table.rules.entry(Cow::Borrowed(chain)).or_default(),
                 };
-                rules.push(Cow::Borrowed(line));
+                rules.lines().push(Cow::Borrowed(line));
             }
         }
+        give(&mut saved, block);
         saved
     }
 
@@ -102,8 +233,8 @@ impl<'a> Saved<'a> {
         let size: usize = self
             .tables
             .iter()
-            .flat_map(|t| t.rules.values().flatten())
-            .map(|r| r.len() + 1)
+            .flat_map(|t| t.rules.values())
+            .map(Rules::size)
             .sum();
         out.reserve(size + 1024);
         for table in &self.tables {
@@ -112,9 +243,8 @@ impl<'a> Saved<'a> {
                 out.push_str(&format!(":{chain} {policy} [0:0]\n"));
             }
             for (chain, _) in &table.chains {
-                for rule in table.rules.get(chain).into_iter().flatten() {
-                    out.push_str(rule);
-                    out.push('\n');
+                if let Some(rules) = table.rules.get(chain) {
+                    rules.render(&mut out);
                 }
             }
             out.push_str("COMMIT\n");
@@ -142,7 +272,7 @@ impl<'a> Saved<'a> {
             let rest = line.strip_prefix("-D ")?;
             let (chain, spec) = rest.split_once(' ')?;
             let table = table?;
-            let rules = table.rules.get(chain)?;
+            let rules: Vec<&str> = table.rules.get(chain)?.iter().collect();
             let saved = format!("-A {chain} {spec}");
             let taken = |i: usize| {
                 out.iter()
@@ -162,21 +292,22 @@ impl<'a> Saved<'a> {
 
     /// The saved line of `rule`, one `deletions` gave.
     pub fn line(&self, rule: &Deletion) -> &str {
-        self.chain(rule).get(rule.index).map_or("", |l| l.as_ref())
+        self.chain(rule).nth(rule.index).unwrap_or("")
     }
 
     /// Whether `rule`'s line is the only one so in its chain.
     pub fn unique(&self, rule: &Deletion) -> bool {
         let line = self.line(rule);
-        self.chain(rule).iter().filter(|l| *l == line).count() == 1
+        self.chain(rule).filter(|l| *l == line).count() == 1
     }
 
-    fn chain(&self, rule: &Deletion) -> &[Cow<'a, str>] {
+    fn chain(&self, rule: &Deletion) -> impl Iterator<Item = &str> {
         self.tables
             .iter()
             .find(|t| t.name == rule.table)
             .and_then(|t| t.rules.get(rule.chain.as_str()))
-            .map_or(&[], Vec::as_slice)
+            .into_iter()
+            .flat_map(Rules::iter)
     }
 
     /// Applies an `iptables-restore --noflush` batch as the kernel does,
@@ -265,7 +396,7 @@ impl Table<'_> {
             .collect();
         let rules = chains
             .iter()
-            .map(|(c, _)| (c.clone(), Vec::new()))
+            .map(|(c, _)| (c.clone(), Rules::default()))
             .collect();
         Some(Table {
             name,
@@ -302,7 +433,7 @@ impl Table<'_> {
                     self.chains.insert(index.unwrap_or(self.chains.len()), new);
                 }
             }
-            let old = self.rules.insert(Cow::Owned(chain), Vec::new());
+            let old = self.rules.insert(Cow::Owned(chain), Rules::default());
             // A new chain, or one that held rules.
             return Ok(old.is_none_or(|rules| !rules.is_empty()));
         }
@@ -312,7 +443,21 @@ impl Table<'_> {
         if !exists {
             return Err(format!("no chain {chain} for `{line}`"));
         }
-        let rules = self.rules.entry(Cow::Owned(chain.to_string())).or_default();
+        let held = self.rules.entry(Cow::Owned(chain.to_string())).or_default();
+        if matches!(op, "-F" | "-X") && spec.is_empty() {
+            let had = !held.is_empty();
+            if op == "-F" {
+                *held = Rules::default();
+                return Ok(had);
+            }
+            if had {
+                return Err(format!("`{line}`: the chain is not empty"));
+            }
+            self.rules.remove(chain);
+            self.chains.retain(|(c, _)| c != chain);
+            return Ok(true);
+        }
+        let rules = held.lines();
         match op {
             "-A" => rules.push(Cow::Owned(format!("-A {chain} {spec}"))),
             "-D" => {
@@ -332,18 +477,6 @@ impl Table<'_> {
                     return Err(format!("position out of range in `{line}`"));
                 }
                 rules.insert(n - 1, Cow::Owned(format!("-A {chain} {spec}")));
-            }
-            "-F" if spec.is_empty() => {
-                let had = !rules.is_empty();
-                rules.clear();
-                return Ok(had);
-            }
-            "-X" if spec.is_empty() => {
-                if !rules.is_empty() {
-                    return Err(format!("`{line}`: the chain is not empty"));
-                }
-                self.rules.remove(chain);
-                self.chains.retain(|(c, _)| c != chain);
             }
             _ => return Err(unknown()),
         }
@@ -863,6 +996,36 @@ COMMIT
         ] {
             assert!(RuleCache::parse(other).is_none(), "{other:?}");
         }
+    }
+
+    #[test]
+    fn a_chain_read_as_one_block_splits_only_where_a_batch_changes_it() {
+        // OTHER's rules in two runs, and a last line without its newline.
+        let text = "*filter\n:FORWARD ACCEPT [0:0]\n:OTHER - [0:0]\n-A OTHER -s 10.1.0.0/16 -j ACCEPT\n-A OTHER -s 10.2.0.0/16 -j ACCEPT\n-A FORWARD -j OTHER\n-A OTHER -s 10.3.0.0/16 -j DROP\n-A FORWARD -j DROP";
+        let mut saved = Saved::parse(text);
+        let other = |saved: &Saved| -> Vec<String> {
+            let rules = &saved.tables[0].rules["OTHER"];
+            rules.iter().map(String::from).collect()
+        };
+        assert_eq!(other(&saved).len(), 3);
+        assert!(other(&saved)[2].ends_with("10.3.0.0/16 -j DROP"));
+        let rendered = saved.render();
+        assert!(rendered.contains("-A FORWARD -j OTHER\n-A FORWARD -j DROP\n-A OTHER -s 10.1.0.0/16 -j ACCEPT\n-A OTHER -s 10.2.0.0/16 -j ACCEPT\n-A OTHER -s 10.3.0.0/16 -j DROP\nCOMMIT\n"));
+        // Read again, every chain is one block, and holds the same rules.
+        let again = Saved::parse(&rendered);
+        assert!(matches!(again.tables[0].rules["OTHER"], Rules::Block(_)));
+        assert_eq!(again, saved);
+        // A chain no batch names stays a block; one it changes is split.
+        let mut again = again;
+        again
+            .restore("*filter\n-D OTHER -s 10.2.0.0/16 -j ACCEPT\nCOMMIT\n")
+            .unwrap();
+        assert!(matches!(again.tables[0].rules["FORWARD"], Rules::Block(_)));
+        assert_eq!(other(&again).len(), 2);
+        saved
+            .restore("*filter\n-D OTHER -s 10.2.0.0/16 -j ACCEPT\nCOMMIT\n")
+            .unwrap();
+        assert_eq!(again.render(), saved.render());
     }
 
     #[test]

@@ -39,10 +39,13 @@ impl Firewall {
     /// Parses `iptables-save` output; comments, counters and `COMMIT` lines
     /// are skipped, and so is anything it does not know.
     pub fn parse(text: &str) -> Firewall {
-        let mut fw = Firewall {
-            text: text.to_string(),
-            ..Firewall::default()
-        };
+        Firewall::read_from(text.to_string())
+    }
+
+    /// As `parse`, keeping `text` rather than a copy of it: on a busy host
+    /// the saved rules are hundreds of kilobytes.
+    pub fn read_from(text: String) -> Firewall {
+        let mut fw = Firewall::default();
         let mut table = None;
         let mut ours = Vec::new();
         let mut start = 0;
@@ -75,6 +78,7 @@ impl Firewall {
         }
         // Built at once from the sorted rules: faster than one by one.
         fw.rules = ours.into_iter().collect();
+        fw.text = text;
         fw
     }
 
@@ -151,7 +155,7 @@ pub fn names_nsnet(line: &str) -> bool {
 /// what it prints.
 pub fn read(runner: &mut dyn Runner, tool: Tool) -> Result<Firewall, RunError> {
     let text = runner.run(&Cmd::new(tool, [] as [&str; 0]))?;
-    Ok(Firewall::parse(&text))
+    Ok(Firewall::read_from(text))
 }
 
 #[cfg(test)]
