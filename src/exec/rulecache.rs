@@ -528,7 +528,7 @@ impl RuleCache {
         let host = here().unwrap_or_default();
         let cache = std::fs::read_to_string(dir.join(FILE))
             .ok()
-            .and_then(|text| RuleCache::parse(&text));
+            .and_then(RuleCache::parse);
         match cache {
             Some(cache) if !host.is_empty() && cache.host == host => cache,
             _ => RuleCache {
@@ -543,8 +543,10 @@ impl RuleCache {
     /// JSON: the rules are most of the file, and escaping and unescaping
     /// every quote of their comments cost more than the rest of the cache.
     /// `None` for anything else (an older nsnet's file: read afresh).
-    fn parse(text: &str) -> Option<RuleCache> {
-        let mut rest = text;
+    /// The largest family's text is cut out of `text` in place, not copied:
+    /// on a busy host it is most of the file, hundreds of kilobytes.
+    fn parse(text: String) -> Option<RuleCache> {
+        let mut rest = text.as_str();
         let mut field = |name: &str| {
             let (line, after) = rest.split_once('\n')?;
             rest = after;
@@ -556,7 +558,8 @@ impl RuleCache {
         // Each family's text is taken whole, from its `== TOOL` line to the
         // next line that starts so: thousands of lines on a busy host, not
         // looked at one by one. A saved ruleset has no such line.
-        let mut saved = BTreeMap::new();
+        // Each family's text, as where it is in `text`.
+        let mut parts: Vec<(String, std::ops::Range<usize>)> = Vec::new();
         let mut handles = BTreeMap::new();
         while !rest.is_empty() {
             let (tool, body) = rest.strip_prefix("== ")?.split_once('\n')?;
@@ -572,9 +575,23 @@ impl RuleCache {
                     handles.insert(key, handle.parse().ok()?);
                 }
             } else {
-                saved.insert(tool.to_string(), body[..end].to_string());
+                let start = text.len() - body.len();
+                parts.push((tool.to_string(), start..start + end));
             }
             rest = &body[end..];
+        }
+        let largest = (0..parts.len()).max_by_key(|&i| parts[i].1.len());
+        let mut saved = BTreeMap::new();
+        for (i, (tool, range)) in parts.iter().enumerate() {
+            if Some(i) != largest {
+                saved.insert(tool.clone(), text[range.clone()].to_string());
+            }
+        }
+        if let Some((tool, range)) = largest.map(|i| parts.swap_remove(i)) {
+            let mut text = text;
+            text.truncate(range.end);
+            text.drain(..range.start);
+            saved.insert(tool, text);
         }
         handles.retain(|(tool, _, _), _| saved.contains_key(tool));
         Some(RuleCache {
@@ -699,9 +716,13 @@ impl RuleCache {
         if self.generation != generation || cmd.args.iter().all(|a| a != "--noflush") {
             return None;
         }
+        let batch = cmd.stdin.as_deref()?;
+        if !only_deletions(batch) {
+            return None;
+        }
         let text = self.saved.get(save.program())?;
         let saved = Saved::parse(text);
-        let mut rules = saved.deletions(cmd.stdin.as_deref()?)?;
+        let mut rules = saved.deletions(batch)?;
         for rule in &mut rules {
             let line = saved.line(rule);
             let key = (
@@ -814,6 +835,16 @@ impl RuleCache {
                 | Tool::Ip6tablesRestore
         )
     }
+}
+
+/// Whether `batch` holds nothing but rules to delete, and the lines that
+/// frame them: tested before the saved rules are read (see
+/// `Saved::deletions`, which says which rules they are).
+fn only_deletions(batch: &str) -> bool {
+    let framing =
+        |l: &str| l.is_empty() || l.starts_with('#') || l.starts_with('*') || l == "COMMIT";
+    let mut lines = batch.lines().map(str::trim);
+    lines.all(|l| framing(l) || l.starts_with("-D "))
 }
 
 /// The lines of restore `cmd` that start with `op` (`-A ` or `-D `), each
@@ -969,7 +1000,7 @@ COMMIT
         let six =
             "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m comment --comment \"x\" -j ACCEPT\nCOMMIT\n";
         cache.learn(&Cmd::new(Tool::Ip6tablesSave, [] as [&str; 0]), 7, six);
-        let back = RuleCache::parse(&cache.render()).expect("read back");
+        let back = RuleCache::parse(cache.render()).expect("read back");
         assert_eq!(
             (&back.host, back.generation, &back.saved),
             (&cache.host, 7, &cache.saved)
@@ -981,7 +1012,7 @@ COMMIT
         // A family with no table at all saves nothing: read back as such,
         // and the family after it too.
         cache.learn(&Cmd::new(Tool::Ip6tablesSave, [] as [&str; 0]), 7, "");
-        let back = RuleCache::parse(&cache.render()).expect("read back");
+        let back = RuleCache::parse(cache.render()).expect("read back");
         assert_eq!(back.saved, cache.saved);
         assert_eq!(
             back.saved.get("ip6tables-save").map(String::as_str),
@@ -994,7 +1025,7 @@ COMMIT
             "nsnet-rule-cache-1 -\nhost x\ngeneration seven\n",
             "nsnet-rule-cache-1 -\nhost x\ngeneration 7\n*filter\n",
         ] {
-            assert!(RuleCache::parse(other).is_none(), "{other:?}");
+            assert!(RuleCache::parse(other.to_string()).is_none(), "{other:?}");
         }
     }
 
@@ -1228,7 +1259,7 @@ COMMIT
         let twice = del(&["-A NSNET-FORWARD -o br0 -j ACCEPT"]);
         assert_eq!(handles(&cache, &twice, 6), [None]);
         // Kept in the file with the text.
-        let mut file = RuleCache::parse(&cache.render()).expect("parses");
+        let mut file = RuleCache::parse(cache.render()).expect("parses");
         assert_eq!(handles(&file, &del(&[dnat]), 6), [Some(41)]);
         // Its own deletion takes the handle along; the other stays.
         file.restored_at_once(&del(&[dnat]), 6, 7);
