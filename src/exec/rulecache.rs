@@ -179,8 +179,9 @@ impl<'a> Saved<'a> {
             let start = at;
             at += raw.len();
             let line = raw.strip_suffix('\n').unwrap_or(raw);
-            let rule = line.strip_prefix("-A ").filter(|_| raw.ends_with('\n'));
-            if let Some(rule) = rule.filter(|_| !line.ends_with('\r')) {
+            // A block holds whole lines, each ending in a bare newline.
+            let whole = raw.ends_with('\n') && !line.ends_with('\r');
+            if let Some(rule) = line.strip_prefix("-A ").filter(|_| whole) {
                 let chain = rule.split(' ').next().unwrap_or_default();
                 match block {
                     Some((held, from, end)) if held == chain && end == start => {
@@ -558,7 +559,7 @@ impl RuleCache {
         // Each family's text is taken whole, from its `== TOOL` line to the
         // next line that starts so: thousands of lines on a busy host, not
         // looked at one by one. A saved ruleset has no such line.
-        // Each family's text, as where it is in `text`.
+        // Where each family's text is in `text`.
         let mut parts: Vec<(String, std::ops::Range<usize>)> = Vec::new();
         let mut handles = BTreeMap::new();
         while !rest.is_empty() {
