@@ -262,12 +262,12 @@ impl<'a> Saved<'a> {
     pub fn deletions(&self, batch: &str) -> Option<Vec<Deletion>> {
         let mut out: Vec<Deletion> = Vec::new();
         let mut table: Option<&Table> = None;
-        for line in batch.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            if line.starts_with('#') || line == "COMMIT" {
-                continue;
-            }
+        for line in batch.lines().map(str::trim) {
             if let Some(name) = line.strip_prefix('*') {
                 table = Some(self.tables.iter().find(|t| t.name == name)?);
+                continue;
+            }
+            if framing(line) {
                 continue;
             }
             let rest = line.strip_prefix("-D ")?;
@@ -842,10 +842,14 @@ impl RuleCache {
 /// frame them: tested before the saved rules are read (see
 /// `Saved::deletions`, which says which rules they are).
 fn only_deletions(batch: &str) -> bool {
-    let framing =
-        |l: &str| l.is_empty() || l.starts_with('#') || l.starts_with('*') || l == "COMMIT";
     let mut lines = batch.lines().map(str::trim);
     lines.all(|l| framing(l) || l.starts_with("-D "))
+}
+
+/// Whether a trimmed line of a batch frames its rules rather than being one:
+/// blank, a comment, a table (`*nat`) or `COMMIT`.
+fn framing(line: &str) -> bool {
+    line.is_empty() || line.starts_with('#') || line.starts_with('*') || line == "COMMIT"
 }
 
 /// The lines of restore `cmd` that start with `op` (`-A ` or `-D `), each
