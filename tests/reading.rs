@@ -151,7 +151,7 @@ fn cached_texts(file: &str) -> std::collections::BTreeMap<String, String> {
     assert!(
         lines
             .next()
-            .is_some_and(|l| l.starts_with("nsnet-rule-cache-1 ")),
+            .is_some_and(|l| l.starts_with("nsnet-rule-cache-2 ")),
         "{file}"
     );
     assert!(lines.next().is_some_and(|l| l.starts_with("host ")));
@@ -226,6 +226,120 @@ fn the_rule_cache_is_what_iptables_save_prints_and_is_used() {
         cached >= steps.len() - 1,
         "the cache answered {cached} reads"
     );
+}
+
+/// Runs nsnet with its debug log; the log, after checking it succeeded
+/// and that the rule cache holds exactly what `iptables-save` and
+/// `ip6tables-save` print.
+fn logged_and_cached_right(sb: &Sandbox, args: &[&str], after: &str) -> String {
+    let out = sb
+        .nsnet(args)
+        .env("RUST_LOG", "nsnet=debug")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {log}");
+    let cache = cached_texts(&sb.ok("cat /run/nsnet/rules.cache"));
+    for tool in ["iptables-save", "ip6tables-save"] {
+        if let Some(text) = cache.get(tool) {
+            assert_eq!(
+                text,
+                &without_counters(&sb.ok(tool)),
+                "after {after} and {args:?}: the cached {tool} (left) is not the kernel's (right)"
+            );
+        }
+    }
+    log
+}
+
+#[test]
+fn after_a_change_by_hand_only_the_chains_it_changed_are_read_again() {
+    let Some(sb) = Sandbox::new() else { return };
+    sb.ok("iptables -N OTHER && iptables -A OTHER -s 172.16.0.0/12 -j ACCEPT && iptables -A FORWARD -j OTHER");
+    // nsnet's own changes of every kind: batches of the tool (chains
+    // made), rules added and deleted by nsnet itself, by a handle it knows
+    // and by one it lists.
+    for args in [
+        &["bridge", "up", "red", "blue", "--nat", "--ipv6"][..],
+        &["publish", "add", "red", "8080:80"],
+        &["publish", "add", "blue", "9090:90"],
+        &["publish", "del", "red", "8080"],
+        &["firewall", "deny", "10.0.0.0/8"],
+    ] {
+        logged_and_cached_right(&sb, args, "nsnet alone");
+    }
+    let read_again = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains("rule cache:") || l.contains("exec: ip"))
+            .map(String::from)
+            .collect()
+    };
+    // Each change by hand, then a command that reads the rules: only the
+    // chains changed are listed, with `iptables -S`, and the rest is kept.
+    for (change, chain) in [
+        (
+            "iptables -A OTHER -s 192.0.2.1 -j DROP",
+            "-t filter -S OTHER",
+        ),
+        (
+            "iptables -R OTHER 1 -s 172.16.0.0/16 -j ACCEPT",
+            "-t filter -S OTHER",
+        ),
+        (
+            "iptables -t nat -I PREROUTING -p tcp --dport 7070 -j DNAT --to-destination 172.31.0.2:80",
+            "-t nat -S PREROUTING",
+        ),
+        (
+            "ip6tables -A FORWARD -s 2001:db8::/64 -j ACCEPT",
+            "-t filter -S FORWARD",
+        ),
+    ] {
+        sb.ok(change);
+        let log = logged_and_cached_right(&sb, &["publish", "add", "blue", "9090:90"], change);
+        let seen = read_again(&log);
+        assert!(
+            seen.iter().any(|l| l.contains(chain)),
+            "after `{change}`: {seen:#?}"
+        );
+        assert!(
+            !seen.iter().any(|l| l.contains("exec: iptables-save")
+                || l.contains("exec: ip6tables-save")
+                || l.contains("read again whole")),
+            "after `{change}`: {seen:#?}"
+        );
+    }
+    // What was changed by hand is what the next command plans with: the
+    // port another tool now forwards is refused.
+    sb.nsnet(["publish", "add", "red", "7070:80"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("another tool's rule forwards it"));
+    // A chain made by hand, or a policy changed: the whole ruleset is read.
+    for change in ["iptables -N MORE", "iptables -P FORWARD DROP"] {
+        sb.ok(change);
+        let log = logged_and_cached_right(&sb, &["publish", "add", "blue", "9090:90"], change);
+        assert!(log.contains("read again whole"), "after `{change}`: {log}");
+        assert!(
+            log.contains("exec: iptables-save"),
+            "after `{change}`: {log}"
+        );
+    }
+    // A change by hand and back (a rule added, then deleted): nothing to
+    // read again.
+    sb.ok("iptables -A OTHER -j RETURN && iptables -D OTHER -j RETURN");
+    let log = logged_and_cached_right(
+        &sb,
+        &["publish", "add", "blue", "9090:90"],
+        "a change and back",
+    );
+    let seen = read_again(&log);
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("0 chains of iptables-save read again")),
+        "{seen:#?}"
+    );
+    assert!(!seen.iter().any(|l| l.contains(" -S ")), "{seen:#?}");
+    sb.nsnet(["down"]).assert().success();
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod files;
 pub mod inproc;
 pub mod journal;
 pub mod nfbatch;
+pub mod nfdump;
 pub mod nfrule;
 pub mod orphan;
 pub mod rulecache;

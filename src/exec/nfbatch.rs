@@ -26,6 +26,7 @@
 //! Its nfnetlink wire helpers (`open`, `message`, `messages`, `receive`)
 //! are also what `rulecache::generation` asks the generation with.
 
+use crate::exec::nfdump::{self, Seen};
 use crate::exec::rulecache::Deletion;
 use crate::model::rules::Family;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
@@ -33,7 +34,6 @@ use std::collections::BTreeMap;
 
 pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_NEWRULE: u16 = 6;
-const NFT_MSG_GETRULE: u16 = 7;
 const NFT_MSG_DELRULE: u16 = 8;
 const NFNL_MSG_BATCH_BEGIN: u16 = 16;
 const NFNL_MSG_BATCH_END: u16 = 17;
@@ -46,13 +46,11 @@ const NLM_F_ACK: u16 = 4;
 const NLM_F_ECHO: u16 = 8;
 const NLM_F_APPEND: u16 = 0x800;
 const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
 
 /// The address family nf_tables knows the tables of `family` by: those of
 /// iptables are `ip`, those of ip6tables `ip6`.
-fn address_family(family: Family) -> u8 {
+pub(crate) fn address_family(family: Family) -> u8 {
     match family {
         Family::V4 => 2,  // AF_INET
         Family::V6 => 10, // AF_INET6
@@ -89,43 +87,54 @@ pub enum NotHere {
 /// Deletes `rules` (of `family`) in one transaction, at ruleset
 /// `generation`; on `Err` nothing was deleted. A rule whose handle the
 /// cache knows is deleted by it; for the others their chain is listed.
-pub fn delete(family: Family, rules: &[Deletion], generation: u32) -> Result<(), NotHere> {
-    let mut socket = open()?;
-    // The handles of each chain listed, in the chain's order.
-    let mut chains: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
+/// Returns the print of each rule deleted, in order, where it is known
+/// (see `nfdump`): the cache's, or the listing's.
+pub fn delete(
+    family: Family,
+    rules: &[Deletion],
+    generation: u32,
+) -> Result<Vec<Option<u64>>, NotHere> {
+    let socket = open()?;
+    // The rules of each chain listed, in the chain's order.
+    let mut chains: BTreeMap<(&str, &str), Vec<Seen>> = BTreeMap::new();
     for rule in rules.iter().filter(|r| r.handle.is_none()) {
         let key = (rule.table.as_str(), rule.chain.as_str());
         if let std::collections::btree_map::Entry::Vacant(slot) = chains.entry(key) {
-            slot.insert(handles(&mut socket, family, key.0, key.1)?);
+            let listed = nfdump::chain_on(&socket, family, key.0, key.1)?;
+            slot.insert(listed.ok_or(NotHere::Garbled)?);
         }
     }
     let mut deletes = Vec::with_capacity(rules.len());
+    let mut prints = Vec::with_capacity(rules.len());
     for rule in rules {
         if let Some(handle) = rule.handle {
             deletes.push((rule, handle));
+            prints.push(rule.print);
             continue;
         }
-        let handles = &chains[&(rule.table.as_str(), rule.chain.as_str())];
-        if handles.len() != rule.length {
+        let listed = &chains[&(rule.table.as_str(), rule.chain.as_str())];
+        if listed.len() != rule.length {
             return Err(NotHere::Changed {
                 table: rule.table.clone(),
                 chain: rule.chain.clone(),
-                found: handles.len(),
+                found: listed.len(),
                 cached: rule.length,
             });
         }
-        deletes.push((rule, handles[rule.index]));
+        deletes.push((rule, listed[rule.index].handle));
+        prints.push(Some(listed[rule.index].print));
     }
     let batch = transaction(family, generation, &deletes);
-    commit(&socket, &batch, deletes.len()).map(|_| ())
+    commit(&socket, &batch, deletes.len())?;
+    Ok(prints)
 }
 
 /// Appends `rules` (of `family`; each the attributes of its NEWRULE
 /// message, see `nfrule::encode`) in one transaction, at ruleset
 /// `generation`, each to the end of its chain in order; on `Err` nothing
-/// was added. Returns the handle the kernel gave each, in order (none if
-/// it did not echo every rule).
-pub fn append(family: Family, rules: &[Vec<u8>], generation: u32) -> Result<Vec<u64>, NotHere> {
+/// was added. Returns each rule as the kernel echoed it (its handle and
+/// print), in order; none if it did not echo every rule.
+pub fn append(family: Family, rules: &[Vec<u8>], generation: u32) -> Result<Vec<Seen>, NotHere> {
     let socket = open()?;
     let batch = appending(family, generation, rules);
     let echoed = commit(&socket, &batch, rules.len())?;
@@ -137,10 +146,9 @@ pub fn append(family: Family, rules: &[Vec<u8>], generation: u32) -> Result<Vec<
 
 /// Sends `batch` and reads the kernel's answers: one acknowledgement for
 /// each of its `changes`, or an error, after which the kernel aborted the
-/// transaction whole. Returns the handles of the rules it echoed (each
-/// new rule of an appending batch, at its commit, before the
-/// acknowledgements).
-fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<Vec<u64>, NotHere> {
+/// transaction whole. Returns the rules it echoed (each new rule of an
+/// appending batch, at its commit, before the acknowledgements).
+fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<Vec<Seen>, NotHere> {
     socket.send(batch, 0)?;
     // The kernel works through a batch while it is sent: every answer is
     // queued when `send` returns.
@@ -155,7 +163,7 @@ fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<Vec<u64>, Not
         })?;
         for (kind, body) in messages(&answer)? {
             if kind == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE {
-                echoed.push(handle_of(body).ok_or(NotHere::Garbled)?);
+                echoed.push(nfdump::seen(body).ok_or(NotHere::Garbled)?);
             }
             if kind != NLMSG_ERROR {
                 continue;
@@ -171,7 +179,7 @@ fn commit(socket: &Socket, batch: &[u8], changes: usize) -> Result<Vec<u64>, Not
 /// of a dump to the largest buffer its reader has offered (up to 32 KiB), so
 /// a reader that offers a large one gets a chain of a thousand rules in some
 /// thirty datagrams, not hundreds: `recv_from_full`'s peek offers none.
-const DATAGRAM: usize = 128 * 1024;
+pub(crate) const DATAGRAM: usize = 128 * 1024;
 
 /// Receives one datagram into `buf` (emptied first); one longer than
 /// `DATAGRAM` is garbled, not cut short.
@@ -188,51 +196,9 @@ pub(crate) fn receive(socket: &Socket, buf: &mut Vec<u8>) -> Result<(), NotHere>
 /// too short for it (Linux's value on every architecture).
 const MSG_TRUNC: i32 = 0x20;
 
-/// The handles of the rules of `chain` in `table`, in order.
-fn handles(
-    socket: &mut Socket,
-    family: Family,
-    table: &str,
-    chain: &str,
-) -> Result<Vec<u64>, NotHere> {
-    let mut request = Vec::new();
-    message(
-        &mut request,
-        (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE,
-        NLM_F_REQUEST | NLM_F_DUMP,
-        1,
-        address_family(family),
-        0,
-        &[
-            (NFTA_RULE_TABLE, &c_string(table)),
-            (NFTA_RULE_CHAIN, &c_string(chain)),
-        ],
-    );
-    socket.send(&request, 0)?;
-    let mut handles = Vec::new();
-    let mut answer = Vec::with_capacity(DATAGRAM);
-    loop {
-        receive(socket, &mut answer)?;
-        for (kind, body) in messages(&answer)? {
-            match kind {
-                NLMSG_DONE => return Ok(handles),
-                NLMSG_ERROR => {
-                    refused(body)?;
-                    // An acknowledgement ends no dump: it is not one.
-                    return Err(NotHere::Garbled);
-                }
-                k if k == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE => {
-                    handles.push(handle_of(body).ok_or(NotHere::Garbled)?);
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
 /// The code of an error message (`body`: what follows its header): `Ok`
 /// for 0, an acknowledgement.
-fn refused(body: &[u8]) -> Result<(), NotHere> {
+pub(crate) fn refused(body: &[u8]) -> Result<(), NotHere> {
     let code = body
         .get(..4)
         .and_then(|b| b.try_into().ok())
@@ -242,19 +208,6 @@ fn refused(body: &[u8]) -> Result<(), NotHere> {
         0 => Ok(()),
         code => Err(NotHere::Refused(std::io::Error::from_raw_os_error(-code))),
     }
-}
-
-/// The handle of a rule, from its message's body (after the netlink
-/// header: `struct nfgenmsg`, then the attributes).
-fn handle_of(body: &[u8]) -> Option<u64> {
-    for nla in netlink_packet_core::NlasIterator::new(body.get(4..)?) {
-        let nla = nla.ok()?;
-        if nla.kind() == NFTA_RULE_HANDLE {
-            // Attributes of nf_tables are in network byte order.
-            return Some(u64::from_be_bytes(nla.value().get(..8)?.try_into().ok()?));
-        }
-    }
-    None
 }
 
 /// The batch: begin (at `generation`), a deletion by handle for each rule,
@@ -398,6 +351,7 @@ mod tests {
             index,
             length: 3,
             handle: None,
+            print: None,
         }
     }
 
@@ -437,7 +391,10 @@ mod tests {
                 (NFTA_RULE_HANDLE, 7u64.to_be_bytes().to_vec()),
             ]
         );
-        assert_eq!(handle_of(parts[2].1), Some(0x1_0000_0009));
+        assert_eq!(
+            nfdump::seen(parts[2].1).map(|r| r.handle),
+            Some(0x1_0000_0009)
+        );
         // Every message asks for its acknowledgement but begin and end.
         let flags: Vec<u16> = {
             let mut rest = &batch[..];
@@ -463,7 +420,8 @@ mod tests {
     #[test]
     fn a_short_or_overlong_message_is_garbled() {
         let mut one = Vec::new();
-        message(&mut one, NLMSG_DONE, 0, 1, 0, 0, &[]);
+        // NLMSG_DONE, as a dump ends.
+        message(&mut one, 3, 0, 1, 0, 0, &[]);
         assert_eq!(messages(&one).expect("one message").len(), 1);
         let mut long = one.clone();
         long[0] = 200;

@@ -13,9 +13,20 @@
 //! only change (exactly one more). Anything the model does not know (a line
 //! it cannot apply, a rule to delete it does not hold) drops the cache.
 //!
+//! A change by someone else does not throw the cache away whole: the
+//! cache keeps a print of each chain (see `nfdump`), the runner reads the
+//! kernel's prints of every chain (far cheaper than the tool's text) and
+//! only the chains whose print moved are read again, with `iptables -S
+//! CHAIN`, when they are few; the chains' list and policies must be as
+//! cached, or the whole ruleset is read again. The prints follow nsnet's own
+//! changes as the text does: rule by rule where nsnet made the batch itself
+//! (the kernel echoes each rule it adds, and the cache knows each rule it
+//! deletes), by listing the chains a batch of the tool named.
+//!
 //! Only for iptables over nf_tables: the legacy backend has no generation.
 //! `NSNET_READ=ip` turns the cache off.
 
+use crate::exec::nfdump::{Print, Ruleset, Seen};
 use crate::plan::cmd::{Cmd, Tool};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -25,11 +36,19 @@ use std::path::{Path, PathBuf};
 pub const FILE: &str = "rules.cache";
 
 /// The section of the file that holds `RuleCache::handles`, one rule a
-/// line: save tool, table, handle and saved line, tab-separated.
+/// line: save tool, table, handle, print and saved line, tab-separated.
 const HANDLES: &str = "handles";
 
+/// The section that holds `RuleCache::prints`, one chain a line: save
+/// tool, table, chain, rules and sum, tab-separated.
+const PRINTS: &str = "prints";
+
 /// The first line of the file, naming its format.
-const FILE_HEADER: &str = "nsnet-rule-cache-1";
+const FILE_HEADER: &str = "nsnet-rule-cache-2";
+
+/// The most chains someone else changed that are read again one by one
+/// (one `iptables -S` each, about 4 ms); past it the whole ruleset is.
+pub const REREAD_AT_MOST: usize = 8;
 
 /// One table of a saved ruleset: its chains in order (name, policy) and the
 /// rules of each, as saved (`-A CHAIN …`). The text read is borrowed, not
@@ -152,6 +171,8 @@ pub struct Deletion {
     /// Its handle in the kernel, when the cache knows it (see
     /// `RuleCache::handles`): then the chain need not be listed.
     pub handle: Option<u64>,
+    /// Its print (see `nfdump`), when the cache knows its handle.
+    pub print: Option<u64>,
 }
 
 impl<'a> Saved<'a> {
@@ -286,9 +307,43 @@ impl<'a> Saved<'a> {
                 index,
                 length: rules.len(),
                 handle: None,
+                print: None,
             });
         }
         (!out.is_empty()).then_some(out)
+    }
+
+    /// Every chain, (table, chain) → policy (`-` for one of its own).
+    fn chain_list(&self) -> BTreeMap<(String, String), String> {
+        let mut out = BTreeMap::new();
+        for table in &self.tables {
+            for (chain, policy) in &table.chains {
+                out.insert(
+                    (table.name.to_string(), chain.to_string()),
+                    policy.to_string(),
+                );
+            }
+        }
+        out
+    }
+
+    /// How many rules `chain` of `table` holds.
+    fn length(&self, table: &str, chain: &str) -> usize {
+        self.tables
+            .iter()
+            .find(|t| t.name == table)
+            .and_then(|t| t.rules.get(chain))
+            .map_or(0, |rules| rules.iter().count())
+    }
+
+    /// Puts `lines` (each `-A CHAIN …`) in place of the rules of `chain`.
+    fn replace(&mut self, table: &str, chain: &str, lines: Vec<String>) {
+        if let Some(table) = self.tables.iter_mut().find(|t| t.name == table) {
+            let lines = lines.into_iter().map(Cow::Owned).collect();
+            table
+                .rules
+                .insert(Cow::Owned(chain.to_string()), Rules::Lines(lines));
+        }
     }
 
     /// The saved line of `rule`, one `deletions` gave.
@@ -498,8 +553,14 @@ pub struct RuleCache {
     /// saved text of that tool is: a rule's handle is fixed for its life
     /// and never given to another in its table, so only a change the cache
     /// cannot follow rule by rule (a restore by the tool, a read afresh)
-    /// drops them. A `publish del` then need not list its chains.
-    handles: BTreeMap<(String, String, String), u64>,
+    /// drops them. A `publish del` then need not list its chains. With
+    /// each, its print (see `nfdump`).
+    handles: BTreeMap<(String, String, String), (u64, u64)>,
+    /// The print of each chain of the saved text, by save tool, table and
+    /// chain, as the kernel held it at `generation`; a chain without one
+    /// (a batch of the tool changed it, and it was not listed since) is
+    /// read again after a change by someone else.
+    prints: BTreeMap<(String, String, String), Print>,
     /// Where it is kept; `None`: not kept (a read-only command).
     file: Option<PathBuf>,
     /// Whether it changed since it was loaded.
@@ -562,6 +623,7 @@ impl RuleCache {
         // Where each family's text is in `text`.
         let mut parts: Vec<(String, std::ops::Range<usize>)> = Vec::new();
         let mut handles = BTreeMap::new();
+        let mut prints = BTreeMap::new();
         while !rest.is_empty() {
             let (tool, body) = rest.strip_prefix("== ")?.split_once('\n')?;
             let end = match body.starts_with("== ") {
@@ -570,10 +632,23 @@ impl RuleCache {
             };
             if tool == HANDLES {
                 for line in body[..end].lines() {
-                    let mut f = line.splitn(4, '\t');
-                    let (tool, table, handle, rule) = (f.next()?, f.next()?, f.next()?, f.next()?);
-                    let key = (tool.to_string(), table.to_string(), rule.to_string());
-                    handles.insert(key, handle.parse().ok()?);
+                    let mut f = line.splitn(5, '\t');
+                    let (tool, table, handle, print) = (f.next()?, f.next()?, f.next()?, f.next()?);
+                    let key = (tool.to_string(), table.to_string(), f.next()?.to_string());
+                    handles.insert(key, (handle.parse().ok()?, print.parse().ok()?));
+                }
+            } else if tool == PRINTS {
+                for line in body[..end].lines() {
+                    let mut f = line.split('\t');
+                    let (tool, table, chain) = (f.next()?, f.next()?, f.next()?);
+                    let print = Print {
+                        rules: f.next()?.parse().ok()?,
+                        sum: f.next()?.parse().ok()?,
+                    };
+                    prints.insert(
+                        (tool.to_string(), table.to_string(), chain.to_string()),
+                        print,
+                    );
                 }
             } else {
                 let start = text.len() - body.len();
@@ -595,11 +670,13 @@ impl RuleCache {
             saved.insert(tool, text);
         }
         handles.retain(|(tool, _, _), _| saved.contains_key(tool));
+        prints.retain(|(tool, _, _), _| saved.contains_key(tool));
         Some(RuleCache {
             host,
             generation,
             saved,
             handles,
+            prints,
             ..RuleCache::default()
         })
     }
@@ -618,8 +695,15 @@ impl RuleCache {
         }
         if !self.handles.is_empty() {
             out.push_str(&format!("== {HANDLES}\n"));
-            for ((tool, table, rule), handle) in &self.handles {
-                out.push_str(&format!("{tool}\t{table}\t{handle}\t{rule}\n"));
+            for ((tool, table, rule), (handle, print)) in &self.handles {
+                out.push_str(&format!("{tool}\t{table}\t{handle}\t{print}\t{rule}\n"));
+            }
+        }
+        if !self.prints.is_empty() {
+            out.push_str(&format!("== {PRINTS}\n"));
+            for ((tool, table, chain), print) in &self.prints {
+                let (rules, sum) = (print.rules, print.sum);
+                out.push_str(&format!("{tool}\t{table}\t{chain}\t{rules}\t{sum}\n"));
             }
         }
         out
@@ -692,6 +776,7 @@ impl RuleCache {
         let saved = Saved::parse(text).render();
         let tool = cmd.tool.program().to_string();
         self.handles.retain(|(t, _, _), _| *t != tool);
+        self.prints.retain(|(t, _, _), _| *t != tool);
         self.saved.insert(tool, saved);
         self.dirty = true;
     }
@@ -731,17 +816,21 @@ impl RuleCache {
                 rule.table.clone(),
                 line.to_string(),
             );
-            if saved.unique(rule) {
-                rule.handle = self.handles.get(&key).copied();
+            if saved.unique(rule)
+                && let Some((handle, print)) = self.handles.get(&key)
+            {
+                rule.handle = Some(*handle);
+                rule.print = Some(*print);
             }
         }
         Some(rules)
     }
 
     /// Restore `cmd`, an append made by nsnet itself, was followed (see
-    /// `restored_at_once`) and the kernel answered with `handles`, one for
-    /// each rule of the batch in order: the cache learns them.
-    pub fn added(&mut self, cmd: &Cmd, handles: &[u64]) {
+    /// `restored_at_once`) and the kernel echoed `echoed`, one for each rule
+    /// of the batch in order: the cache learns their handles, and the
+    /// prints of their chains take them.
+    pub fn added(&mut self, cmd: &Cmd, echoed: &[Seen]) {
         let Some(save) = save_of(cmd.tool) else {
             return;
         };
@@ -749,14 +838,186 @@ impl RuleCache {
         if !self.saved.contains_key(&tool) {
             return;
         }
+        self.dirty = true;
         let lines = rules_in(cmd, "-A ");
-        if lines.len() != handles.len() {
+        let same = |(table, rule): &(&str, &str), seen: &Seen| {
+            *table == seen.table && rule.split(' ').next() == Some(seen.chain.as_str())
+        };
+        if lines.len() != echoed.len() || !lines.iter().zip(echoed).all(|(l, s)| same(l, s)) {
+            self.unprint(&tool, cmd);
             return;
         }
-        for ((table, rule), handle) in lines.into_iter().zip(handles) {
+        for ((table, rule), seen) in lines.into_iter().zip(echoed) {
             let key = (tool.clone(), table.to_string(), format!("-A {rule}"));
-            self.handles.insert(key, *handle);
+            self.handles.insert(key, (seen.handle, seen.print));
+            let chain = (tool.clone(), seen.table.clone(), seen.chain.clone());
+            if let Some(print) = self.prints.get_mut(&chain) {
+                print.add(seen.print);
+            }
         }
+    }
+
+    /// Restore `cmd`, a deletion made by nsnet itself, was followed (see
+    /// `restored_at_once`): the prints of its chains lose the rules' prints
+    /// (`prints`, one for each rule of the batch in order, where known).
+    pub fn removed(&mut self, cmd: &Cmd, prints: &[Option<u64>]) {
+        let Some(save) = save_of(cmd.tool) else {
+            return;
+        };
+        let tool = save.program().to_string();
+        let lines = rules_in(cmd, "-D ");
+        if lines.len() != prints.len() {
+            self.unprint(&tool, cmd);
+            return;
+        }
+        for ((table, rule), print) in lines.into_iter().zip(prints) {
+            let chain = rule.split(' ').next().unwrap_or_default();
+            let key = (tool.clone(), table.to_string(), chain.to_string());
+            match print {
+                Some(print) => {
+                    if let Some(held) = self.prints.get_mut(&key) {
+                        held.remove(*print);
+                    }
+                }
+                None => {
+                    self.prints.remove(&key);
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// The chains batch `cmd` names lose their prints.
+    fn unprint(&mut self, tool: &str, cmd: &Cmd) {
+        for (table, chain) in chains_in(cmd) {
+            self.prints.retain(|(t, tb, c), _| {
+                !(t == tool && tb == table && chain.is_none_or(|chain| c == chain))
+            });
+        }
+        self.dirty = true;
+    }
+
+    /// Whether the cache holds rules read at a generation other than
+    /// `generation`: then `revalidate` may save reading them all again.
+    pub fn stale(&self, generation: u32) -> bool {
+        !self.saved.is_empty() && self.generation != generation
+    }
+
+    /// Whether the cache holds `tool`'s text.
+    pub fn holds(&self, tool: Tool) -> bool {
+        self.saved.contains_key(tool.program())
+    }
+
+    /// The chains of `tool`'s text that someone else changed, as `kernel`
+    /// (the kernel's chains and prints now) shows: those whose print is not
+    /// the one kept, or that have none. `None` when the chains themselves
+    /// changed (one made, one gone, a policy) or the cache cannot say: then
+    /// the whole ruleset must be read again.
+    pub fn changed(&self, tool: Tool, kernel: &Ruleset) -> Option<Vec<(String, String)>> {
+        let saved = Saved::parse(self.saved.get(tool.program())?);
+        let chains = saved.chain_list();
+        if !same_chains(&chains, &kernel.chains) {
+            tracing::debug!("rule cache: chains were made, removed or given another policy");
+            return None;
+        }
+        let mut out = Vec::new();
+        for (table, chain) in chains.keys() {
+            let now = kernel.print(table, chain);
+            let key = (tool.program().to_string(), table.clone(), chain.clone());
+            let held = self.prints.get(&key);
+            let length = usize::try_from(now.rules).ok()?;
+            if held != Some(&now) || saved.length(table, chain) != length {
+                out.push((table.clone(), chain.clone()));
+            }
+        }
+        Some(out)
+    }
+
+    /// `tool`'s text, its chains `reread` read again (each with its rules,
+    /// `-A CHAIN …`), is what the kernel holds, whose prints are `kernel`'s:
+    /// see `changed`. Handles of rules in those chains are dropped.
+    pub fn reread(
+        &mut self,
+        tool: Tool,
+        kernel: &Ruleset,
+        reread: Vec<((String, String), Vec<String>)>,
+    ) {
+        let key = tool.program().to_string();
+        let Some(text) = self.saved.get(&key) else {
+            return;
+        };
+        let mut saved = Saved::parse(text);
+        for ((table, chain), lines) in &reread {
+            saved.replace(table, chain, lines.clone());
+        }
+        let text = saved.render();
+        self.saved.insert(key.clone(), text);
+        self.handles.retain(|(t, table, line), _| {
+            *t != key
+                || !reread.iter().any(|((rt, rc), _)| {
+                    rt == table
+                        && line.strip_prefix("-A ").and_then(|l| l.split(' ').next()) == Some(rc)
+                })
+        });
+        self.printed_all(tool, kernel);
+    }
+
+    /// The cache was read again (see `changed` and `reread`) at
+    /// `generation`, which holds from now on for the texts of `kept`; the
+    /// others are dropped.
+    pub fn revalidated(&mut self, generation: u32, kept: &[Tool]) {
+        let kept: Vec<&str> = kept.iter().map(|t| t.program()).collect();
+        self.saved.retain(|t, _| kept.contains(&t.as_str()));
+        self.handles
+            .retain(|(t, _, _), _| kept.contains(&t.as_str()));
+        self.prints
+            .retain(|(t, _, _), _| kept.contains(&t.as_str()));
+        self.generation = generation;
+        self.dirty = true;
+    }
+
+    /// Every chain of `tool`'s text takes its print from `kernel`, read at
+    /// the cache's generation.
+    pub fn printed_all(&mut self, tool: Tool, kernel: &Ruleset) {
+        let key = tool.program().to_string();
+        let Some(text) = self.saved.get(&key) else {
+            return;
+        };
+        let chains = Saved::parse(text).chain_list();
+        self.prints.retain(|(t, _, _), _| *t != key);
+        for (table, chain) in chains.into_keys() {
+            let print = kernel.print(&table, &chain);
+            self.prints.insert((key.clone(), table, chain), print);
+        }
+        self.dirty = true;
+    }
+
+    /// The chains of `tool`'s text that have no print.
+    pub fn unprinted(&self, tool: Tool) -> Vec<(String, String)> {
+        let key = tool.program().to_string();
+        let Some(text) = self.saved.get(&key) else {
+            return Vec::new();
+        };
+        let chains = Saved::parse(text).chain_list();
+        chains
+            .into_keys()
+            .filter(|(table, chain)| {
+                !self
+                    .prints
+                    .contains_key(&(key.clone(), table.clone(), chain.clone()))
+            })
+            .collect()
+    }
+
+    /// `chain` of `table` in `tool`'s text holds what `print` says, at the
+    /// cache's generation.
+    pub fn printed(&mut self, tool: Tool, table: &str, chain: &str, print: Print) {
+        let key = (
+            tool.program().to_string(),
+            table.to_string(),
+            chain.to_string(),
+        );
+        self.prints.insert(key, print);
         self.dirty = true;
     }
 
@@ -764,6 +1025,7 @@ impl RuleCache {
     fn drop_all(&mut self) {
         self.saved.clear();
         self.handles.clear();
+        self.prints.clear();
     }
 
     fn follow(&mut self, cmd: &Cmd, before: u32, after: u32, commits: Commits) {
@@ -811,8 +1073,12 @@ impl RuleCache {
                         self.handles.remove(&gone);
                     }
                 }
-                // The tool's: which rule it took or made is not known.
-                Commits::PerTable => self.handles.retain(|(t, _, _), _| *t != key),
+                // The tool's: which rule it took or made is not known, nor
+                // the prints of the chains it named (the runner lists them).
+                Commits::PerTable => {
+                    self.handles.retain(|(t, _, _), _| *t != key);
+                    self.unprint(&key, cmd);
+                }
             }
         } else {
             self.drop_all();
@@ -865,6 +1131,55 @@ fn rules_in<'c>(cmd: &'c Cmd, op: &str) -> Vec<(&'c str, &'c str)> {
         }
     }
     rules
+}
+
+/// Whether the chains of a saved text (`saved`, (table, chain) → policy)
+/// are the kernel's (`kernel`). iptables over nf_tables makes a built-in
+/// chain in the kernel only when a rule or a policy needs it, and saves
+/// those it has not made as empty, with policy ACCEPT: such a chain is
+/// the same as none. Every table saved must have a chain in the kernel,
+/// or it may be gone.
+fn same_chains(
+    saved: &BTreeMap<(String, String), String>,
+    kernel: &BTreeMap<(String, String), String>,
+) -> bool {
+    let built_in = |table: &str, chain: &str| {
+        BUILT_IN
+            .iter()
+            .any(|(t, chains)| *t == table && chains.contains(&chain))
+    };
+    let tables_there = saved
+        .keys()
+        .all(|(table, _)| kernel.keys().any(|(t, _)| t == table));
+    let saved_there = saved.iter().all(|(key, policy)| match kernel.get(key) {
+        Some(p) => p == policy,
+        None => built_in(&key.0, &key.1) && policy == "ACCEPT",
+    });
+    let kernel_saved = kernel.keys().all(|key| saved.contains_key(key));
+    tables_there && saved_there && kernel_saved
+}
+
+/// The chains restore `cmd` names, each as its table and chain; `None`
+/// for every chain of the table (`-F` alone).
+fn chains_in(cmd: &Cmd) -> Vec<(&str, Option<&str>)> {
+    let mut table = "";
+    let mut out = Vec::new();
+    for line in cmd.stdin.as_deref().unwrap_or("").lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('*') {
+            table = name;
+        } else if let Some(decl) = line.strip_prefix(':') {
+            out.push((table, decl.split_whitespace().next()));
+        } else if line.starts_with('-') {
+            let mut words = line.split_whitespace().skip(1);
+            let chain = words.next();
+            out.push((table, chain));
+            // `-E OLD NEW`: the new name too.
+            if line.starts_with("-E ") {
+                out.push((table, words.next()));
+            }
+        }
+    }
+    out
 }
 
 /// Table `name` of a saved ruleset, from its `*name` line to its `COMMIT`.
@@ -1026,9 +1341,9 @@ COMMIT
         for other in [
             "",
             r#"{"host":"boot-id 4:4026531840","generation":7,"saved":{}}"#,
-            "nsnet-rule-cache-1 -\nhost x\n",
-            "nsnet-rule-cache-1 -\nhost x\ngeneration seven\n",
-            "nsnet-rule-cache-1 -\nhost x\ngeneration 7\n*filter\n",
+            "nsnet-rule-cache-2 -\nhost x\n",
+            "nsnet-rule-cache-2 -\nhost x\ngeneration seven\n",
+            "nsnet-rule-cache-2 -\nhost x\ngeneration 7\n*filter\n",
         ] {
             assert!(RuleCache::parse(other.to_string()).is_none(), "{other:?}");
         }
@@ -1188,6 +1503,7 @@ COMMIT
             index,
             length,
             handle: None,
+            print: None,
         };
         // The first rule saved with the spec; the same spec again takes the
         // next, as the kernel's list is once the first is gone.
@@ -1214,6 +1530,16 @@ COMMIT
             "*filter\nCOMMIT\n",
         ] {
             assert_eq!(saved.deletions(batch), None, "{batch}");
+        }
+    }
+
+    /// A rule as the kernel echoes it, of print a hundred times its handle.
+    fn echo(table: &str, chain: &str, handle: u64) -> Seen {
+        Seen {
+            table: table.into(),
+            chain: chain.into(),
+            handle,
+            print: handle * 100,
         }
     }
 
@@ -1249,7 +1575,13 @@ COMMIT
             let mut cache = RuleCache::default();
             cache.learn(&save, 5, TWICE);
             cache.restored_at_once(&add, 5, 6);
-            cache.added(&add, &[41, 42]);
+            cache.added(
+                &add,
+                &[
+                    echo("nat", "NSNET-DNAT", 41),
+                    echo("filter", "NSNET-FORWARD", 42),
+                ],
+            );
             cache
         };
         let cache = fresh();
@@ -1268,7 +1600,11 @@ COMMIT
         assert_eq!(handles(&file, &del(&[dnat]), 6), [Some(41)]);
         // Its own deletion takes the handle along; the other stays.
         file.restored_at_once(&del(&[dnat]), 6, 7);
-        assert!(file.handles.values().eq([&42]), "{:?}", file.handles);
+        assert!(
+            file.handles.values().eq([&(42, 4200)]),
+            "{:?}",
+            file.handles
+        );
         assert_eq!(handles(&file, &del(&[accept]), 7), [Some(42)]);
         // A restore by the tool, a read afresh, a change by someone else:
         // none is left.
@@ -1286,7 +1622,7 @@ COMMIT
         let mut short = RuleCache::default();
         short.learn(&save, 5, TWICE);
         short.restored_at_once(&add, 5, 6);
-        short.added(&add, &[41]);
+        short.added(&add, &[echo("nat", "NSNET-DNAT", 41)]);
         assert!(short.handles.is_empty());
     }
 

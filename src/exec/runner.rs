@@ -7,6 +7,7 @@
 //! argument vector and a scrubbed environment; `Recorder` writes down what it
 //! was asked to run and can be told to fail, for tests of plans and rollback.
 
+use crate::exec::nfdump::{self, Print};
 use crate::exec::rulecache::{self, RuleCache};
 use crate::exec::{inproc, nfbatch, nfrule, orphan};
 use crate::model::rules::Family;
@@ -165,6 +166,12 @@ impl System {
     /// it was read; a restore run, and followed by the cache.
     fn run_cached(&mut self, cmd: &Cmd) -> Result<String, RunError> {
         let before = rulecache::generation();
+        if let Some(generation) = before
+            && matches!(cmd.tool, Tool::IptablesSave | Tool::Ip6tablesSave)
+            && self.rules.as_ref().is_some_and(|c| c.stale(generation))
+        {
+            self.revalidate(generation);
+        }
         if let (Some(cache), Some(generation)) = (&self.rules, before)
             && let Some(text) = cache.answer(cmd, generation)
         {
@@ -176,13 +183,16 @@ impl System {
             && let Some(rules) = cache.deletions(cmd, generation)
         {
             match nfbatch::delete(family, &rules, generation) {
-                Ok(()) => {
+                Ok(prints) => {
                     let known = rules.iter().filter(|r| r.handle.is_some()).count();
                     tracing::debug!("{known} of {} rules by a handle known", rules.len());
                     tracing::debug!("in one transaction: {cmd}");
                     if let Some(cache) = self.rules.as_mut() {
                         match rulecache::generation() {
-                            Some(after) => cache.restored_at_once(cmd, generation, after),
+                            Some(after) => {
+                                cache.restored_at_once(cmd, generation, after);
+                                cache.removed(cmd, &prints);
+                            }
                             None => cache.forget(),
                         }
                     }
@@ -232,15 +242,127 @@ impl System {
                 (Some(b), Some(a))
                     if matches!(cmd.tool, Tool::IptablesSave | Tool::Ip6tablesSave) =>
                 {
-                    if a == b {
+                    if a == b && cmd.args.is_empty() {
                         cache.learn(cmd, a, &out);
+                        self.print(cmd.tool, a);
                     }
                 }
-                (Some(b), Some(a)) => cache.restored(cmd, b, a),
+                (Some(b), Some(a)) => {
+                    cache.restored(cmd, b, a);
+                    self.print(cmd.tool, a);
+                }
                 _ => cache.forget(),
             }
         }
         Ok(out)
+    }
+
+    /// Gives the chains of `tool`'s cached text that have no print one (see
+    /// `nfdump`), read at `generation`: every chain after a read of the
+    /// whole ruleset, the few a batch of the tool named after one.
+    fn print(&mut self, tool: Tool, generation: u32) {
+        let Some(family) = Family::BOTH
+            .into_iter()
+            .find(|f| f.save() == tool || f.restore() == tool)
+        else {
+            return;
+        };
+        let Some(cache) = self.rules.as_mut() else {
+            return;
+        };
+        let save = family.save();
+        let unprinted = cache.unprinted(save);
+        if unprinted.is_empty() {
+            return;
+        }
+        let mut prints = Vec::new();
+        // A few chains are listed one by one; more, the whole family at once.
+        let whole = match unprinted.len() > 16 {
+            true => nfdump::ruleset(family).ok(),
+            false => {
+                for (table, chain) in &unprinted {
+                    match nfdump::chain(family, table, chain) {
+                        Ok(Some(rules)) => {
+                            let mut print = Print::default();
+                            rules.iter().for_each(|r| print.add(r.print));
+                            prints.push((table, chain, print));
+                        }
+                        // Not there: the next read finds out why.
+                        Ok(None) | Err(_) => return,
+                    }
+                }
+                None
+            }
+        };
+        if rulecache::generation() != Some(generation) {
+            return;
+        }
+        match whole {
+            Some(kernel) => cache.printed_all(save, &kernel),
+            None => {
+                for (table, chain, print) in prints {
+                    cache.printed(save, table, chain, print);
+                }
+            }
+        }
+    }
+
+    /// The ruleset changed since the cache read it, at the hands of someone
+    /// else: the cache reads the kernel's prints of every chain and, for
+    /// each family, the chains whose print moved again, when they are few
+    /// (see `rulecache`). A family it cannot bring to `generation` so is
+    /// dropped, and read whole by its tool.
+    fn revalidate(&mut self, generation: u32) {
+        let mut kept = Vec::new();
+        for family in Family::BOTH {
+            let save = family.save();
+            if !self.rules.as_ref().is_some_and(|c| c.holds(save)) {
+                continue;
+            }
+            let Ok(kernel) = nfdump::ruleset(family) else {
+                continue;
+            };
+            let changed = self.rules.as_ref().and_then(|c| c.changed(save, &kernel));
+            let Some(changed) = changed.filter(|c| c.len() <= rulecache::REREAD_AT_MOST) else {
+                tracing::debug!("rule cache: {} read again whole", save.program());
+                continue;
+            };
+            let mut reread = Vec::with_capacity(changed.len());
+            let mut failed = false;
+            for (table, chain) in changed {
+                let list = Cmd::new(family.list(), ["-t", table.as_str(), "-S", chain.as_str()]);
+                let Ok(text) = self.run_real(&list) else {
+                    failed = true;
+                    break;
+                };
+                let prefix = format!("-A {chain} ");
+                let lines: Vec<String> = text
+                    .lines()
+                    .filter(|l| l.starts_with(&prefix))
+                    .map(String::from)
+                    .collect();
+                reread.push(((table, chain), lines));
+            }
+            if failed {
+                continue;
+            }
+            tracing::debug!(
+                "rule cache: {} chains of {} read again",
+                reread.len(),
+                save.program()
+            );
+            if let Some(cache) = self.rules.as_mut() {
+                cache.reread(save, &kernel, reread);
+            }
+            kept.push(save);
+        }
+        let Some(cache) = self.rules.as_mut() else {
+            return;
+        };
+        match rulecache::generation() == Some(generation) {
+            true => cache.revalidated(generation, &kept),
+            false => cache.forget(),
+        }
     }
 
     fn run_real(&mut self, cmd: &Cmd) -> Result<String, RunError> {

@@ -95,6 +95,14 @@ impl Family {
         }
     }
 
+    /// The tool that lists one chain (`-S CHAIN`).
+    pub fn list(self) -> Tool {
+        match self {
+            Family::V4 => Tool::Iptables,
+            Family::V6 => Tool::Ip6tables,
+        }
+    }
+
     /// The tool that prints the rules.
     pub fn save(self) -> Tool {
         match self {

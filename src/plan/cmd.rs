@@ -11,6 +11,9 @@ use std::fmt;
 #[serde(rename_all = "kebab-case")]
 pub enum Tool {
     Ip,
+    /// `iptables` itself: the rule cache lists one chain with it (`-S`).
+    Iptables,
+    Ip6tables,
     IptablesRestore,
     IptablesSave,
     IptablesLegacySave,
@@ -34,6 +37,8 @@ impl Tool {
     pub fn program(self) -> &'static str {
         match self {
             Tool::Ip => "ip",
+            Tool::Iptables => "iptables",
+            Tool::Ip6tables => "ip6tables",
             Tool::IptablesRestore => "iptables-restore",
             Tool::IptablesSave => "iptables-save",
             Tool::IptablesLegacySave => "iptables-legacy-save",
@@ -56,6 +61,7 @@ impl Tool {
     pub fn package(self) -> &'static str {
         match self {
             Tool::Ip => "iproute2",
+            Tool::Iptables | Tool::Ip6tables => "iptables",
             Tool::IptablesRestore | Tool::IptablesSave => "iptables",
             Tool::IptablesLegacySave | Tool::IptablesNftSave => "iptables",
             Tool::Ip6tablesRestore | Tool::Ip6tablesSave => "iptables",
