@@ -316,7 +316,8 @@ pub(crate) fn message(
     out[start..start + 4].copy_from_slice(&length.to_ne_bytes());
 }
 
-fn c_string(text: &str) -> Vec<u8> {
+/// A name as nf_tables takes it: NUL-terminated.
+pub(crate) fn c_string(text: &str) -> Vec<u8> {
     let mut bytes = text.as_bytes().to_vec();
     bytes.push(0);
     bytes

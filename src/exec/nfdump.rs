@@ -15,7 +15,7 @@
 //! -R`, which keeps the handle) changes its print. The sum is updated rule
 //! by rule as nsnet adds (the kernel echoes each rule it adds) and deletes.
 
-use crate::exec::nfbatch::{self, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST, NotHere};
+use crate::exec::nfbatch::{self, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST, NotHere, c_string};
 use crate::model::rules::Family;
 use netlink_packet_core::NlasIterator;
 use std::collections::BTreeMap;
@@ -288,12 +288,6 @@ fn expression(hash: &mut Fnv, element: &[u8]) -> Option<()> {
 fn text(value: &[u8]) -> Option<String> {
     let value = value.split(|b| *b == 0).next()?;
     std::str::from_utf8(value).ok().map(String::from)
-}
-
-fn c_string(text: &str) -> Vec<u8> {
-    let mut bytes = text.as_bytes().to_vec();
-    bytes.push(0);
-    bytes
 }
 
 /// FNV-1a, 64 bits: stable from one build to the next, unlike std's

@@ -950,6 +950,9 @@ impl RuleCache {
         for ((table, chain), lines) in &reread {
             saved.replace(table, chain, lines.clone());
         }
+        // The chains are the kernel's (`changed` said so): their prints are
+        // taken from the saved text just changed, not parsed again.
+        let chains = saved.chain_list();
         let text = saved.render();
         self.saved.insert(key.clone(), text);
         self.handles.retain(|(t, table, line), _| {
@@ -959,7 +962,7 @@ impl RuleCache {
                         && line.strip_prefix("-A ").and_then(|l| l.split(' ').next()) == Some(rc)
                 })
         });
-        self.printed_all(tool, kernel);
+        self.set_prints(&key, chains, kernel);
     }
 
     /// The cache was read again (see `changed` and `reread`) at
@@ -984,10 +987,21 @@ impl RuleCache {
             return;
         };
         let chains = Saved::parse(text).chain_list();
-        self.prints.retain(|(t, _, _), _| *t != key);
+        self.set_prints(&key, chains, kernel);
+    }
+
+    /// The prints of save tool `key`'s chains: each of `chains` with its
+    /// print in `kernel`, and no other.
+    fn set_prints(
+        &mut self,
+        key: &str,
+        chains: BTreeMap<(String, String), String>,
+        kernel: &Ruleset,
+    ) {
+        self.prints.retain(|(t, _, _), _| t != key);
         for (table, chain) in chains.into_keys() {
             let print = kernel.print(&table, &chain);
-            self.prints.insert((key.clone(), table, chain), print);
+            self.prints.insert((key.to_string(), table, chain), print);
         }
         self.dirty = true;
     }
