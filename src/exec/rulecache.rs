@@ -1673,4 +1673,158 @@ COMMIT
         cache.restored_at_once(&delete, 5, 7);
         assert_eq!(cache.answer(&save, 7), None);
     }
+
+    /// A print of made-up rule hashes.
+    fn print_of(rules: &[u64]) -> Print {
+        let mut print = Print::default();
+        rules.iter().for_each(|r| print.add(*r));
+        print
+    }
+
+    fn key(table: &str, chain: &str) -> (String, String) {
+        (table.to_string(), chain.to_string())
+    }
+
+    /// The kernel's side of `SAVED`, as `nfdump::ruleset` reads it: each
+    /// chain's policy, and a print for each chain with rules.
+    fn kernel_of_saved() -> Ruleset {
+        let mut kernel = Ruleset::default();
+        for (table, chain, policy) in [
+            ("filter", "INPUT", "ACCEPT"),
+            ("filter", "FORWARD", "DROP"),
+            ("filter", "NSNET-FORWARD", "-"),
+            ("nat", "PREROUTING", "ACCEPT"),
+        ] {
+            kernel.chains.insert(key(table, chain), policy.to_string());
+        }
+        kernel
+            .prints
+            .insert(key("filter", "FORWARD"), print_of(&[11, 12]));
+        kernel
+            .prints
+            .insert(key("filter", "NSNET-FORWARD"), print_of(&[13]));
+        kernel
+    }
+
+    #[test]
+    fn only_the_chains_whose_print_moved_are_read_again() {
+        let save = Cmd::new(Tool::IptablesSave, [] as [&str; 0]);
+        let mut cache = RuleCache::default();
+        cache.learn(&save, 7, SAVED);
+        let kernel = kernel_of_saved();
+        cache.printed_all(Tool::IptablesSave, &kernel);
+        assert!(cache.stale(8) && !cache.stale(7));
+        assert_eq!(cache.changed(Tool::IptablesSave, &kernel), Some(vec![]));
+        // Someone replaced a rule of FORWARD (as many rules, another print)
+        // and added one to nat's PREROUTING.
+        let mut now = kernel.clone();
+        now.prints
+            .insert(key("filter", "FORWARD"), print_of(&[11, 99]));
+        now.prints.insert(key("nat", "PREROUTING"), print_of(&[21]));
+        let changed = cache.changed(Tool::IptablesSave, &now).unwrap();
+        assert_eq!(
+            changed,
+            vec![key("filter", "FORWARD"), key("nat", "PREROUTING")]
+        );
+        // A rule count the text does not have is a change even under the
+        // same print.
+        let mut cut = Saved::parse(SAVED);
+        cut.replace("filter", "NSNET-FORWARD", Vec::new());
+        let mut short = RuleCache::default();
+        short.learn(&save, 7, &cut.render());
+        short.printed_all(Tool::IptablesSave, &kernel);
+        assert_eq!(
+            short.changed(Tool::IptablesSave, &kernel),
+            Some(vec![key("filter", "NSNET-FORWARD")])
+        );
+        let dnat =
+            "-A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80";
+        cache.reread(
+            Tool::IptablesSave,
+            &now,
+            vec![
+                (
+                    key("filter", "FORWARD"),
+                    vec![
+                        "-A FORWARD -j NSNET-FORWARD".to_string(),
+                        "-A FORWARD -i docker1 -j ACCEPT".to_string(),
+                    ],
+                ),
+                (key("nat", "PREROUTING"), vec![dnat.to_string()]),
+            ],
+        );
+        cache.revalidated(9, &[Tool::IptablesSave]);
+        assert_eq!(cache.answer(&save, 7), None);
+        let text = cache.answer(&save, 9).unwrap();
+        assert!(text.contains("-A FORWARD -j NSNET-FORWARD\n-A FORWARD -i docker1 -j ACCEPT\n"));
+        assert!(!text.contains("docker0"), "{text}");
+        assert!(text.contains(&format!("{dnat}\nCOMMIT\n")), "{text}");
+        // The chain nobody changed is as it was.
+        assert!(text.contains("-A NSNET-FORWARD -i br0 -j ACCEPT\n"));
+        // Read again, the chains hold the kernel's prints: nothing more.
+        assert_eq!(cache.changed(Tool::IptablesSave, &now), Some(vec![]));
+    }
+
+    #[test]
+    fn chains_made_gone_or_given_another_policy_mean_reading_all_again() {
+        let save = Cmd::new(Tool::IptablesSave, [] as [&str; 0]);
+        let mut cache = RuleCache::default();
+        cache.learn(&save, 7, SAVED);
+        let kernel = kernel_of_saved();
+        cache.printed_all(Tool::IptablesSave, &kernel);
+        let changed = |edit: &dyn Fn(&mut Ruleset)| {
+            let mut now = kernel.clone();
+            edit(&mut now);
+            cache.changed(Tool::IptablesSave, &now)
+        };
+        // iptables over nf_tables makes a built-in chain when it first
+        // needs one, and saves one it has not made as empty with ACCEPT:
+        // the same as none.
+        let lazy = changed(&|k| {
+            k.chains.remove(&key("filter", "INPUT"));
+        });
+        assert_eq!(lazy, Some(vec![]));
+        let made = changed(&|k| {
+            k.chains.insert(key("filter", "DOCKER"), "-".to_string());
+        });
+        assert_eq!(made, None);
+        let gone = changed(&|k| {
+            k.chains.remove(&key("filter", "NSNET-FORWARD"));
+            k.prints.remove(&key("filter", "NSNET-FORWARD"));
+        });
+        assert_eq!(gone, None);
+        let policy = changed(&|k| {
+            k.chains
+                .insert(key("filter", "FORWARD"), "ACCEPT".to_string());
+        });
+        assert_eq!(policy, None);
+        // A table with no chain left in the kernel may be gone: its
+        // built-in chains are no longer taken as made lazily.
+        let table = changed(&|k| {
+            k.chains.remove(&key("nat", "PREROUTING"));
+        });
+        assert_eq!(table, None);
+        // A built-in chain with rules saved that the kernel lacks is one
+        // whose rules went: it is read again, not taken as the same.
+        let mut with_input = Saved::parse(SAVED);
+        with_input.replace(
+            "filter",
+            "INPUT",
+            vec!["-A INPUT -i lo -j ACCEPT".to_string()],
+        );
+        let mut other = RuleCache::default();
+        other.learn(&save, 7, &with_input.render());
+        let mut printed = kernel.clone();
+        printed
+            .prints
+            .insert(key("filter", "INPUT"), print_of(&[31]));
+        other.printed_all(Tool::IptablesSave, &printed);
+        let mut now = printed.clone();
+        now.chains.remove(&key("filter", "INPUT"));
+        now.prints.remove(&key("filter", "INPUT"));
+        assert_eq!(
+            other.changed(Tool::IptablesSave, &now),
+            Some(vec![key("filter", "INPUT")])
+        );
+    }
 }
