@@ -1706,13 +1706,20 @@ COMMIT
         kernel
     }
 
-    #[test]
-    fn only_the_chains_whose_print_moved_are_read_again() {
+    /// A whole-ruleset save, the cache holding `SAVED` as read at
+    /// generation 7 with the prints of `kernel_of_saved`, and those.
+    fn printed_saved() -> (Cmd, RuleCache, Ruleset) {
         let save = Cmd::new(Tool::IptablesSave, [] as [&str; 0]);
         let mut cache = RuleCache::default();
         cache.learn(&save, 7, SAVED);
         let kernel = kernel_of_saved();
         cache.printed_all(Tool::IptablesSave, &kernel);
+        (save, cache, kernel)
+    }
+
+    #[test]
+    fn only_the_chains_whose_print_moved_are_read_again() {
+        let (save, mut cache, kernel) = printed_saved();
         assert!(cache.stale(8) && !cache.stale(7));
         assert_eq!(cache.changed(Tool::IptablesSave, &kernel), Some(vec![]));
         // Someone replaced a rule of FORWARD (as many rules, another print)
@@ -1767,11 +1774,7 @@ COMMIT
 
     #[test]
     fn chains_made_gone_or_given_another_policy_mean_reading_all_again() {
-        let save = Cmd::new(Tool::IptablesSave, [] as [&str; 0]);
-        let mut cache = RuleCache::default();
-        cache.learn(&save, 7, SAVED);
-        let kernel = kernel_of_saved();
-        cache.printed_all(Tool::IptablesSave, &kernel);
+        let (save, cache, kernel) = printed_saved();
         let changed = |edit: &dyn Fn(&mut Ruleset)| {
             let mut now = kernel.clone();
             edit(&mut now);
