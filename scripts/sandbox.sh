@@ -43,9 +43,66 @@ tidy() {
 }
 
 if [[ ${NSNET_SANDBOX_INSIDE:-} != 1 ]]; then
-    # Not exec: the clean-up runs when the throwaway host has ended.
+    # Not exec: the clean-up runs when the throwaway host has ended. The
+    # host runs as a background job this shell waits for, so a TERM, INT or
+    # HUP sent to this shell (`pkill -f` of a script a sandbox runs matches
+    # this shell too) is passed on to the host at once, and the clean-up still
+    # runs once it has ended; a shell waiting on a foreground job would die
+    # first and leave the directories it made on the real machine. Standard
+    # input is handed on explicitly: a background job's is /dev/null.
     rc=0
-    NSNET_SANDBOX_INSIDE=1 unshare --net --mount --propagation private -- "$0" "$@" || rc=$?
+    host=
+    # The processes under PID, itself included (a shell killed first would
+    # leave its children running, reparented, holding the host's mounts).
+    tree() {
+        ps -e -o pid= -o ppid= 2>/dev/null | awk -v root="$1" '
+            { kids[$2] = kids[$2] " " $1 }
+            END {
+                todo[1] = root; n = 1
+                for (i = 1; i <= n; i++) {
+                    print todo[i]
+                    k = split(kids[todo[i]], more, " ")
+                    for (j = 1; j <= k; j++) todo[++n] = more[j]
+                }
+            }'
+    }
+    # Whether process PID runs (a zombie, ended but not yet waited for,
+    # does not).
+    alive() {
+        local stat
+        stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+        stat=${stat##*) }
+        [[ ${stat:0:1} != Z ]]
+    }
+    stop() {
+        trap '' TERM INT HUP
+        local pids=() pid tries
+        if [[ -n $host ]]; then
+            mapfile -t pids < <(tree "$host")
+            ((${#pids[@]})) || pids=("$host")
+            kill "-$1" "${pids[@]}" 2>/dev/null || true
+            # Whatever ignored the signal gets 5 s, then KILL.
+            for ((tries = 0; tries < 50; tries++)); do
+                for pid in "${pids[@]}"; do
+                    alive "$pid" && break
+                    pid=
+                done
+                [[ -z $pid ]] && break
+                sleep 0.1
+            done
+            [[ -z $pid ]] || kill -KILL "${pids[@]}" 2>/dev/null || true
+            wait "$host" 2>/dev/null || true
+        fi
+        tidy
+        exit $((128 + $2))
+    }
+    trap 'stop TERM 15' TERM
+    trap 'stop INT 2' INT
+    trap 'stop HUP 1' HUP
+    NSNET_SANDBOX_INSIDE=1 unshare --net --mount --propagation private -- "$0" "$@" <&0 &
+    host=$!
+    wait "$host" || rc=$?
+    trap - TERM INT HUP
     tidy
     exit "$rc"
 fi
