@@ -66,39 +66,40 @@ if [[ ${NSNET_SANDBOX_INSIDE:-} != 1 ]]; then
                 }
             }'
     }
-    # Whether process PID runs (a zombie, ended but not yet waited for,
-    # does not).
-    alive() {
-        local stat
-        stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-        stat=${stat##*) }
-        [[ ${stat:0:1} != Z ]]
+    # Whether any of the processes PID... runs (a zombie, ended but not yet
+    # waited for, does not).
+    running() {
+        local pid stat
+        for pid; do
+            stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+            stat=${stat##*) }
+            [[ ${stat:0:1} != Z ]] && return 0
+        done
+        return 1
     }
     stop() {
         trap '' TERM INT HUP
-        local pids=() pid tries
+        local pids=() tries
         if [[ -n $host ]]; then
             mapfile -t pids < <(tree "$host")
             ((${#pids[@]})) || pids=("$host")
             kill "-$1" "${pids[@]}" 2>/dev/null || true
             # Whatever ignored the signal gets 5 s, then KILL.
             for ((tries = 0; tries < 50; tries++)); do
-                for pid in "${pids[@]}"; do
-                    alive "$pid" && break
-                    pid=
-                done
-                [[ -z $pid ]] && break
+                running "${pids[@]}" || break
                 sleep 0.1
             done
-            [[ -z $pid ]] || kill -KILL "${pids[@]}" 2>/dev/null || true
+            if running "${pids[@]}"; then
+                kill -KILL "${pids[@]}" 2>/dev/null || true
+            fi
             wait "$host" 2>/dev/null || true
         fi
         tidy
-        exit $((128 + $2))
+        exit $((128 + $(kill -l "$1")))
     }
-    trap 'stop TERM 15' TERM
-    trap 'stop INT 2' INT
-    trap 'stop HUP 1' HUP
+    for signal in TERM INT HUP; do
+        trap "stop $signal" "$signal"
+    done
     NSNET_SANDBOX_INSIDE=1 unshare --net --mount --propagation private -- "$0" "$@" <&0 &
     host=$!
     wait "$host" || rc=$?
